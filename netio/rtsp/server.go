@@ -1,0 +1,260 @@
+// Package rtsp serves a stream of JPEG pictures as RTP/JPEG (RFC 2435) over
+// RTSP, to any standard client, on gortsplib. It knows nothing of cameras:
+// it is handed JPEG bytes and their capture time.
+package rtsp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
+)
+
+// Defaults, after MediaMTX's conventions.
+const (
+	DefaultPort          = 8554
+	DefaultRTPPort       = 8000
+	DefaultRTCPPort      = 8001
+	DefaultMulticastRTP  = 8002
+	DefaultMulticastRTCP = 8003
+	// DefaultMulticastRange is administratively scoped (RFC 2365), so it
+	// stays on the site.
+	DefaultMulticastRange = "239.255.42.0/24"
+	DefaultPath           = "/live"
+
+	// MaxPacketSize keeps every RTP packet, header included, under any
+	// tunnel's MTU so no IP datagram is ever fragmented.
+	MaxPacketSize = 1400
+	rtpHeaderSize = 12
+
+	// writeQueuePackets bounds what waits for each reader: enough for two
+	// 1080p frames (about 150 packets each), never more. A reader that
+	// falls further behind loses packets; the others don't notice.
+	writeQueuePackets = 512
+
+	jpegClockRate = 90000
+)
+
+// Server serves one JPEG stream. Set the fields, call Start, then
+// WriteJPEG for each picture; Close stops it.
+type Server struct {
+	Host          string // address to listen on; empty for all
+	Port          int    // RTSP (TCP)
+	RTPPort       int    // UDP unicast RTP; RTCP is RTPPort+1 unless RTCPPort is set
+	RTCPPort      int
+	Multicast     string // multicast IP range, e.g. 239.255.42.0/24; empty turns multicast off
+	MulticastRTP  int
+	MulticastRTCP int
+	Path          string // e.g. /live
+	Logger        *slog.Logger
+
+	srv     *gortsplib.Server
+	stream  *gortsplib.ServerStream
+	media   *description.Media
+	enc     *rtpmjpeg.Encoder
+	writeMu sync.Mutex // serialises the encoder and packet writes
+	start   time.Time
+	readers atomic.Int64
+	frames  atomic.Uint64
+	drops   atomic.Uint64
+	closed  atomic.Bool
+}
+
+// Start opens the listeners. A port in use is reported here, not later.
+func (s *Server) Start() error {
+	if s.Port == 0 {
+		s.Port = DefaultPort
+	}
+	if s.RTPPort == 0 {
+		s.RTPPort = DefaultRTPPort
+	}
+	if s.RTCPPort == 0 {
+		s.RTCPPort = s.RTPPort + 1
+	}
+	if s.Path == "" {
+		s.Path = DefaultPath
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	s.start = time.Now()
+	s.srv = &gortsplib.Server{
+		Handler:        (*handler)(s),
+		RTSPAddress:    net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
+		UDPRTPAddress:  net.JoinHostPort(s.Host, strconv.Itoa(s.RTPPort)),
+		UDPRTCPAddress: net.JoinHostPort(s.Host, strconv.Itoa(s.RTCPPort)),
+		WriteQueueSize: writeQueuePackets,
+		MaxPacketSize:  MaxPacketSize,
+		ReadTimeout:    10 * time.Second,
+		WriteTimeout:   5 * time.Second,
+		IdleTimeout:    60 * time.Second,
+	}
+	if s.Multicast != "" {
+		s.srv.MulticastIPRange = s.Multicast
+		s.srv.MulticastRTPPort = cmp(s.MulticastRTP, DefaultMulticastRTP)
+		s.srv.MulticastRTCPPort = cmp(s.MulticastRTCP, DefaultMulticastRTCP)
+	}
+	if err := s.srv.Start(); err != nil {
+		return fmt.Errorf("rtsp server on %s: %w", s.srv.RTSPAddress, err)
+	}
+	forma := &format.MJPEG{}
+	s.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	s.stream = &gortsplib.ServerStream{
+		Server: s.srv,
+		Desc:   &description.Session{Title: "lsbroadcast", Medias: []*description.Media{s.media}},
+	}
+	if err := s.stream.Initialize(); err != nil {
+		s.srv.Close()
+		return fmt.Errorf("rtsp stream: %w", err)
+	}
+	s.enc = &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
+	if err := s.enc.Init(); err != nil {
+		s.stream.Close()
+		s.srv.Close()
+		return fmt.Errorf("rtp/jpeg encoder: %w", err)
+	}
+	return nil
+}
+
+func cmp(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// WriteJPEG sends one picture to every reader. It never waits for a reader:
+// each has its own bounded queue, so a slow one only loses its own packets.
+func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
+	if s.closed.Load() {
+		return errors.New("rtsp server closed")
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	pkts, err := s.enc.Encode(jpeg)
+	if err != nil {
+		return fmt.Errorf("rtp/jpeg: %w", err)
+	}
+	ts := uint32(captured.Sub(s.start).Seconds() * jpegClockRate)
+	for _, p := range pkts {
+		p.Timestamp = ts
+		if err := s.stream.WritePacketRTPWithNTP(s.media, p, captured); err != nil {
+			return fmt.Errorf("rtsp write: %w", err)
+		}
+	}
+	s.frames.Add(1)
+	return nil
+}
+
+// URL is the address clients play, with host as they should reach it.
+func (s *Server) URL(host string) string {
+	return "rtsp://" + net.JoinHostPort(host, strconv.Itoa(s.Port)) + s.Path
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	Readers      int    // sessions playing now
+	Frames       uint64 // pictures written
+	ReaderDrops  uint64 // times a reader's queue was full and it lost packets
+	BytesWritten uint64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	st := Stats{Readers: int(s.readers.Load()), Frames: s.frames.Load(), ReaderDrops: s.drops.Load()}
+	if s.stream != nil {
+		st.BytesWritten = s.stream.Stats().BytesSent
+	}
+	return st
+}
+
+// Close disconnects every reader and closes the listeners.
+func (s *Server) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.stream.Close()
+	s.srv.Close()
+}
+
+// handler receives gortsplib's callbacks; a separate type keeps them out of
+// Server's method set.
+type handler Server
+
+func (h *handler) pathOK(path string) bool { return "/"+trimSlash(path) == h.Path }
+
+func trimSlash(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if !h.pathOK(ctx.Path) {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+}
+
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if !h.pathOK(ctx.Path) {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+}
+
+func (h *handler) OnAnnounce(*gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	// We only play; nobody publishes to us.
+	return &base.Response{StatusCode: base.StatusMethodNotAllowed}, nil
+}
+
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	n := h.readers.Add(1)
+	ctx.Session.SetUserData(true)
+	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
+		"transport", transportName(ctx.Session), "readers", n)
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	if playing, _ := ctx.Session.UserData().(bool); playing {
+		n := h.readers.Add(-1)
+		h.Logger.Info("reader left", "readers", n, "reason", errString(ctx.Error))
+	}
+}
+
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	if h.drops.Add(1)%100 == 1 {
+		h.Logger.Warn("reader too slow, dropping its packets", "error", ctx.Error, "drops", h.drops.Load())
+	}
+}
+
+func transportName(ss *gortsplib.ServerSession) string {
+	if t := ss.Transport(); t != nil {
+		return t.Protocol.String()
+	}
+	return "unknown"
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
