@@ -36,10 +36,18 @@ type Source struct {
 	FPS     int
 	Quality int
 	Workers int // encoder goroutines; defaults to the number of CPUs
+	// Message, when set, turns the pattern into a slate: the message large
+	// on grey, e.g. NO SIGNAL while a camera is away.
+	Message string
 }
 
 // Name implements capture.Source.
-func (s *Source) Name() string { return "Test pattern" }
+func (s *Source) Name() string {
+	if s.Message != "" {
+		return "Slate: " + s.Message
+	}
+	return "Test pattern"
+}
 
 // Run implements capture.Source. Frames are timed from the start so the
 // rate holds on average; when encoding falls behind, ticks are skipped
@@ -48,7 +56,7 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	if s.FPS <= 0 {
 		return fmt.Errorf("pattern: fps %d must be positive", s.FPS)
 	}
-	r, err := newRenderer(s.Size)
+	r, err := newRenderer(s.Size, s.Message)
 	if err != nil {
 		return err
 	}
@@ -131,24 +139,35 @@ func StripRows(h int) (counter, clock int) {
 }
 
 type renderer struct {
-	size  capture.Size
+	size    capture.Size
+	message string
+	big     font.Face
 	bars  []byte // two frame widths of bar pixels, one row, RGBA
 	ramp  []byte // one row of the grey ramp, RGBA
 	face  font.Face
 	textH int
 }
 
-func newRenderer(sz capture.Size) (*renderer, error) {
+// SlateGrey is the background of a slate.
+const SlateGrey = 48
+
+func newRenderer(sz capture.Size, message string) (*renderer, error) {
 	if sz.W < 16 || sz.H < 16 {
 		return nil, fmt.Errorf("pattern: size %s too small", sz)
 	}
-	r := &renderer{size: sz, bars: make([]byte, 8*sz.W), ramp: make([]byte, 4*sz.W)}
+	r := &renderer{size: sz, message: message, bars: make([]byte, 8*sz.W), ramp: make([]byte, 4*sz.W)}
 	for x := range 2 * sz.W {
 		c := Bars[(x%sz.W)*len(Bars)/sz.W]
+		if message != "" {
+			c = color.RGBA{SlateGrey, SlateGrey, SlateGrey, 255}
+		}
 		copy(r.bars[4*x:], []byte{c.R, c.G, c.B, 255})
 	}
 	for x := range sz.W {
 		v := byte(x * 255 / (sz.W - 1))
+		if message != "" {
+			v = SlateGrey
+		}
 		copy(r.ramp[4*x:], []byte{v, v, v, 255})
 	}
 	f, err := opentype.Parse(gomonobold.TTF)
@@ -159,6 +178,15 @@ func newRenderer(sz capture.Size) (*renderer, error) {
 	r.face, err = opentype.NewFace(f, &opentype.FaceOptions{Size: float64(r.textH), DPI: 72, Hinting: font.HintingFull})
 	if err != nil {
 		return nil, fmt.Errorf("pattern: font face: %w", err)
+	}
+	if message != "" {
+		size := float64(sz.H) / 6
+		if w := float64(sz.W) * 0.9 / (0.6 * float64(len([]rune(message)))); w < size {
+			size = w // a monospace glyph is 0.6 em wide
+		}
+		if r.big, err = opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull}); err != nil {
+			return nil, fmt.Errorf("pattern: font face: %w", err)
+		}
 	}
 	return r, nil
 }
@@ -178,6 +206,12 @@ func (r *renderer) render(img *image.RGBA, seq uint64, now time.Time) {
 	r.strip(img, h-2*band, band, uint32(seq))
 	r.strip(img, h-band, band, uint32(now.UnixMilli()))
 
+	if r.message != "" {
+		d := font.Drawer{Dst: img, Src: image.White, Face: r.big}
+		tw := d.MeasureString(r.message).Ceil()
+		d.Dot = fixed.P((w-tw)/2, (h-3*band)/2+r.big.Metrics().Ascent.Ceil()/2)
+		d.DrawString(r.message)
+	}
 	caption := []string{
 		fmt.Sprintf("lsbroadcast  frame %d", seq),
 		now.Format("2006-01-02 15:04:05.000"),

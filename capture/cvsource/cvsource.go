@@ -1,0 +1,218 @@
+// Package cvsource captures through OpenCV's VideoCapture (GoCV): a device
+// index, a video file (looped, paced at its own rate) or a GStreamer
+// pipeline such as `libcamerasrc ! videoconvert ! appsink`, which is how the
+// Raspberry Pi Camera Module is read on Bookworm.
+package cvsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/capture/encode"
+)
+
+// Source is an open VideoCapture. It is used by one Run at a time.
+type Source struct {
+	vc      *gocv.VideoCapture
+	name    string
+	isFile  bool
+	size    capture.Size // output size
+	fps     int          // pacing for files; devices pace themselves
+	quality int
+	first   gocv.Mat // the frame Open read to prove the source works
+}
+
+// Options are what the broadcaster asks of the source.
+type Options struct {
+	Size    capture.Size // zero: the source's own size (rounded down to multiples of 8)
+	FPS     int          // asked of devices; the pace of a file when it declares none
+	Quality int
+}
+
+// Open opens arg: an index ("0"), a file path, or "gst:PIPELINE". It
+// reads one frame, so a source that opens but delivers nothing fails here.
+func Open(arg string, opt Options) (*Source, error) {
+	s := &Source{quality: opt.Quality, fps: opt.FPS}
+	var err error
+	switch {
+	case strings.HasPrefix(arg, "gst:"):
+		pipeline := strings.TrimPrefix(arg, "gst:")
+		s.name = "GStreamer " + firstElement(pipeline)
+		s.vc, err = gocv.OpenVideoCaptureWithAPI(pipeline, gocv.VideoCaptureGstreamer)
+	default:
+		if idx, convErr := strconv.Atoi(arg); convErr == nil {
+			s.name = "Camera " + arg
+			s.vc, err = gocv.OpenVideoCaptureWithAPI(idx, gocv.VideoCaptureAny)
+			if err == nil && s.vc.IsOpened() {
+				if opt.Size.W > 0 {
+					s.vc.Set(gocv.VideoCaptureFrameWidth, float64(opt.Size.W))
+					s.vc.Set(gocv.VideoCaptureFrameHeight, float64(opt.Size.H))
+				}
+				s.vc.Set(gocv.VideoCaptureFPS, float64(opt.FPS))
+				// Latency over completeness: hold one frame, not four.
+				s.vc.Set(gocv.VideoCaptureBufferSize, 1)
+			}
+			break
+		}
+		if _, statErr := os.Stat(arg); statErr != nil {
+			return nil, fmt.Errorf("gocv:%s: %w", arg, statErr)
+		}
+		s.name = arg
+		s.isFile = true
+		s.vc, err = gocv.OpenVideoCaptureWithAPI(arg, gocv.VideoCaptureAny)
+	}
+	if err != nil || s.vc == nil || !s.vc.IsOpened() {
+		if s.vc != nil {
+			s.vc.Close()
+		}
+		return nil, fmt.Errorf("gocv:%s: OpenCV cannot open it", arg)
+	}
+	if s.isFile {
+		if f := s.vc.Get(gocv.VideoCaptureFPS); f >= 1 && f <= 240 {
+			s.fps = int(f + 0.5)
+		}
+	}
+	s.first = gocv.NewMat()
+	if !s.vc.Read(&s.first) || s.first.Empty() {
+		s.Close()
+		return nil, fmt.Errorf("gocv:%s: opened but delivers no frames", arg)
+	}
+	if s.first.Channels() != 3 {
+		ch := s.first.Channels()
+		s.Close()
+		return nil, fmt.Errorf("gocv:%s: frames have %d channels, want 3 (BGR)", arg, ch)
+	}
+	s.size = opt.Size
+	if s.size.W == 0 {
+		s.size = fitSize(s.first.Cols(), s.first.Rows())
+	}
+	return s, nil
+}
+
+// fitSize rounds a native size down to what RTP/JPEG carries.
+func fitSize(w, h int) capture.Size {
+	if w > capture.MaxSide || h > capture.MaxSide {
+		scale := float64(capture.MaxSide) / float64(max(w, h))
+		w, h = int(float64(w)*scale), int(float64(h)*scale)
+	}
+	return capture.Size{W: w &^ (capture.SideStep - 1), H: h &^ (capture.SideStep - 1)}
+}
+
+func firstElement(pipeline string) string {
+	f := strings.Fields(pipeline)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+// Name implements capture.Source.
+func (s *Source) Name() string { return s.name }
+
+// Size is the size of the frames Run delivers.
+func (s *Source) Size() capture.Size { return s.size }
+
+// Close releases the capture. Run must have returned.
+func (s *Source) Close() {
+	s.first.Close()
+	s.vc.Close()
+}
+
+// Run implements capture.Source. A file restarts at its end; a device or
+// pipeline that stops delivering frames ends Run with an error.
+func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pool := encode.Pool{Quality: s.quality}
+	const bufs = 4
+	free := make(chan *gocv.Mat, bufs)
+	for range bufs {
+		m := gocv.NewMat()
+		free <- &m
+	}
+	jobs := make(chan encode.Job)
+	var wg sync.WaitGroup
+	var poolErr error
+	wg.Go(func() {
+		poolErr = pool.Run(ctx, jobs, emit)
+		cancel()
+	})
+	defer func() {
+		close(jobs)
+		wg.Wait()
+		for range bufs {
+			m := <-free
+			m.Close()
+		}
+	}()
+
+	raw := gocv.NewMat()
+	defer raw.Close()
+	start := time.Now()
+	var seq uint64
+	for {
+		if ctx.Err() != nil {
+			return poolErr
+		}
+		frame := &raw
+		if seq == 0 {
+			frame = &s.first
+		} else if !s.vc.Read(&raw) || raw.Empty() {
+			if !s.isFile {
+				return fmt.Errorf("%s: capture stopped delivering frames", s.name)
+			}
+			s.vc.Set(gocv.VideoCapturePosFrames, 0)
+			if !s.vc.Read(&raw) || raw.Empty() {
+				return fmt.Errorf("%s: cannot restart the file", s.name)
+			}
+		}
+		captured := time.Now()
+		var dst *gocv.Mat
+		select {
+		case <-ctx.Done():
+			return poolErr
+		case dst = <-free:
+		}
+		if frame.Cols() != s.size.W || frame.Rows() != s.size.H {
+			gocv.Resize(*frame, dst, image.Pt(s.size.W, s.size.H), 0, 0, gocv.InterpolationArea)
+		} else {
+			frame.CopyTo(dst)
+		}
+		pix, err := dst.DataPtrUint8()
+		if err != nil || !dst.IsContinuous() {
+			free <- dst
+			return errors.Join(fmt.Errorf("%s: frame memory not contiguous", s.name), err)
+		}
+		job := encode.Job{
+			Raw:      encode.Raw{Format: encode.BGR, Width: s.size.W, Height: s.size.H, Stride: 3 * s.size.W, Pix: pix},
+			Seq:      seq,
+			Captured: captured,
+			Done:     func() { free <- dst },
+		}
+		select {
+		case <-ctx.Done():
+			free <- dst
+			return poolErr
+		case jobs <- job:
+		}
+		seq++
+		if s.isFile && s.fps > 0 {
+			next := start.Add(time.Duration(seq) * time.Second / time.Duration(s.fps))
+			select {
+			case <-ctx.Done():
+				return poolErr
+			case <-time.After(time.Until(next)):
+			}
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+)
+
+// Timings of the source supervisor.
+const (
+	reopenEvery = 500 * time.Millisecond
+	slateFPS    = 5
+	noSignal    = "NO SIGNAL"
+)
+
+// Broadcaster runs one source into the network services until its context
+// ends.
+type Broadcaster struct {
+	cfg   *Config
+	log   *slog.Logger
+	state *State
+	rtsp  *rtsp.Server
+
+	frames    atomic.Uint64
+	lastFrame atomic.Int64 // unix nanoseconds of the last frame sent
+	live      atomic.Bool  // the camera (not the slate) is delivering
+	sizeMu    sync.Mutex
+	size      capture.Size // of the last frame, so the slate matches it
+	writeErrs atomic.Uint64
+}
+
+// Run starts the broadcaster and blocks until ctx ends. Problems at start
+// that the user must fix (a busy port, a camera that can't be opened, a
+// state directory in use) are UsageErrors.
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	b := &Broadcaster{cfg: cfg, log: log, size: cfg.Size}
+	st, err := OpenState(cfg.StateDir)
+	if err != nil {
+		return &UsageError{err}
+	}
+	defer st.Close()
+	b.state = st
+
+	op := opener{cfg: cfg, log: log}
+	src, release, err := op.open(true)
+	if err != nil {
+		return &UsageError{err}
+	}
+	name := cfg.Name
+	if name == "" {
+		name = src.Name()
+	}
+
+	b.rtsp = &rtsp.Server{Host: cfg.Listen, Port: cfg.RTSPPort, RTPPort: cfg.RTPPort,
+		Multicast: cfg.Multicast, Logger: log.With("service", "rtsp")}
+	if err := b.rtsp.Start(); err != nil {
+		release()
+		return &UsageError{err}
+	}
+	defer b.rtsp.Close()
+
+	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
+		"instance", st.InstanceID, "state_dir", st.Dir)
+	b.supervise(ctx, op, src, release)
+	log.Info("stopped", "frames", b.frames.Load())
+	return nil
+}
+
+// advertisedHost is the host part of the URL we log: the listen address,
+// else this machine's name.
+func (b *Broadcaster) advertisedHost() string {
+	if b.cfg.Listen != "" && b.cfg.Listen != "0.0.0.0" && b.cfg.Listen != "::" {
+		return b.cfg.Listen
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "localhost"
+}
+
+// emit hands a frame to every service. Called from one goroutine at a time.
+func (b *Broadcaster) emit(f capture.Frame) {
+	if err := b.rtsp.WriteJPEG(f.JPEG, f.Captured); err != nil {
+		if b.writeErrs.Add(1)%100 == 1 {
+			b.log.Warn("frame not sent", "error", err, "errors", b.writeErrs.Load())
+		}
+		return
+	}
+	b.frames.Add(1)
+	b.lastFrame.Store(time.Now().UnixNano())
+	b.sizeMu.Lock()
+	b.size = capture.Size{W: f.Width, H: f.Height}
+	b.sizeMu.Unlock()
+}
+
+// supervise runs the source; when it fails, it shows a NO SIGNAL slate and
+// reopens the source until it returns or ctx ends. A lost camera is a state
+// of the stream, never an exit.
+func (b *Broadcaster) supervise(ctx context.Context, op opener, src capture.Source, release func()) {
+	for {
+		b.live.Store(true)
+		err := src.Run(ctx, b.emit)
+		b.live.Store(false)
+		release()
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn("source lost, showing the slate until it returns", "source", src.Name(), "error", err)
+		src, release = b.slateUntilReopened(ctx, op)
+		if src == nil {
+			return
+		}
+		b.log.Info("source back", "source", src.Name())
+	}
+}
+
+func (b *Broadcaster) slateUntilReopened(ctx context.Context, op opener) (capture.Source, func()) {
+	b.sizeMu.Lock()
+	size := b.size
+	b.sizeMu.Unlock()
+	slate := &pattern.Source{Size: size, FPS: slateFPS, Quality: b.cfg.Quality, Workers: 1, Message: noSignal}
+	slateCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := slate.Run(slateCtx, b.emit); err != nil {
+			b.log.Error("slate failed", "error", err)
+		}
+	})
+	defer wg.Wait()
+	defer stop()
+	var lastErr string
+	t := time.NewTicker(reopenEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-t.C:
+		}
+		src, release, err := op.open(false)
+		if err == nil {
+			return src, release
+		}
+		if err.Error() != lastErr {
+			b.log.Info("source still away", "error", err)
+			lastErr = err.Error()
+		}
+	}
+}
+
+// Health reports whether frames are flowing: the last one left less than
+// a second ago (or two frame intervals at low rates).
+func (b *Broadcaster) Health() error {
+	last := time.Unix(0, b.lastFrame.Load())
+	limit := max(time.Second, 2*time.Second/time.Duration(b.cfg.FPS))
+	if age := time.Since(last); age > limit {
+		return fmt.Errorf("no frame for %v", age.Round(time.Millisecond))
+	}
+	return nil
+}

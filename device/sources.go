@@ -1,0 +1,98 @@
+package device
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/capture/cvsource"
+	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+)
+
+// opener opens the configured source. Open is called at start and again
+// after the source fails, so a camera that comes back is picked up.
+type opener struct {
+	cfg *Config
+	log *slog.Logger
+}
+
+// open returns a ready source and a function that releases it. Under
+// --source auto, the test pattern stands in for a missing camera only when
+// withPattern is set: once a camera was seen, its absence is a slate.
+func (o opener) open(withPattern bool) (capture.Source, func(), error) {
+	switch o.cfg.Source.Kind {
+	case capture.KindPattern:
+		return o.pattern(), func() {}, nil
+	case capture.KindGoCV:
+		return o.gocv(o.cfg.Source.Arg)
+	case capture.KindV4L2:
+		return o.v4l2(o.cfg.Source.Arg)
+	case capture.KindAuto:
+		return o.auto(withPattern)
+	}
+	return nil, nil, fmt.Errorf("source kind %q not supported", o.cfg.Source.Kind)
+}
+
+func (o opener) pattern() capture.Source {
+	return &pattern.Source{Size: o.cfg.Size, FPS: o.cfg.FPS, Quality: o.cfg.Quality}
+}
+
+func (o opener) gocv(arg string) (capture.Source, func(), error) {
+	opt := cvsource.Options{FPS: o.cfg.FPS, Quality: o.cfg.Quality}
+	if o.cfg.SizeSet {
+		opt.Size = o.cfg.Size
+	}
+	src, err := cvsource.Open(arg, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, src.Close, nil
+}
+
+// v4l2 opens a V4L2 device through OpenCV until the go4vl source lands.
+func (o opener) v4l2(path string) (capture.Source, func(), error) {
+	idx, ok := videoIndex(path)
+	if !ok {
+		return nil, nil, fmt.Errorf("v4l2:%s: not a /dev/videoN device", path)
+	}
+	return o.gocv(strconv.Itoa(idx))
+}
+
+// auto tries each video device in turn and settles for the test pattern,
+// logging why each camera was passed over.
+func (o opener) auto(withPattern bool) (capture.Source, func(), error) {
+	nodes, _ := filepath.Glob("/dev/video*")
+	sort.Slice(nodes, func(i, j int) bool {
+		a, _ := videoIndex(nodes[i])
+		b, _ := videoIndex(nodes[j])
+		return a < b
+	})
+	for _, n := range nodes {
+		if _, ok := videoIndex(n); !ok {
+			continue
+		}
+		src, release, err := o.v4l2(n)
+		if err == nil {
+			return src, release, nil
+		}
+		o.log.Info("camera passed over", "device", n, "reason", err)
+	}
+	if !withPattern {
+		return nil, nil, fmt.Errorf("no usable camera among %d video devices", len(nodes))
+	}
+	o.log.Info("no usable camera: broadcasting the test pattern")
+	return o.pattern(), func() {}, nil
+}
+
+func videoIndex(path string) (int, bool) {
+	s, ok := strings.CutPrefix(path, "/dev/video")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0
+}
