@@ -42,6 +42,21 @@ type Options struct {
 // Open opens arg: an index ("0"), a file path, or "gst:PIPELINE". It
 // reads one frame, so a source that opens but delivers nothing fails here.
 func Open(arg string, opt Options) (*Source, error) {
+	var (
+		s   *Source
+		err error
+	)
+	out := quietly(func() { s, err = open(arg, opt) })
+	if err != nil {
+		if why := reason(out); why != "" {
+			return nil, fmt.Errorf("%w: %s", err, why)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(arg string, opt Options) (*Source, error) {
 	s := &Source{quality: opt.Quality, fps: opt.FPS}
 	var err error
 	switch {

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const minFrames = 60
+
+func TestPatternPlaysInFFmpeg(t *testing.T) {
+	need(t, "ffmpeg")
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "640x480", "--fps", "30")
+			frames := readFrames(t, ffmpegGray(b.URL, transport, minFrames), 640, 480, minFrames)
+			checkCounter(t, frames, 640, 480)
+			if want := "transport=" + strings.ToUpper(transport); !strings.Contains(b.Log(), want) {
+				t.Errorf("log does not show a reader with %s", want)
+			}
+		})
+	}
+}
+
+func TestPatternPlaysInGStreamer(t *testing.T) {
+	need(t, "gst-launch-1.0")
+	for _, protocols := range []string{"udp", "tcp"} {
+		t.Run(protocols, func(t *testing.T) {
+			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "320x240", "--fps", "30")
+			frames := readFrames(t, gstGray(b.URL, protocols), 320, 240, minFrames)
+			checkCounter(t, frames, 320, 240)
+		})
+	}
+}
+
+func TestFullHD(t *testing.T) {
+	need(t, "ffmpeg")
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "1920x1080", "--fps", "30")
+	frames := readFrames(t, ffmpegGray(b.URL, "udp", minFrames), 1920, 1080, minFrames)
+	checkCounter(t, frames, 1920, 1080)
+}
+
+// TestMulticast plays the stream over UDP multicast between two network
+// namespaces joined by a veth pair: a "pi" and a "laptop".
+func TestMulticast(t *testing.T) {
+	needRoot(t)
+	need(t, "ip", "ffmpeg")
+	pi, laptop := netnsPair(t)
+	b := startBroadcaster(t, "10.231.0.1", []string{"ip", "netns", "exec", pi}, "--source", "pattern", "--size", "320x240")
+	frames := readFrames(t, append([]string{"ip", "netns", "exec", laptop}, ffmpegGray(b.URL, "udp_multicast", minFrames)...), 320, 240, minFrames)
+	checkCounter(t, frames, 320, 240)
+	if !strings.Contains(b.Log(), "transport=UDP-multicast") {
+		t.Errorf("the reader did not use multicast:\n%s", b.Log())
+	}
+}
+
+// netnsPair creates two namespaces joined by veth, 10.231.0.1 and
+// 10.231.0.2, with multicast routed over the link; both are removed when
+// the test ends.
+func netnsPair(t *testing.T) (a, b string) {
+	t.Helper()
+	id := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
+	a, b = "lsbpi"+id, "lsblap"+id
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", a).Run()
+		exec.Command("ip", "netns", "del", b).Run()
+	})
+	run("ip", "netns", "add", a)
+	run("ip", "netns", "add", b)
+	run("ip", "link", "add", "va"+id, "netns", a, "type", "veth", "peer", "name", "vb"+id, "netns", b)
+	for _, n := range []struct{ ns, dev, addr string }{{a, "va" + id, "10.231.0.1/24"}, {b, "vb" + id, "10.231.0.2/24"}} {
+		run("ip", "-n", n.ns, "link", "set", "lo", "up")
+		run("ip", "-n", n.ns, "addr", "add", n.addr, "dev", n.dev)
+		run("ip", "-n", n.ns, "link", "set", n.dev, "up", "multicast", "on")
+		run("ip", "-n", n.ns, "route", "add", "224.0.0.0/4", "dev", n.dev)
+	}
+	return a, b
+}
+
+func TestGoCVFile(t *testing.T) {
+	need(t, "ffmpeg")
+	file := filepath.Join(t.TempDir(), "clip.avi")
+	// Two seconds of testsrc, whose counter and sweep change every frame,
+	// so a looping file must still show motion.
+	if out, err := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+		"testsrc=size=320x240:rate=25", "-t", "2", "-c:v", "mjpeg", "-q:v", "3", file).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v\n%s", err, out)
+	}
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:"+file)
+	frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), 320, 240, minFrames)
+	checkMotion(t, frames)
+	if !strings.Contains(b.Log(), "clip.avi") {
+		t.Errorf("log does not name the file")
+	}
+}
+
+func TestGoCVGStreamerPipeline(t *testing.T) {
+	need(t, "ffmpeg", "gst-launch-1.0")
+	pipeline := "videotestsrc pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink"
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:gst:"+pipeline)
+	frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), 320, 240, minFrames)
+	checkMotion(t, frames)
+}
+
+// checkMotion asserts that consecutive frames are not all the same.
+func checkMotion(t *testing.T, frames [][]byte) {
+	t.Helper()
+	changes := 0
+	for i := 1; i < len(frames); i++ {
+		if !bytes.Equal(frames[i], frames[i-1]) {
+			changes++
+		}
+	}
+	if changes < len(frames)/2 {
+		t.Fatalf("only %d of %d frames differ from the previous one", changes, len(frames)-1)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := fmt.Sprint(busy.Addr().(*net.TCPAddr).Port)
+	notVideo := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(notVideo, []byte("not a video"), 0o644)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown source", []string{"--source", "webcam"}, `invalid source "webcam"`},
+		{"device that can't be opened", []string{"--source", "v4l2:/dev/video99"}, "/dev/video99"},
+		{"missing file", []string{"--source", "gocv:/nonexistent/clip.mp4"}, "no such file"},
+		{"file that is not a video", []string{"--source", "gocv:" + notVideo}, "cannot open"},
+		{"port in use", []string{"--source", "pattern", "--rtsp-port", busyPort}, "address already in use"},
+		{"size without height", []string{"--size", "640x"}, "invalid size"},
+		{"size not a multiple of 8", []string{"--size", "1366x768"}, "multiples of 8"},
+		{"size too large", []string{"--size", "4096x2160"}, "invalid size"},
+		{"rate zero", []string{"--fps", "0"}, "invalid fps 0"},
+		{"rate too high", []string{"--fps", "1000"}, "invalid fps 1000"},
+		{"rate not a number", []string{"--fps", "fast"}, "invalid value"},
+		{"quality zero", []string{"--quality", "0"}, "invalid quality 0"},
+		{"quality too high", []string{"--quality", "101"}, "invalid quality 101"},
+		{"unknown flag", []string{"--colour", "red"}, "flag provided but not defined"},
+		{"stray argument", []string{"pattern"}, "unexpected argument"},
+		{"listen not an IP", []string{"--listen", "my-pi"}, "invalid listen address"},
+		{"missing config", []string{"--config", "/nonexistent.conf"}, "config"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--state-dir", t.TempDir(), "--mdns", "off", "--listen", "127.0.0.1"}, tc.args...)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := cmd.ProcessState.ExitCode()
+			if code != 2 {
+				t.Fatalf("exit status %d (%v), want 2; stderr:\n%s", code, err, stderr.String())
+			}
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("stderr has %d lines, want one:\n%s", len(lines), stderr.String())
+			}
+			if !strings.Contains(lines[0], tc.want) || !strings.HasPrefix(lines[0], "lsbroadcast: ") {
+				t.Fatalf("stderr %q, want a line naming %q", lines[0], tc.want)
+			}
+		})
+	}
+}
+
+func TestUnknownPathIs404(t *testing.T) {
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "320x240")
+	host := strings.TrimPrefix(strings.TrimSuffix(b.URL, "/live"), "rtsp://")
+	for _, path := range []string{"/nope", "/live/extra", "/"} {
+		c, err := net.DialTimeout("tcp", host, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "DESCRIBE rtsp://%s%s RTSP/1.0\r\nCSeq: 1\r\n\r\n", host, path)
+		status, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(status, "RTSP/1.0 404") {
+			t.Errorf("DESCRIBE %s: %q, want 404", path, strings.TrimSpace(status))
+		}
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	need(t, "ffprobe")
+	conf := filepath.Join(t.TempDir(), "lsbroadcast.conf")
+	os.WriteFile(conf, []byte("# test\nsource = pattern\nsize = 320x240\nfps = 15\nquality = 150\n"), 0o644)
+	// The command line overrides the file's bad quality.
+	b := startBroadcaster(t, "127.0.0.1", nil, "--config", conf, "--quality", "70")
+	out, err := exec.Command("ffprobe", "-loglevel", "error", "-rtsp_transport", "tcp", "-select_streams", "v",
+		"-show_entries", "stream=width,height", "-of", "csv=p=0", b.URL).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "320,240" {
+		t.Fatalf("ffprobe size %q, want 320,240 from the config file", got)
+	}
+}
+
+func TestSignalsStopWithinASecond(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "640x480")
+			sent := time.Now()
+			b.cmd.Process.Signal(sig)
+			select {
+			case <-b.exited:
+			case <-time.After(time.Second):
+				t.Fatalf("still running 1 s after %v", sig)
+			}
+			if b.err != nil {
+				t.Fatalf("exit after %v: %v", sig, b.err)
+			}
+			t.Logf("stopped %v after %v", time.Since(sent).Round(time.Millisecond), sig)
+		})
+	}
+}
