@@ -253,7 +253,7 @@ func (r *renderer) strip(img *image.RGBA, y0, rows int, v uint32) {
 // width w (one byte a pixel, rows stride bytes apart) at line y. It reports
 // false when the row holds no strip.
 func ReadStrip(gray []byte, w, stride, y int) (uint32, bool) {
-	if y < 0 || w < Cells || y*stride+w > len(gray) {
+	if y < 0 || w < Cells || stride < w || y >= len(gray) || y*stride+w > len(gray) {
 		return 0, false
 	}
 	row := gray[y*stride : y*stride+w]

@@ -37,10 +37,12 @@ const (
 	MaxPacketSize = 1400
 	rtpHeaderSize = 12
 
-	// writeQueuePackets bounds what waits for each reader: enough for two
-	// 1080p frames (about 150 packets each), never more. A reader that
-	// falls further behind loses packets; the others don't notice.
-	writeQueuePackets = 512
+	// writeQueuePackets bounds what waits for each reader: two detailed
+	// 1080p frames (up to about 500 packets each), never more. The queue
+	// holds pointers to packets shared by all readers, so it costs 8 KiB a
+	// reader. A reader that falls further behind loses packets; the others
+	// don't notice.
+	writeQueuePackets = 1024
 
 	jpegClockRate = 90000
 )

@@ -1,0 +1,215 @@
+package rtsp
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startServer serves on free loopback ports until the test ends.
+func startServer(t testing.TB) *Server {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		s := &Server{Host: "127.0.0.1", Port: port, RTPPort: 20000 + 2*rand.IntN(10000),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		if err := s.Start(); err == nil {
+			t.Cleanup(s.Close)
+			return s
+		}
+	}
+	t.Fatal("no free ports")
+	return nil
+}
+
+func testJPEG(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	for i := range img.Y {
+		img.Y[i] = byte(i * 7)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// request sends raw bytes on a new connection and returns the first
+// response line, or "" when the server closed the connection instead.
+func request(t testing.TB, addr string, raw []byte) string {
+	t.Helper()
+	return requestWait(t, addr, raw, 2*time.Second)
+}
+
+// requestWait is request with a bound on how long to wait for an answer;
+// a server waiting for the rest of a truncated request never gives one.
+func requestWait(t testing.TB, addr string, raw []byte, wait time.Duration) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(wait))
+	c.Write(raw)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+func describe(addr, path string) []byte {
+	return fmt.Appendf(nil, "DESCRIBE rtsp://%s%s RTSP/1.0\r\nCSeq: 2\r\n\r\n", addr, path)
+}
+
+func TestDescribe(t *testing.T) {
+	s := startServer(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", s.Port)
+	for _, tc := range []struct{ path, want string }{
+		{"/live", "RTSP/1.0 200"},
+		{"/live/", "RTSP/1.0 200"},
+		{"/other", "RTSP/1.0 404"},
+		{"/", "RTSP/1.0 404"},
+		{"/live/x", "RTSP/1.0 404"},
+	} {
+		if got := request(t, addr, describe(addr, tc.path)); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("DESCRIBE %s: %q, want %s", tc.path, got, tc.want)
+		}
+	}
+	if got := request(t, addr, fmt.Appendf(nil, "ANNOUNCE rtsp://%s/live RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: 0\r\n\r\n", addr)); strings.HasPrefix(got, "RTSP/1.0 200") {
+		t.Errorf("ANNOUNCE accepted: %q", got)
+	}
+}
+
+// malformed are hand-picked abuses; the fuzz target finds more.
+var malformed = [][]byte{
+	[]byte("\r\n\r\n"),
+	[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+	[]byte("DESCRIBE\r\n\r\n"),
+	[]byte("DESCRIBE rtsp://x/live RTSP/9.9\r\nCSeq: 1\r\n\r\n"),
+	[]byte("DESCRIBE rtsp://x/live RTSP/1.0\r\nCSeq: x\r\n\r\n"),
+	[]byte("DESCRIBE rtsp://x/live RTSP/1.0\r\n"),
+	[]byte("SETUP rtsp://x/live/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: garbage\r\n\r\n"),
+	[]byte("SETUP rtsp://x/live/trackID=99 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;unicast;client_port=1-2\r\n\r\n"),
+	[]byte("PLAY rtsp://x/live RTSP/1.0\r\nCSeq: 1\r\nSession: 1234\r\n\r\n"),
+	[]byte("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 99999999\r\n\r\n"),
+	[]byte("OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: -1\r\n\r\n"),
+	append([]byte("OPTIONS * RTSP/1.0\r\nX: "), bytes.Repeat([]byte("a"), 70000)...),
+	[]byte("$\x00\xff\xffxxxx"),
+	{0, 1, 2, 3, 0xff, 0xfe},
+}
+
+func TestMalformedRequests(t *testing.T) {
+	s := startServer(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", s.Port)
+	// Let the server's own goroutines settle before counting.
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rounds, abusers = 320, 16
+	reqs := make(chan []byte, rounds)
+	for i := range rounds {
+		raw := malformed[i%len(malformed)]
+		if i >= len(malformed) {
+			raw = mutate(rng, raw)
+		}
+		reqs <- raw
+	}
+	close(reqs)
+	var wg sync.WaitGroup
+	for range abusers {
+		wg.Go(func() {
+			for raw := range reqs {
+				requestWait(t, addr, raw, 200*time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	if got := request(t, addr, describe(addr, "/live")); !strings.HasPrefix(got, "RTSP/1.0 200") {
+		t.Fatalf("after %d malformed requests DESCRIBE gives %q", rounds, got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines %d → %d after %d malformed requests\n%s", before, after, rounds, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func mutate(rng *rand.Rand, b []byte) []byte {
+	out := append([]byte{}, b...)
+	for range 1 + rng.IntN(4) {
+		if len(out) == 0 {
+			break
+		}
+		switch i := rng.IntN(len(out)); rng.IntN(3) {
+		case 0:
+			out[i] = byte(rng.IntN(256))
+		case 1:
+			out = out[:i]
+		default:
+			out = append(out[:i], append([]byte{byte(rng.IntN(256))}, out[i:]...)...)
+		}
+	}
+	return out
+}
+
+func FuzzRequest(f *testing.F) {
+	for _, m := range malformed {
+		f.Add(m)
+	}
+	f.Add([]byte("OPTIONS rtsp://127.0.0.1/live RTSP/1.0\r\nCSeq: 1\r\n\r\n"))
+	s := startServer(f)
+	addr := fmt.Sprintf("127.0.0.1:%d", s.Port)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		requestWait(t, addr, raw, 20*time.Millisecond)
+		if got := request(t, addr, describe(addr, "/live")); !strings.HasPrefix(got, "RTSP/1.0 200") {
+			t.Fatalf("after %q the server answers DESCRIBE with %q", raw, got)
+		}
+	})
+}
+
+func TestWriteJPEGRejectsNonJPEG(t *testing.T) {
+	s := startServer(t)
+	if err := s.WriteJPEG([]byte("not a jpeg"), time.Now()); err == nil {
+		t.Fatal("WriteJPEG accepted garbage")
+	}
+	if err := s.WriteJPEG(testJPEG(t, 64, 48), time.Now()); err != nil {
+		t.Fatalf("a valid JPEG after garbage: %v", err)
+	}
+}
+
+func TestPacketsFitTheLimit(t *testing.T) {
+	s := startServer(t)
+	pkts, err := s.enc.Encode(testJPEG(t, 1920, 1080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pkts {
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > MaxPacketSize {
+			t.Fatalf("packet %d is %d bytes, limit %d", i, len(b), MaxPacketSize)
+		}
+	}
+	t.Logf("1080p frame: %d packets", len(pkts))
+}
