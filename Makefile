@@ -12,7 +12,7 @@ DEB_DEPS := pkg-config libopencv-dev libturbojpeg0-dev \
 # Stages `make test` runs after the Go tests; fragments add theirs.
 TEST_STAGES :=
 # Fuzz targets as package:FuzzName, each run for FUZZ_TIME by `make test`.
-FUZZ_TARGETS := ./netio/rtsp:FuzzRequest ./capture:FuzzParseSpec ./capture:FuzzParseSize ./capture/pattern:FuzzReadStrip
+FUZZ_TARGETS := ./netio/rtsp:FuzzRequest ./capture:FuzzParseSpec ./capture:FuzzParseSize ./capture/pattern:FuzzReadStrip ./capture/subproc:FuzzReadFrame
 FUZZ_TIME ?= 10s
 
 include $(sort $(wildcard packaging/*.mk))

@@ -207,4 +207,3 @@ func defaultStateDir() string {
 	}
 	return ""
 }
-

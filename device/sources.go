@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
-	"github.com/lsbroadcast/lsbroadcast/capture/cvsource"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/capture/subproc"
 )
 
 // opener opens the configured source. Open is called at start and again
@@ -41,12 +41,21 @@ func (o opener) pattern() capture.Source {
 	return &pattern.Source{Size: o.cfg.Size, FPS: o.cfg.FPS, Quality: o.cfg.Quality}
 }
 
+// cvHelper is the OpenCV helper program, installed beside lsbroadcast.
+const cvHelper = "lsbroadcast-cv"
+
+// gocv runs the OpenCV capture in the helper process, so lsbroadcast itself
+// never loads OpenCV.
 func (o opener) gocv(arg string) (capture.Source, func(), error) {
-	opt := cvsource.Options{FPS: o.cfg.FPS, Quality: o.cfg.Quality}
-	if o.cfg.SizeSet {
-		opt.Size = o.cfg.Size
+	exe, err := subproc.Executable(cvHelper)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gocv:%s: %w", arg, err)
 	}
-	src, err := cvsource.Open(arg, opt)
+	argv := []string{exe, "--fps", strconv.Itoa(o.cfg.FPS), "--quality", strconv.Itoa(o.cfg.Quality)}
+	if o.cfg.SizeSet {
+		argv = append(argv, "--size", o.cfg.Size.String())
+	}
+	src, err := subproc.Start(append(argv, arg))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -142,10 +142,10 @@ type renderer struct {
 	size    capture.Size
 	message string
 	big     font.Face
-	bars  []byte // two frame widths of bar pixels, one row, RGBA
-	ramp  []byte // one row of the grey ramp, RGBA
-	face  font.Face
-	textH int
+	bars    []byte // two frame widths of bar pixels, one row, RGBA
+	ramp    []byte // one row of the grey ramp, RGBA
+	face    font.Face
+	textH   int
 }
 
 // SlateGrey is the background of a slate.

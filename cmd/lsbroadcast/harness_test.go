@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "lsbroadcast")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// The OpenCV helper goes beside lsbroadcast, where it looks for it.
+	if out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../lsbroadcast-cv").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build lsbroadcast: %v\n%s", err, out)
 		os.Exit(1)
 	}

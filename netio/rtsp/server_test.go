@@ -40,9 +40,21 @@ func startServer(t testing.TB) *Server {
 
 func testJPEG(t testing.TB, w, h int) []byte {
 	t.Helper()
+	// Gradients with edges and a little noise: about the detail, and so
+	// the size, of a camera's picture.
 	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
-	for i := range img.Y {
-		img.Y[i] = byte(i * 7)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for y := range h {
+		for x := range w {
+			edge := 0
+			if (x/97+y/61)%2 == 0 {
+				edge = 50
+			}
+			img.Y[y*img.YStride+x] = byte(x*150/w + edge + rng.IntN(10))
+		}
+	}
+	for i := range img.Cb {
+		img.Cb[i], img.Cr[i] = byte(100+i%50), byte(140-i%30)
 	}
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80}); err != nil {

@@ -1,0 +1,224 @@
+// Package subproc runs a capture source in a child process and reads its
+// frames from a pipe. lsbroadcast uses it for OpenCV: the daemon stays free
+// of OpenCV's 260 shared libraries (and of their crashes) unless a camera
+// needs them, and then they live and die in the child.
+//
+// The child writes one JSON line, the Hello, then frames, each a 32-byte
+// header (Header) followed by the JPEG bytes. On failure it writes one line
+// to standard error and exits with status 2.
+package subproc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/capture"
+)
+
+// Hello is the child's first line: what it opened.
+type Hello struct {
+	Name   string `json:"name"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// Magic starts every frame header.
+var Magic = [4]byte{'L', 'S', 'B', 'F'}
+
+// MaxFrame bounds a frame's JPEG: an uncompressed 2040×2040 picture is
+// smaller, so a larger length means a broken stream.
+const MaxFrame = 16 << 20
+
+// HeaderSize is the size of a frame header.
+const HeaderSize = 32
+
+// Header precedes each frame's JPEG bytes: magic, length, sequence number,
+// capture time (Unix nanoseconds), width and height, all big-endian.
+func Header(f capture.Frame) [HeaderSize]byte {
+	var h [HeaderSize]byte
+	copy(h[:4], Magic[:])
+	binary.BigEndian.PutUint32(h[4:], uint32(len(f.JPEG)))
+	binary.BigEndian.PutUint64(h[8:], f.Seq)
+	binary.BigEndian.PutUint64(h[16:], uint64(f.Captured.UnixNano()))
+	binary.BigEndian.PutUint32(h[24:], uint32(f.Width))
+	binary.BigEndian.PutUint32(h[28:], uint32(f.Height))
+	return h
+}
+
+// ReadFrame reads one frame written after a Header.
+func ReadFrame(r io.Reader) (capture.Frame, error) {
+	var h [HeaderSize]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return capture.Frame{}, err
+	}
+	if !bytes.Equal(h[:4], Magic[:]) {
+		return capture.Frame{}, fmt.Errorf("frame header: bad magic %q", h[:4])
+	}
+	n := binary.BigEndian.Uint32(h[4:])
+	if n == 0 || n > MaxFrame {
+		return capture.Frame{}, fmt.Errorf("frame header: length %d out of range", n)
+	}
+	f := capture.Frame{
+		JPEG:     make([]byte, n),
+		Seq:      binary.BigEndian.Uint64(h[8:]),
+		Captured: time.Unix(0, int64(binary.BigEndian.Uint64(h[16:]))),
+		Width:    int(binary.BigEndian.Uint32(h[24:])),
+		Height:   int(binary.BigEndian.Uint32(h[28:])),
+	}
+	if f.Width <= 0 || f.Width > capture.MaxSide || f.Height <= 0 || f.Height > capture.MaxSide {
+		return capture.Frame{}, fmt.Errorf("frame header: size %dx%d out of range", f.Width, f.Height)
+	}
+	if _, err := io.ReadFull(r, f.JPEG); err != nil {
+		return capture.Frame{}, fmt.Errorf("frame body: %w", err)
+	}
+	return f, nil
+}
+
+// Source is a started child process. Its frames are read by Run.
+type Source struct {
+	hello  Hello
+	cmd    *exec.Cmd
+	out    *bufio.Reader
+	stderr *tailBuffer
+	done   chan struct{}
+	err    error // of cmd.Wait, valid once done is closed
+	once   sync.Once
+}
+
+// openTimeout bounds how long a child may take to open its camera.
+const openTimeout = 20 * time.Second
+
+// Start runs argv and waits for its Hello. When the child fails instead,
+// the error carries the line it wrote to standard error.
+func Start(argv []string) (*Source, error) {
+	s := &Source{cmd: exec.Command(argv[0], argv[1:]...), stderr: &tailBuffer{}, done: make(chan struct{})}
+	s.cmd.Stderr = s.stderr
+	// The child must not outlive us, even when we are killed.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	s.out = bufio.NewReaderSize(stdout, 256<<10)
+	helloc := make(chan error, 1)
+	go func() {
+		line, err := s.out.ReadSlice('\n')
+		if err == nil {
+			err = json.Unmarshal(line, &s.hello)
+		}
+		helloc <- err
+	}()
+	select {
+	case err = <-helloc:
+	case <-time.After(openTimeout):
+		err = fmt.Errorf("no answer in %v", openTimeout)
+	}
+	if err != nil {
+		s.Close()
+		if msg := s.stderr.lastLine(); msg != "" {
+			return nil, errors.New(msg)
+		}
+		return nil, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	return s, nil
+}
+
+// Name implements capture.Source.
+func (s *Source) Name() string { return s.hello.Name }
+
+// Size is the size of the child's frames.
+func (s *Source) Size() capture.Size { return capture.Size{W: s.hello.Width, H: s.hello.Height} }
+
+// Run implements capture.Source: frames until ctx ends or the child stops.
+func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
+	stop := context.AfterFunc(ctx, s.Close)
+	defer stop()
+	for {
+		f, err := ReadFrame(s.out)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			s.Close()
+			if msg := s.stderr.lastLine(); msg != "" {
+				return errors.New(msg)
+			}
+			return fmt.Errorf("%s: %w", s.hello.Name, err)
+		}
+		emit(f)
+	}
+}
+
+// Close stops the child and waits for it.
+func (s *Source) Close() {
+	s.once.Do(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(time.Second):
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+}
+
+// tailBuffer keeps the last few KiB a child wrote to standard error: its
+// last line says why it stopped.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailKeep = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailKeep {
+		t.buf = t.buf[len(t.buf)-tailKeep:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// Executable finds a helper program beside the running executable, else
+// on PATH.
+func Executable(name string) (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := self[:strings.LastIndexByte(self, '/')+1] + name
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not installed beside lsbroadcast nor on PATH", name)
+	}
+	return p, nil
+}
