@@ -42,7 +42,11 @@ func reader(url string, onFrame func(ts uint32)) (*gortsplib.Client, error) {
 		return nil, err
 	}
 	udp := gortsplib.ProtocolUDP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &udp}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &udp,
+		// A 720p frame is a burst of about 100 datagrams, each taking some
+		// 2.3 KiB of socket buffer: the default 208 KiB overflows whenever
+		// the reader lags. Same size as GStreamer's rtspsrc.
+		UDPReadBufferSize: 0x80000}
 	if err := c.Start(); err != nil {
 		return nil, err
 	}
