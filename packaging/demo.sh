@@ -6,7 +6,8 @@ bin=${1:-bin}
 port=8554
 "$bin/lsbroadcast" --source auto --listen 127.0.0.1 --mdns off --rtsp-port "$port" &
 pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT INT TERM
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT
+trap 'exit 0' INT TERM
 url="rtsp://127.0.0.1:$port/live"
 for _ in $(seq 50); do
 	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
