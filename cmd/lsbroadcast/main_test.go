@@ -242,3 +242,32 @@ func TestSignalsStopWithinASecond(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceLossShowsSlate uses a GStreamer pipeline that ends after 45
+// frames, as a camera does when unplugged: the stream must stay up, show the
+// NO SIGNAL slate, and carry real frames again once the source reopens.
+func TestSourceLossShowsSlate(t *testing.T) {
+	need(t, "ffmpeg", "gst-launch-1.0")
+	pipeline := "videotestsrc pattern=ball num-buffers=45 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink"
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:gst:"+pipeline)
+	frames := readFrames(t, ffmpegGray(b.URL, "tcp", 100), 320, 240, 100)
+	// The ball's background is black; the slate's is grey.
+	isSlate := func(f []byte) bool { v := f[120*320+4]; return v > 30 && v < 70 }
+	phase, phases := "", []string{}
+	for _, f := range frames {
+		p := "camera"
+		if isSlate(f) {
+			p = "slate"
+		}
+		if p != phase {
+			phases = append(phases, p)
+			phase = p
+		}
+	}
+	if len(phases) < 3 || phases[0] != "camera" || phases[1] != "slate" || phases[2] != "camera" {
+		t.Fatalf("stream phases %v, want camera, slate, camera", phases)
+	}
+	if !strings.Contains(b.Log(), "source lost") || !strings.Contains(b.Log(), "source back") {
+		t.Errorf("log does not tell of the loss and the return")
+	}
+}
