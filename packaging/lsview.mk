@@ -1,0 +1,9 @@
+# lsview and discovery: what their tests need on a fresh Debian machine.
+# avahi-daemon, avahi-utils and dbus: interop tests run avahi (with its own
+# D-Bus) inside a network namespace. xvfb, xdotool, imagemagick (import) and
+# tmux drive the window and the terminal picker; libopencv-dev builds GoCV.
+DEB_DEPS += avahi-daemon avahi-utils dbus iproute2 \
+	xvfb xdotool imagemagick tmux libopencv-dev fonts-dejavu-core
+
+FUZZ_TARGETS += ./netio/mdns:FuzzParseInterfaces ./netio/mdns:FuzzParseTXT \
+	./netio/rtsp:FuzzParseTransport
