@@ -29,6 +29,9 @@ type Broadcaster struct {
 	state *State
 	rtsp  *rtsp.Server
 
+	notify    *Notifier
+	firstOnce sync.Once
+	first     chan struct{} // closed by the first frame sent
 	frames    atomic.Uint64
 	lastFrame atomic.Int64 // unix nanoseconds of the last frame sent
 	live      atomic.Bool  // the camera (not the slate) is delivering
@@ -41,7 +44,7 @@ type Broadcaster struct {
 // that the user must fix (a busy port, a camera that can't be opened, a
 // state directory in use) are UsageErrors.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	b := &Broadcaster{cfg: cfg, log: log, size: cfg.Size}
+	b := &Broadcaster{cfg: cfg, log: log, size: cfg.Size, first: make(chan struct{}), notify: NewNotifier(log)}
 	st, err := OpenState(cfg.StateDir)
 	if err != nil {
 		return &UsageError{err}
@@ -69,9 +72,50 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
 		"instance", st.InstanceID, "state_dir", st.Dir)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	svcCtx, stopServices := context.WithCancel(ctx)
+	defer stopServices()
+	wg.Go(func() { b.reportToSystemd(svcCtx, name) })
 	b.supervise(ctx, op, src, release)
+	b.notify.Stopping()
 	log.Info("stopped", "frames", b.frames.Load())
 	return nil
+}
+
+// statusEvery is how often systemd's status line is refreshed.
+const statusEvery = 5 * time.Second
+
+// reportToSystemd says READY once the first frame is out (every listener
+// is open by then), then keeps the status line and the watchdog fed.
+func (b *Broadcaster) reportToSystemd(ctx context.Context, name string) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-b.first:
+	}
+	b.notify.Ready()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { b.notify.RunWatchdog(ctx, b.Health) })
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	last, lastAt := b.frames.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n := b.frames.Load()
+			fps := float64(n-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = n, now
+			state := "live"
+			if !b.live.Load() {
+				state = noSignal
+			}
+			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers", name, state, fps, b.rtsp.Stats().Readers))
+		}
+	}
 }
 
 // advertisedHost is the host part of the URL we log: the listen address,
@@ -96,6 +140,7 @@ func (b *Broadcaster) emit(f capture.Frame) {
 	}
 	b.frames.Add(1)
 	b.lastFrame.Store(time.Now().UnixNano())
+	b.firstOnce.Do(func() { close(b.first) })
 	b.sizeMu.Lock()
 	b.size = capture.Size{W: f.Width, H: f.Height}
 	b.sizeMu.Unlock()
