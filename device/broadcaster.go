@@ -11,6 +11,7 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 )
 
@@ -51,6 +52,16 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 	b.state = st
+	// Cheap checks first, so a typo fails before a camera is opened.
+	if _, err := cfg.MDNS.Resolve(); err != nil {
+		return &UsageError{err}
+	}
+	b.rtsp = &rtsp.Server{Host: cfg.Listen, Port: cfg.RTSPPort, RTPPort: cfg.RTPPort,
+		Multicast: cfg.Multicast, Logger: log.With("service", "rtsp")}
+	if err := b.rtsp.Start(); err != nil {
+		return &UsageError{err}
+	}
+	defer b.rtsp.Close()
 
 	op := opener{cfg: cfg, log: log}
 	src, release, err := op.open(true)
@@ -62,25 +73,55 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		name = src.Name()
 	}
 
-	b.rtsp = &rtsp.Server{Host: cfg.Listen, Port: cfg.RTSPPort, RTPPort: cfg.RTPPort,
-		Multicast: cfg.Multicast, Logger: log.With("service", "rtsp")}
-	if err := b.rtsp.Start(); err != nil {
-		release()
-		return &UsageError{err}
-	}
-	defer b.rtsp.Close()
-
-	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
-		"instance", st.InstanceID, "state_dir", st.Dir)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	svcCtx, stopServices := context.WithCancel(ctx)
 	defer stopServices()
+	adv, err := mdns.Advertise(svcCtx, cfg.MDNS, b.announcement(name), log.With("service", "mdns"))
+	if err != nil {
+		release()
+		return &UsageError{err}
+	}
+	defer adv.Close()
+
+	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
+		"instance", st.InstanceID, "state_dir", st.Dir)
+	wg.Go(func() { b.followAnnouncement(svcCtx, adv, name) })
 	wg.Go(func() { b.reportToSystemd(svcCtx, name) })
 	b.supervise(ctx, op, src, release)
 	b.notify.Stopping()
 	log.Info("stopped", "frames", b.frames.Load())
 	return nil
+}
+
+// chatProtocol is the chat protocol version announced over mDNS.
+const chatProtocol = 1
+
+// announcement is what mDNS says of us now.
+func (b *Broadcaster) announcement(name string) mdns.Service {
+	b.sizeMu.Lock()
+	size := b.size
+	b.sizeMu.Unlock()
+	return mdns.Service{Name: name, InstanceID: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chatProtocol,
+		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, Width: size.W, Height: size.H, FPS: b.cfg.FPS,
+		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
+}
+
+// followEvery is how often the announcement is checked against the
+// viewer count and picture size; Update sends only what changed.
+const followEvery = time.Second
+
+func (b *Broadcaster) followAnnouncement(ctx context.Context, adv *mdns.Advertiser, name string) {
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			adv.Update(b.announcement(name))
+		}
+	}
 }
 
 // statusEvery is how often systemd's status line is refreshed.

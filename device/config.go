@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 )
 
@@ -32,7 +33,7 @@ type Config struct {
 	RTPPort   int
 	ChatPort  int
 	Multicast string // multicast range, or empty when off
-	MDNS      string // all, off, or a comma-separated interface list
+	MDNS      mdns.Interfaces
 	StateDir  string
 	LogLevel  string
 }
@@ -77,7 +78,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		rtpPort   = fs.Int("rtp-port", rtsp.DefaultRTPPort, "RTP port for UDP readers; RTCP is the next port")
 		chatPort  = fs.Int("chat-port", DefaultChatPort, "chat port (TCP)")
 		multicast = fs.String("multicast", rtsp.DefaultMulticastRange, "multicast range for UDP-multicast readers, or off")
-		mdns      = fs.String("mdns", "all", "mDNS announcement: all, off, or interfaces IFACE[,IFACE]")
+		mdnsFlag  = fs.String("mdns", "all", "mDNS announcement: all, off, or interfaces IFACE[,IFACE]")
 		stateDir  = fs.String("state-dir", defaultStateDir(), "directory for identity, keys and history")
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		cfgFile   = fs.String("config", "", "config file of `name = value` lines (flag names)")
@@ -101,7 +102,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	}
 
 	c := &Config{FPS: *fps, Quality: *quality, Name: strings.TrimSpace(*name), RTSPPort: *rtspPort,
-		RTPPort: *rtpPort, ChatPort: *chatPort, MDNS: *mdns, StateDir: *stateDir, LogLevel: *logLevel}
+		RTPPort: *rtpPort, ChatPort: *chatPort, StateDir: *stateDir, LogLevel: *logLevel}
 	var err error
 	if c.Source, err = capture.ParseSpec(*source); err != nil {
 		return nil, &UsageError{err}
@@ -140,8 +141,8 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		}
 		c.Multicast = *multicast
 	}
-	if c.MDNS == "" {
-		return nil, usagef("invalid mdns value \"\": want all, off or IFACE[,IFACE]")
+	if c.MDNS, err = mdns.ParseInterfaces(*mdnsFlag); err != nil {
+		return nil, &UsageError{err}
 	}
 	if len(c.Name) > 63 {
 		return nil, usagef("invalid name: %d bytes, at most 63 (an mDNS label)", len(c.Name))

@@ -163,6 +163,8 @@ func TestBadInput(t *testing.T) {
 		{"stray argument", []string{"pattern"}, "unexpected argument"},
 		{"listen not an IP", []string{"--listen", "my-pi"}, "invalid listen address"},
 		{"missing config", []string{"--config", "/nonexistent.conf"}, "config"},
+		{"mdns interface that does not exist", []string{"--source", "pattern", "--mdns", "nosuch0"}, "nosuch0"},
+		{"mdns value malformed", []string{"--mdns", "eth0,,"}, "mdns"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--state-dir", t.TempDir(), "--mdns", "off", "--listen", "127.0.0.1"}, tc.args...)
