@@ -6,6 +6,8 @@ BIN ?= bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages that `make deps` installs when missing; fragments add theirs.
+# Services they bring (avahi-daemon above all) are not started: a policy-rc.d
+# guards the install, so nothing speaks on this machine's real network.
 DEB_DEPS := pkg-config libopencv-dev libturbojpeg0-dev \
 	ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	iproute2 nftables procps
@@ -26,8 +28,13 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing$$missing"; \
+		guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && \
+			$(SUDO) chmod 755 /usr/sbin/policy-rc.d && guard=1; \
+		fi; \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		rc=$$?; [ -z "$$guard" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
 
 build: deps
