@@ -282,14 +282,17 @@ func (v *vm) journal() []map[string]any {
 	return entries
 }
 
-// waitJournal waits until an entry of the service matches and returns it.
-func (v *vm) waitJournal(what string, limit time.Duration, match func(map[string]any) bool) map[string]any {
+// waitJournal waits until one of the service's entries of this boot,
+// from the from'th on, matches, and returns it.
+func (v *vm) waitJournal(what string, from int, limit time.Duration, match func(map[string]any) bool) map[string]any {
 	v.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		for _, e := range v.journal() {
-			if match(e) {
-				return e
+		if entries := v.journal(); len(entries) > from {
+			for _, e := range entries[from:] {
+				if match(e) {
+					return e
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -333,6 +336,15 @@ func TestAMD64Booted(t *testing.T) {
 		if st := v.must("stat -c '%U %a' /var/lib/lsbroadcast"); st != "lsbroadcast 750" {
 			t.Errorf("state directory: %s", st)
 		}
+		// The image edited the conffile; an upgrade (here a reinstall)
+		// keeps the edit and starts nothing.
+		v.must("dpkg -i /root/lsbroadcast.deb")
+		if rc, out := v.run("grep -qx 'fps = 10' /etc/lsbroadcast/lsbroadcast.conf"); rc != 0 {
+			t.Errorf("reinstall lost the configuration: %s", out)
+		}
+		if rc, _ := v.run("systemctl is-active " + serviceName); rc == 0 {
+			t.Errorf("reinstall started the service without a camera")
+		}
 		if out := v.must("systemd-analyze verify " + serviceName + " 2>&1"); out != "" {
 			t.Errorf("systemd-analyze verify: %s", out)
 		}
@@ -358,15 +370,23 @@ func TestAMD64Booted(t *testing.T) {
 			t.Fatalf("%v\n%s", err, v.must("systemctl status --no-pager "+serviceName+" 2>&1 || true"))
 		}
 		t.Logf("plug-to-streaming: %v", time.Since(plugged).Round(100*time.Millisecond))
-		e := v.waitJournal("saying what it broadcasts", 5*time.Second, func(e map[string]any) bool {
+		e := v.waitJournal("saying what it broadcasts", 0, 5*time.Second, func(e map[string]any) bool {
 			return msg(e) == "broadcasting"
 		})
 		if src, _ := e["SOURCE"].(string); src == "" || src == "pattern" {
 			t.Errorf("broadcasting entry without a camera SOURCE field (structured journal fields): %v", e)
 		}
-		if st := v.must("systemctl show -p StatusText --value " + serviceName); st == "" {
-			t.Errorf("no STATUS= line")
+		// The status line is refreshed every few seconds.
+		var st string
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+			if st = v.must("systemctl show -p StatusText --value " + serviceName); st != "" {
+				break
+			}
 		}
+		if !strings.Contains(st, "fps") || !strings.Contains(st, "viewers") {
+			t.Errorf("STATUS= line %q lacks fps and viewers", st)
+		}
+		t.Logf("status: %s", st)
 	})
 	if t.Failed() {
 		return
@@ -375,8 +395,9 @@ func TestAMD64Booted(t *testing.T) {
 	t.Run("unplug shows the slate and replug resumes", func(t *testing.T) {
 		v.t = t
 		pid := v.mainPID()
+		from := len(v.journal())
 		v.must(unplug)
-		v.waitJournal("about the lost source", recoverLimit, func(e map[string]any) bool {
+		v.waitJournal("about the lost source", from, recoverLimit, func(e map[string]any) bool {
 			return strings.Contains(msg(e), "source lost")
 		})
 		if err := decode(t, url, time.Now().Add(plugLimit)); err != nil {
@@ -387,7 +408,7 @@ func TestAMD64Booted(t *testing.T) {
 		}
 		replugged := time.Now()
 		v.must("modprobe vivid")
-		v.waitJournal("about the source coming back", recoverLimit, func(e map[string]any) bool {
+		v.waitJournal("about the source coming back", from, recoverLimit, func(e map[string]any) bool {
 			return strings.Contains(msg(e), "source back")
 		})
 		t.Logf("replug-to-camera: %v", time.Since(replugged).Round(100*time.Millisecond))
@@ -402,6 +423,7 @@ func TestAMD64Booted(t *testing.T) {
 	t.Run("watchdog restarts a stopped process", func(t *testing.T) {
 		v.t = t
 		pid := v.mainPID()
+		from := len(v.journal())
 		stopped := time.Now()
 		v.must(fmt.Sprintf("kill -STOP %d", pid))
 		deadline := stopped.Add(watchdogLimit)
@@ -414,7 +436,7 @@ func TestAMD64Booted(t *testing.T) {
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
-		v.waitJournal("about the watchdog", 5*time.Second, func(e map[string]any) bool {
+		v.waitJournal("about the watchdog", from, 5*time.Second, func(e map[string]any) bool {
 			return strings.Contains(msg(e), "Watchdog timeout")
 		})
 		if err := decode(t, url, time.Now().Add(recoverLimit)); err != nil {
@@ -439,6 +461,22 @@ func TestAMD64Booted(t *testing.T) {
 		}
 		t.Logf("reboot-to-streaming: %v (reboot to agent %v)", time.Since(rebooted).Round(100*time.Millisecond),
 			booted.Round(100*time.Millisecond))
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("remove keeps configuration and state, purge deletes them", func(t *testing.T) {
+		v.t = t
+		v.must("dpkg -r lsbroadcast")
+		if rc, out := v.run("cat /proc/[0-9]*/comm 2>/dev/null | grep -x -e lsbroadcast -e lsbroadcast-cv"); rc == 0 {
+			t.Errorf("processes left after removal: %s", out)
+		}
+		v.must("test -f /etc/lsbroadcast/lsbroadcast.conf && test -f /var/lib/lsbroadcast/instance-id")
+		v.must("dpkg --purge lsbroadcast")
+		if rc, out := v.run("ls -d /etc/lsbroadcast /var/lib/lsbroadcast 2>&1"); rc == 0 {
+			t.Errorf("left after purge: %s", out)
+		}
 	})
 }
 
