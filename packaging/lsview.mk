@@ -3,7 +3,7 @@
 # D-Bus) inside a network namespace. xvfb, xdotool, imagemagick (import) and
 # tmux drive the window and the terminal picker; libopencv-dev builds GoCV.
 DEB_DEPS += avahi-daemon avahi-utils dbus iproute2 \
-	xvfb xdotool imagemagick tmux libopencv-dev fonts-dejavu-core
+	xvfb xdotool imagemagick tmux libopencv-dev
 
 FUZZ_TARGETS += ./netio/mdns:FuzzParseInterfaces ./netio/mdns:FuzzParseTXT \
 	./netio/rtsp:FuzzParseTransport

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
+)
+
+// errQuit says the person left the picker without choosing.
+var errQuit = errors.New("nothing picked")
+
+// key is one keypress the picker understands.
+type key int
+
+const (
+	keyNone key = iota
+	keyUp
+	keyDown
+	keyEnter
+	keyBackspace
+	keyQuit
+	keyDigit // the digit is in keyEvent.digit
+)
+
+type keyEvent struct {
+	k     key
+	digit int
+}
+
+// pick shows a live list of broadcasters in the terminal and returns the
+// one chosen with the arrow keys or its number, then Enter.
+func pick(ctx context.Context, o *options, in *os.File, out io.Writer, log *slog.Logger) (stream, error) {
+	fd := int(in.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return stream{}, errors.New("no terminal to pick in: name a broadcaster (lsview NAME|HOST[:PORT]|rtsp://URL) or use --list")
+	}
+	raw := *old
+	// Raw enough to get single keys, with reads that time out every 100 ms
+	// so the reader notices the end of ctx.
+	raw.Lflag &^= unix.ICANON | unix.ECHO | unix.ISIG
+	raw.Iflag &^= unix.ICRNL | unix.IXON
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 0, 1
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return stream{}, fmt.Errorf("terminal: %w", err)
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	events := make(chan mdns.Event, 16)
+	browseErr := make(chan error, 1)
+	keys := make(chan keyEvent, 16)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		b := &mdns.Browser{Interfaces: o.mdns, Logger: log}
+		browseErr <- b.Run(ctx, func(ev mdns.Event) {
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		readKeys(ctx, in, keys)
+	}()
+
+	dir := newDirectory()
+	p := pickerView{out: out, started: time.Now(), wait: o.wait, ifs: o.mdns}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		p.draw(dir.streams())
+		select {
+		case <-ctx.Done():
+			return stream{}, errQuit
+		case err := <-browseErr:
+			if err != nil {
+				return stream{}, err
+			}
+		case ev := <-events:
+			dir.apply(ev)
+		case <-tick.C:
+		case k := <-keys:
+			list := dir.streams()
+			if s, done, err := p.press(k, list); done {
+				fmt.Fprint(out, "\r\n")
+				return s, err
+			}
+		}
+	}
+}
+
+// pickerView is the picker's screen state.
+type pickerView struct {
+	out     io.Writer
+	started time.Time
+	wait    time.Duration
+	ifs     mdns.Interfaces
+	cursor  int
+	typed   string // digits typed so far
+	msg     string // last problem, e.g. an unusable stream
+}
+
+// press applies a key; done says the picker ends, with s or err.
+func (p *pickerView) press(k keyEvent, list []stream) (s stream, done bool, err error) {
+	switch k.k {
+	case keyQuit:
+		return stream{}, true, errQuit
+	case keyUp:
+		p.cursor, p.typed = max(p.cursor-1, 0), ""
+	case keyDown:
+		p.cursor, p.typed = min(p.cursor+1, max(len(list)-1, 0)), ""
+	case keyDigit:
+		p.typed += strconv.Itoa(k.digit)
+		if n, _ := strconv.Atoi(p.typed); n >= 1 && n <= len(list) {
+			p.cursor = n - 1
+		}
+	case keyBackspace:
+		if p.typed != "" {
+			p.typed = p.typed[:len(p.typed)-1]
+		}
+	case keyEnter:
+		if len(list) == 0 {
+			return stream{}, false, nil
+		}
+		s := list[min(p.cursor, len(list)-1)]
+		if err := s.usable(); err != nil {
+			p.msg = err.Error()
+			return stream{}, false, nil
+		}
+		return s, true, nil
+	}
+	return stream{}, false, nil
+}
+
+func (p *pickerView) draw(list []stream) {
+	var b strings.Builder
+	b.WriteString("\x1b[H\x1b[2J") // home, clear
+	b.WriteString("lsview: pick a camera (↑/↓ or its number, then Enter; q quits)\r\n\r\n")
+	if p.cursor >= len(list) {
+		p.cursor = max(len(list)-1, 0)
+	}
+	for i, s := range list {
+		mark := "  "
+		if i == p.cursor {
+			mark = "> "
+		}
+		detail := "video only"
+		if s.Kind == "lsview" {
+			detail = fmt.Sprintf("%s %dfps, %d watching", dash(s.Size), s.FPS, s.Viewers)
+		}
+		fmt.Fprintf(&b, "%s%d. %s  (%s)  %s\r\n", mark, i+1, sanitize(s.Name), detail, s.URL)
+	}
+	if len(list) == 0 {
+		b.WriteString("  looking…\r\n")
+		if time.Since(p.started) > p.wait {
+			fmt.Fprintf(&b, "\r\n  Nothing found yet %s\r\n", lookedWhere(p.ifs, p.wait))
+		}
+	}
+	if p.typed != "" {
+		fmt.Fprintf(&b, "\r\nnumber: %s\r\n", p.typed)
+	}
+	if p.msg != "" {
+		fmt.Fprintf(&b, "\r\n%s\r\n", sanitize(p.msg))
+	}
+	io.WriteString(p.out, b.String())
+}
+
+// sanitize keeps names from the network from driving the terminal.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// readKeys turns terminal bytes into keys until ctx ends.
+func readKeys(ctx context.Context, in io.Reader, keys chan<- keyEvent) {
+	buf := make([]byte, 64)
+	var pending []byte
+	for ctx.Err() == nil {
+		n, err := in.Read(buf)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return
+		}
+		pending = append(pending, buf[:n]...)
+		for len(pending) > 0 {
+			k, used := parseKey(pending)
+			if used == 0 {
+				break // an incomplete escape sequence: wait for the rest
+			}
+			pending = pending[used:]
+			if k.k == keyNone {
+				continue
+			}
+			select {
+			case keys <- k:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if len(pending) > 16 {
+			pending = pending[:0] // garbage, not a key
+		}
+	}
+}
+
+// parseKey reads one key from the start of b and says how many bytes it
+// took; 0 means b holds only the start of a sequence.
+func parseKey(b []byte) (keyEvent, int) {
+	switch c := b[0]; {
+	case c == '\r' || c == '\n':
+		return keyEvent{k: keyEnter}, 1
+	case c == 'q' || c == 'Q' || c == 3: // 3: Ctrl-C, ISIG being off
+		return keyEvent{k: keyQuit}, 1
+	case c == 0x7f || c == 8:
+		return keyEvent{k: keyBackspace}, 1
+	case c >= '0' && c <= '9':
+		return keyEvent{k: keyDigit, digit: int(c - '0')}, 1
+	case c == 0x1b:
+		if len(b) == 1 {
+			return keyEvent{k: keyQuit}, 1 // a lone Esc
+		}
+		if b[1] != '[' && b[1] != 'O' {
+			return keyEvent{k: keyQuit}, 1
+		}
+		if len(b) < 3 {
+			return keyEvent{}, 0
+		}
+		switch b[2] {
+		case 'A':
+			return keyEvent{k: keyUp}, 3
+		case 'B':
+			return keyEvent{k: keyDown}, 3
+		}
+		return keyEvent{}, 3
+	}
+	return keyEvent{}, 1
+}

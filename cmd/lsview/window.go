@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"log/slog"
+	"os"
+	"os/user"
+	"time"
+	"unicode/utf8"
+
+	"gocv.io/x/gocv"
+)
+
+// Keys as OpenCV's waitKey reports them.
+const (
+	keyCodeNone      = -1
+	keyCodeEsc       = 27
+	keyCodeEnter     = 13
+	keyCodeLF        = 10
+	keyCodeBackspace = 8
+	keyCodeDelete    = 127
+	statusEvery      = 500 * time.Millisecond
+	// waitKeyMillis is the GUI loop's beat: keys and new pictures are
+	// looked at this often.
+	waitKeyMillis = 4
+)
+
+// screen owns the window and its canvas. All its methods run on the main
+// OS thread.
+type screen struct {
+	win     *gocv.Window
+	canvas  gocv.Mat
+	lay     layout
+	p       *painter
+	panel   *image.RGBA
+	status  *image.RGBA
+	banner  *image.RGBA
+	picRect image.Rectangle // where the last picture went
+	hasPic  bool
+}
+
+func newScreen(title string, w, h int) (*screen, error) {
+	p, err := newPainter()
+	if err != nil {
+		return nil, err
+	}
+	lay := newLayout(w, h)
+	s := &screen{win: openWindow(title), canvas: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3), lay: lay, p: p,
+		panel: image.NewRGBA(lay.panel), status: image.NewRGBA(lay.status), banner: image.NewRGBA(lay.banner)}
+	s.canvas.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	s.win.ResizeWindow(w, h)
+	return s, nil
+}
+
+func (s *screen) close() {
+	s.canvas.Close()
+	s.win.Close()
+}
+
+// blit copies an RGBA picture into the canvas at its own bounds.
+func (s *screen) blit(img *image.RGBA) {
+	r := img.Bounds()
+	src, err := gocv.NewMatFromBytes(r.Dy(), r.Dx(), gocv.MatTypeCV8UC4, img.Pix)
+	if err != nil {
+		return
+	}
+	defer src.Close()
+	dst := s.canvas.Region(r)
+	defer dst.Close()
+	gocv.CvtColor(src, &dst, gocv.ColorRGBAToBGR)
+}
+
+// showPicture scales the picture into the video area, letterboxed.
+func (s *screen) showPicture(m gocv.Mat) {
+	r := fit(s.lay.video, m.Cols(), m.Rows())
+	if r != s.picRect || !s.hasPic {
+		video := s.canvas.Region(s.lay.video)
+		video.SetTo(gocv.NewScalar(0, 0, 0, 0))
+		video.Close()
+		s.picRect, s.hasPic = r, true
+	}
+	dst := s.canvas.Region(r)
+	defer dst.Close()
+	interp := gocv.InterpolationLinear
+	if m.Cols() > r.Dx() {
+		interp = gocv.InterpolationArea // sharper when shrinking
+	}
+	gocv.Resize(m, &dst, r.Size(), 0, 0, interp)
+}
+
+// runWindow is lsview's window: video, chat panel, input line, banner
+// and status line, until Esc, the window closing or ctx ending.
+func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) error {
+	if err := st.usable(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := newReceiver(st.URL, o.transport, log)
+	errc := make(chan error, 1)
+	go func() { errc <- r.run(ctx) }()
+	// The receiver must be gone before its Mats are: wait for it.
+	defer func() { cancel(); <-errc }()
+
+	sc, err := newScreen("lsview: "+sanitize(st.Name), o.size[0], o.size[1])
+	if err != nil {
+		return err
+	}
+	defer sc.close()
+
+	u := &uiState{title: sanitize(st.Name), chatStatus: "chat: not connected (video only)"}
+	if st.Kind == "rtsp" {
+		u.chatStatus = "video only: this camera has no chat"
+	}
+	me := o.name
+	if me == "" {
+		if cu, err := user.Current(); err == nil {
+			me = cu.Username
+		}
+	}
+	var (
+		display     samples
+		shown       uint64
+		panelDirty  = true
+		bannerDirty = true
+		nextStatus  time.Time
+		wasReconn   bool
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return finish(o, r, shown, &display)
+		case err := <-errc:
+			errc <- err // for the deferred wait
+			if err != nil {
+				return err
+			}
+			return finish(o, r, shown, &display)
+		default:
+		}
+		changed := false
+		reconn := connState(r.state.Load()) == reconnecting
+		if reconn != wasReconn {
+			u.reconnecting, wasReconn, bannerDirty = reconn, reconn, true
+			if reconn {
+				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "connection lost, reconnecting…", note: true})
+			} else {
+				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "reconnected", note: true})
+			}
+			panelDirty = true
+		}
+		pic := r.take()
+		if pic != nil {
+			sc.showPicture(pic.mat)
+			bannerDirty = true // the picture painted over it
+			changed = true
+		}
+		if bannerDirty {
+			if sc.p.drawBanner(sc.banner, u) {
+				sc.blit(sc.banner)
+			}
+			bannerDirty, changed = false, true
+		}
+		if panelDirty {
+			sc.p.drawPanel(sc.panel, u)
+			sc.blit(sc.panel)
+			panelDirty, changed = false, true
+		}
+		if now := time.Now(); now.After(nextStatus) {
+			u.status = statusLine(r, &display, shown)
+			sc.p.drawStatus(sc.status, u)
+			sc.blit(sc.status)
+			nextStatus, changed = now.Add(statusEvery), true
+		}
+		if changed {
+			sc.win.IMShow(sc.canvas)
+		}
+		if pic != nil {
+			display.add(time.Since(pic.received))
+			shown++
+			pic.mat.Close()
+		}
+		switch k := sc.win.WaitKey(waitKeyMillis); {
+		case k == keyCodeNone:
+		case k == keyCodeEsc:
+			return finish(o, r, shown, &display)
+		case k == keyCodeEnter || k == keyCodeLF:
+			if u.input != "" {
+				u.addLine(chatLine{at: time.Now(), name: me, text: u.input + "  (not sent: no chat connection)", note: true})
+				u.input, panelDirty = "", true
+			}
+		case k == keyCodeBackspace || k == keyCodeDelete:
+			if u.input != "" {
+				_, size := utf8.DecodeLastRuneInString(u.input)
+				u.input, panelDirty = u.input[:len(u.input)-size], true
+			}
+		case k >= ' ' && k < keyCodeDelete:
+			// OpenCV's Qt backend passes the first byte of the key's text:
+			// printable ASCII comes through, other characters don't.
+			if utf8.RuneCountInString(u.input) < maxInputRunes {
+				u.input, panelDirty = u.input+string(rune(k)), true
+			}
+		}
+		if sc.win.GetWindowProperty(gocv.WindowPropertyVisible) < 1 {
+			return finish(o, r, shown, &display) // closed by its close button
+		}
+	}
+}
+
+// maxInputRunes bounds the input line, below the chat's 2 KiB text limit.
+const maxInputRunes = 500
+
+func statusLine(r *receiver, display *samples, shown uint64) string {
+	s := r.snapshot(shown, display)
+	if s.State != "playing" {
+		return fmt.Sprintf("%s  %s", s.State, r.url)
+	}
+	return fmt.Sprintf("%s · %s · %.1f fps · latency %.0f ms (p99 %.0f) · shown after %.0f ms · lost %d · dropped %d",
+		s.State, s.Transport, recentFPS(r, shown), s.Latency.P50, s.Latency.P99, s.Display.P50, s.Lost, s.Skipped)
+}
+
+// recentFPS is pictures shown per second since the last call.
+func recentFPS(r *receiver, shown uint64) float64 {
+	now := time.Now()
+	r.fpsMu.Lock()
+	defer r.fpsMu.Unlock()
+	fps := r.fps
+	if dt := now.Sub(r.fpsAt).Seconds(); dt >= 0.5 {
+		fps = float64(shown-r.fpsShown) / dt
+		r.fps, r.fpsAt, r.fpsShown = fps, now, shown
+	}
+	return fps
+}
+
+// finish prints the stats on exit when --stats asks for them.
+func finish(o *options, r *receiver, shown uint64, display *samples) error {
+	if o.stats {
+		return writeStats(os.Stdout, r.snapshot(shown, display))
+	}
+	return nil
+}
