@@ -33,6 +33,10 @@ const (
 	BGR                     // 3 bytes a pixel, OpenCV's layout
 	I420                    // planar Y, then U and V at half width and half height (YU12)
 	I422                    // planar Y, then U and V at half width, full height
+	RGB                     // 3 bytes a pixel, R G B (V4L2 RGB3)
+	YUYV                    // packed 4:2:2, Y0 U Y1 V (V4L2 YUYV, most USB webcams)
+	UYVY                    // packed 4:2:2, U Y0 V Y1 (V4L2 UYVY)
+	NV12                    // planar Y, then interleaved U V at half width and half height, both at Stride
 )
 
 func (f PixelFormat) String() string {
@@ -45,6 +49,14 @@ func (f PixelFormat) String() string {
 		return "I420"
 	case I422:
 		return "I422"
+	case RGB:
+		return "RGB"
+	case YUYV:
+		return "YUYV"
+	case UYVY:
+		return "UYVY"
+	case NV12:
+		return "NV12"
 	}
 	return fmt.Sprintf("PixelFormat(%d)", int(f))
 }
@@ -54,7 +66,7 @@ type Raw struct {
 	Format        PixelFormat
 	Width, Height int
 	// Stride is the length of a row of Pix in bytes; for planar formats, of
-	// a luma row (chroma rows are Stride/2).
+	// a luma row (chroma rows are Stride/2, but Stride for NV12).
 	Stride int
 	Pix    []byte
 }
@@ -65,6 +77,8 @@ type Compressor struct {
 	handle  C.tjhandle
 	buf     *C.uchar
 	bufSize C.ulong
+	// planes holds packed YUV rearranged into planes, reused frame to frame.
+	planes []byte
 }
 
 // NewCompressor allocates a compressor; Close frees it.
@@ -98,6 +112,10 @@ func (c *Compressor) Encode(r Raw, quality int) ([]byte, error) {
 	if quality < 1 || quality > 100 {
 		return nil, fmt.Errorf("jpeg quality %d out of range 1-100", quality)
 	}
+	switch r.Format {
+	case YUYV, UYVY, NV12:
+		r, c.planes = planar(r, c.planes)
+	}
 	subsamp := C.int(C.TJSAMP_420)
 	if r.Format == I422 {
 		subsamp = C.TJSAMP_422
@@ -122,10 +140,13 @@ func (c *Compressor) Encode(r Raw, quality int) ([]byte, error) {
 	src := (*C.uchar)(unsafe.Pointer(&r.Pix[0]))
 	var rc C.int
 	switch r.Format {
-	case RGBA, BGR:
+	case RGBA, BGR, RGB:
 		pf := C.int(C.TJPF_RGBA)
-		if r.Format == BGR {
+		switch r.Format {
+		case BGR:
 			pf = C.TJPF_BGR
+		case RGB:
+			pf = C.TJPF_RGB
 		}
 		rc = C.tjCompress2(c.handle, src, C.int(r.Width), C.int(r.Stride), C.int(r.Height), pf,
 			&c.buf, &size, subsamp, C.int(quality), flags)
@@ -162,11 +183,21 @@ func (r Raw) check() error {
 			return fmt.Errorf("RGBA stride %d below 4×width %d", r.Stride, r.Width)
 		}
 		need = r.Stride*(r.Height-1) + 4*r.Width
-	case BGR:
+	case BGR, RGB:
 		if r.Stride < 3*r.Width {
-			return fmt.Errorf("BGR stride %d below 3×width %d", r.Stride, r.Width)
+			return fmt.Errorf("%s stride %d below 3×width %d", r.Format, r.Stride, r.Width)
 		}
 		need = r.Stride*(r.Height-1) + 3*r.Width
+	case YUYV, UYVY:
+		if r.Stride < 2*r.Width || r.Width%2 != 0 {
+			return fmt.Errorf("%s stride %d for width %d invalid (width must be even, stride ≥ 2×width)", r.Format, r.Stride, r.Width)
+		}
+		need = r.Stride*(r.Height-1) + 2*r.Width
+	case NV12:
+		if r.Stride < r.Width || r.Width%2 != 0 {
+			return fmt.Errorf("NV12 stride %d for width %d invalid (width must be even, stride ≥ width)", r.Stride, r.Width)
+		}
+		need = r.Stride*(r.Height+(r.Height+1)/2-1) + r.Width
 	case I420, I422:
 		if r.Stride < r.Width || r.Width%2 != 0 || r.Stride%2 != 0 {
 			return fmt.Errorf("%s stride %d for width %d invalid (both must be even, stride ≥ width)", r.Format, r.Stride, r.Width)
