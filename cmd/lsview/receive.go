@@ -96,9 +96,11 @@ var errNeverPlayed = errors.New("no video")
 func (r *receiver) run(ctx context.Context) error {
 	r.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		cancel() // stops the decoder, then wait for it
+		wg.Wait()
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -112,6 +114,9 @@ func (r *receiver) run(ctx context.Context) error {
 		err := c.Run(ctx, r.deliver)
 		st := c.Stats()
 		r.lostBefore.Add(st.LostFrames)
+		if st.Transport != "" {
+			r.transportIs.Store(st.Transport)
+		}
 		r.client.Store(nil)
 		if ctx.Err() != nil {
 			return nil
@@ -138,12 +143,7 @@ func (r *receiver) run(ctx context.Context) error {
 // into the inbox, so receiving never waits for decoding.
 func (r *receiver) deliver(f rtsp.Frame) {
 	r.received.Add(1)
-	if r.state.Load() != int32(playing) {
-		r.state.Store(int32(playing))
-		if c := r.client.Load(); c != nil {
-			r.transportIs.Store(c.Stats().Transport)
-		}
-	}
+	r.state.Store(int32(playing))
 	if lat, src, ok := senderLatency(f); ok {
 		r.netLatency.add(lat)
 		r.latencySrc.Store(src)
@@ -301,7 +301,11 @@ func (r *receiver) snapshot(shown uint64, display *samples) stats {
 	secs := time.Since(r.started).Seconds()
 	lost := r.lostBefore.Load()
 	if c := r.client.Load(); c != nil {
-		lost += c.Stats().LostFrames
+		cs := c.Stats()
+		lost += cs.LostFrames
+		if cs.Transport != "" {
+			r.transportIs.Store(cs.Transport) // kept for after the client is gone
+		}
 	}
 	st := stats{URL: r.url, Seconds: secs, Frames: r.received.Load(), Decoded: r.decodedN.Load(),
 		Shown: shown, Lost: lost, Skipped: r.skipped.Load(), BadJPEG: r.badJPEG.Load(),

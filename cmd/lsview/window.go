@@ -104,6 +104,18 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 	// The receiver must be gone before its Mats are: wait for it.
 	defer func() { cancel(); <-errc }()
 
+	// Open the window only once there is something to show, so a wrong
+	// address is one line in the terminal, not an empty window.
+	for r.decodedN.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			errc <- err
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	sc, err := newScreen("lsview: "+sanitize(st.Name), o.size[0], o.size[1])
 	if err != nil {
 		return err
