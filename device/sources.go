@@ -1,16 +1,16 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
 	"github.com/lsbroadcast/lsbroadcast/capture/subproc"
+	"github.com/lsbroadcast/lsbroadcast/capture/v4l2"
 )
 
 // opener opens the configured source. Open is called at start and again
@@ -62,36 +62,46 @@ func (o opener) gocv(arg string) (capture.Source, func(), error) {
 	return src, src.Close, nil
 }
 
-// v4l2 opens a V4L2 device through OpenCV until the go4vl source lands.
+// v4l2 opens a camera with go4vl. When go4vl can open the node but not
+// stream it (no format it takes, such as the raw Bayer of a Pi camera on
+// unicam), OpenCV gets a try: its GStreamer and V4L2 backends convert more.
 func (o opener) v4l2(path string) (capture.Source, func(), error) {
-	idx, ok := videoIndex(path)
-	if !ok {
-		return nil, nil, fmt.Errorf("v4l2:%s: not a /dev/videoN device", path)
+	cfg := v4l2.Config{FPS: o.cfg.FPS, Quality: o.cfg.Quality}
+	if o.cfg.SizeSet {
+		cfg.Size = o.cfg.Size
 	}
-	return o.gocv(strconv.Itoa(idx))
+	src, err := v4l2.Open(path, cfg, o.log.With("device", path))
+	if err == nil {
+		return src, func() { src.Close() }, nil
+	}
+	idx, isVideo := videoIndex(path)
+	if !isVideo || !errors.Is(err, v4l2.ErrNoFormat) {
+		return nil, nil, fmt.Errorf("v4l2: %w", err)
+	}
+	o.log.Info("go4vl cannot stream the camera, trying OpenCV", "device", path, "reason", err)
+	cv, release, cvErr := o.gocv(strconv.Itoa(idx))
+	if cvErr != nil {
+		return nil, nil, fmt.Errorf("v4l2: %w; OpenCV: %w", err, cvErr)
+	}
+	return cv, release, nil
 }
 
-// auto tries each video device in turn and settles for the test pattern,
+// auto tries each capture device in turn and settles for the test pattern,
 // logging why each camera was passed over.
 func (o opener) auto(withPattern bool) (capture.Source, func(), error) {
-	nodes, _ := filepath.Glob("/dev/video*")
-	sort.Slice(nodes, func(i, j int) bool {
-		a, _ := videoIndex(nodes[i])
-		b, _ := videoIndex(nodes[j])
-		return a < b
-	})
-	for _, n := range nodes {
-		if _, ok := videoIndex(n); !ok {
-			continue
-		}
-		src, release, err := o.v4l2(n)
+	devices, err := v4l2.Enumerate()
+	if err != nil {
+		o.log.Info("cannot list cameras", "error", err)
+	}
+	for _, d := range devices {
+		src, release, err := o.v4l2(d.Path)
 		if err == nil {
 			return src, release, nil
 		}
-		o.log.Info("camera passed over", "device", n, "reason", err)
+		o.log.Info("camera passed over", "device", d.Path, "card", d.Card, "reason", err)
 	}
 	if !withPattern {
-		return nil, nil, fmt.Errorf("no usable camera among %d video devices", len(nodes))
+		return nil, nil, fmt.Errorf("no usable camera among %d capture devices", len(devices))
 	}
 	o.log.Info("no usable camera: broadcasting the test pattern")
 	return o.pattern(), func() {}, nil

@@ -149,6 +149,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown source", []string{"--source", "webcam"}, `invalid source "webcam"`},
 		{"device that can't be opened", []string{"--source", "v4l2:/dev/video99"}, "/dev/video99"},
 		{"missing file", []string{"--source", "gocv:/nonexistent/clip.mp4"}, "no such file"},
+		{"path that is not a video device", []string{"--source", "v4l2:/etc/hostname"}, "not a video capture device"},
+		{"node that can't capture", []string{"--source", "v4l2:/dev/null"}, "not a video capture device"},
 		{"file that is not a video", []string{"--source", "gocv:" + notVideo}, "cannot open"},
 		{"port in use", []string{"--source", "pattern", "--rtsp-port", busyPort}, "address already in use"},
 		{"size without height", []string{"--size", "640x"}, "invalid size"},
