@@ -58,9 +58,11 @@ func pick(ctx context.Context, o *options, in *os.File, out io.Writer, log *slog
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		cancel() // stops the browser and the key reader; then wait for them
+		wg.Wait()
+	}()
 	events := make(chan mdns.Event, 16)
 	browseErr := make(chan error, 1)
 	keys := make(chan keyEvent, 16)

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+)
+
+// artifactDir is where GUI tests keep their screenshots:
+// $LSVIEW_ARTIFACTS, else bin/test-artifacts/lsview in the repository.
+func artifactDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("LSVIEW_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "bin", "test-artifacts", "lsview")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// xvfb is a virtual X display for the test.
+type xvfb struct {
+	display string
+	env     []string
+}
+
+func startXvfb(t testing.TB) *xvfb {
+	t.Helper()
+	need(t, "Xvfb", "xdotool", "import")
+	n := 100 + os.Getpid()%800
+	for ; n < 1000; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); os.IsNotExist(err) {
+			break
+		}
+	}
+	disp := ":" + strconv.Itoa(n)
+	start(t, exec.Command("Xvfb", disp, "-screen", "0", "1600x900x24", "-nolisten", "tcp"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Xvfb did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	runtimeDir := t.TempDir()
+	os.Chmod(runtimeDir, 0o700)
+	return &xvfb{display: disp, env: append(os.Environ(), "DISPLAY="+disp, "XDG_RUNTIME_DIR="+runtimeDir)}
+}
+
+func (x *xvfb) command(name string, args ...string) *exec.Cmd {
+	c := exec.Command(name, args...)
+	c.Env = x.env
+	return c
+}
+
+// window waits for a window whose name contains title and returns its id.
+func (x *xvfb) window(t testing.TB, title string, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		out, _ := x.command("xdotool", "search", "--name", title).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			return ids[len(ids)-1]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no window %q after %v", title, d)
+	return ""
+}
+
+// shot saves a screenshot of window id as name.png among the artifacts.
+func (x *xvfb) shot(t testing.TB, id, name string) image.Image {
+	t.Helper()
+	path := filepath.Join(artifactDir(t), name+".png")
+	if out, err := x.command("import", "-window", id, "png:"+path).CombinedOutput(); err != nil {
+		t.Fatalf("import: %v: %s", err, out)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// videoArea is where the picture of a w×h stream lies in a screenshot of
+// the window, scaled if the window isn't the canvas's size.
+func videoArea(shot image.Rectangle, canvasW, canvasH, w, h int) image.Rectangle {
+	r := fit(newLayout(canvasW, canvasH).video, w, h)
+	sx := float64(shot.Dx()) / float64(canvasW)
+	sy := float64(shot.Dy()) / float64(canvasH)
+	return image.Rect(int(float64(r.Min.X)*sx), int(float64(r.Min.Y)*sy), int(float64(r.Max.X)*sx), int(float64(r.Max.Y)*sy))
+}
+
+// frameCounter reads the pattern's frame number from the video area.
+func frameCounter(img image.Image, area image.Rectangle) (uint32, bool) {
+	gray := make([]byte, area.Dx()*area.Dy())
+	for y := 0; y < area.Dy(); y++ {
+		for x := 0; x < area.Dx(); x++ {
+			gray[y*area.Dx()+x] = color.GrayModel.Convert(img.At(area.Min.X+x, area.Min.Y+y)).(color.Gray).Y
+		}
+	}
+	seq, _, ok := pattern.Read(gray, area.Dx(), area.Dy())
+	return seq, ok
+}
+
+// barsSeen counts which of the pattern's bar colours appear along a row
+// through the bars.
+func barsSeen(img image.Image, area image.Rectangle) int {
+	y := area.Min.Y + area.Dy()*45/100
+	seen := 0
+	for _, bar := range pattern.Bars {
+		for x := area.Min.X; x < area.Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if near(r>>8, bar.R) && near(g>>8, bar.G) && near(b>>8, bar.B) {
+				seen++
+				break
+			}
+		}
+	}
+	return seen
+}
+
+// near allows for JPEG's and scaling's colour error.
+func near(v uint32, want uint8) bool {
+	d := int(v) - int(want)
+	return d > -24 && d < 24
+}
+
+// changed counts pixels that differ between two shots inside r.
+func changed(a, b image.Image, r image.Rectangle) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if a.At(x, y) != b.At(x, y) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
+	x := startXvfb(t)
+	b := startBroadcaster(t, "1280x720", 30, nil)
+	bin, _ := binaries(t)
+	view := x.command(bin, "--window", "1280x720", "--name", "tester", "--stats", b.url())
+	vp := start(t, view)
+	id := x.window(t, "lsview", 20*time.Second)
+	time.Sleep(1500 * time.Millisecond) // let the status line fill in
+
+	first := x.shot(t, id, "window-1")
+	area := videoArea(first.Bounds(), 1280, 720, 1280, 720)
+	if n := barsSeen(first, area); n != len(pattern.Bars) {
+		t.Errorf("saw %d of the %d bar colours", n, len(pattern.Bars))
+	}
+	seq1, ok := frameCounter(first, area)
+	if !ok {
+		t.Fatal("no frame counter in the first screenshot")
+	}
+	time.Sleep(time.Second)
+	second := x.shot(t, id, "window-2")
+	seq2, ok := frameCounter(second, area)
+	if !ok || seq2 <= seq1 {
+		t.Fatalf("frame counter %d then %d (ok %v): the picture does not advance", seq1, seq2, ok)
+	}
+	t.Logf("frame counter %d then %d", seq1, seq2)
+
+	if out, err := x.command("xdotool", "type", "--window", id, "--delay", "80", "hello from xdotool").CombinedOutput(); err != nil {
+		t.Fatalf("xdotool type: %v: %s", err, out)
+	}
+	x.command("xdotool", "key", "--window", id, "Return").Run()
+	time.Sleep(700 * time.Millisecond)
+	third := x.shot(t, id, "window-3-typed")
+	lay := newLayout(1280, 720)
+	sx := float64(third.Bounds().Dx()) / 1280
+	panel := image.Rect(int(float64(lay.panel.Min.X)*sx), 60, third.Bounds().Dx(), int(float64(lay.panel.Max.Y)*sx)-50)
+	if n := changed(second, third, panel); n < 200 {
+		t.Errorf("the chat panel hardly changed after typing a line (%d pixels)", n)
+	}
+
+	// Esc closes the window and lsview exits cleanly with its stats.
+	x.command("xdotool", "key", "--window", id, "Escape").Run()
+	vp.wait(t, 10*time.Second)
+	if vp.err != nil || !strings.Contains(vp.stdout.String(), `"shown"`) {
+		t.Fatalf("after Esc: %v, stdout %q", vp.err, vp.stdout.String())
+	}
+}
