@@ -87,7 +87,7 @@ func TestPickerInTmux(t *testing.T) {
 	need(t, "tmux")
 	x := startXvfb(t)
 	p := mdnstest.NewPair(t)
-	piBroadcaster(t, p, "Porch cam", "640x360")
+	piBroadcaster(t, p, "Porch cam — Ünïcødé Ωμέγα", "640x360")
 	bin, _ := binaries(t)
 	sock := "lsview-test-" + strconv.Itoa(os.Getpid())
 	tmux := func(args ...string) string {
@@ -107,11 +107,11 @@ func TestPickerInTmux(t *testing.T) {
 	}
 	screen := ""
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(screen, "1. Porch cam") && time.Now().Before(deadline) {
+	for !strings.Contains(screen, "1. Porch cam — Ünïcødé Ωμέγα") && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 		screen = tmux("capture-pane", "-p", "-t", "pick")
 	}
-	if !strings.Contains(screen, "1. Porch cam") {
+	if !strings.Contains(screen, "1. Porch cam — Ünïcødé Ωμέγα") {
 		t.Fatalf("the picker never listed the camera:\n%s", screen)
 	}
 	os.WriteFile(artifactDir(t)+"/picker.txt", []byte(screen), 0o644)
