@@ -43,6 +43,9 @@ type Config struct {
 	FPS     int          // 0: the driver's current rate
 	Quality int          // JPEG quality 1–100 for raw formats
 	Workers int          // encoder goroutines for raw formats; 0: one per CPU
+	// PixelFormat, e.g. "YUYV", forces one of the device's formats;
+	// empty: the best (JPEG first).
+	PixelFormat string
 }
 
 // Source is an open V4L2 capture device. Run streams it; Close releases it.
@@ -90,6 +93,9 @@ func (s *Source) negotiate() error {
 	}
 	s.info = info
 	cands := candidates(offered)
+	if s.cfg.PixelFormat != "" {
+		cands = forced(cands, s.cfg.PixelFormat)
+	}
 	if len(cands) == 0 {
 		return fmt.Errorf("%s (%s): %w: it offers %s; lsbroadcast takes %s", s.path, info.Card, ErrNoFormat,
 			formatList(offered), formatList(candidates(allWanted())))
@@ -145,6 +151,16 @@ func (s *Source) negotiate() error {
 	}
 	if s.cfg.FPS > 0 && s.fps != s.cfg.FPS {
 		s.log.Warn("v4l2 driver granted another frame rate than asked", "device", s.path, "asked", s.cfg.FPS, "granted", s.fps)
+	}
+	return nil
+}
+
+// forced keeps only the format named (e.g. "YUYV") out of cands.
+func forced(cands []v4l2.FourCCType, name string) []v4l2.FourCCType {
+	for _, c := range cands {
+		if fourccString(c) == name {
+			return []v4l2.FourCCType{c}
+		}
 	}
 	return nil
 }

@@ -15,10 +15,11 @@ var ErrUnsupported = errors.New("v4l2 capture is available on Linux only")
 
 // Config says what to ask the camera for.
 type Config struct {
-	Size    capture.Size
-	FPS     int
-	Quality int
-	Workers int
+	Size        capture.Size
+	FPS         int
+	Quality     int
+	Workers     int
+	PixelFormat string
 }
 
 // DeviceInfo describes a video capture node.

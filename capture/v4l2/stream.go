@@ -136,7 +136,12 @@ func (s *Source) loop(ctx context.Context, b *buffers, frame func(f capture.Fram
 			}
 			continue
 		}
-		if fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+		// The kernel answers poll on an unregistered (unplugged) device with
+		// POLLHUP; a queue in error gets POLLERR alone.
+		if fds[0].Revents&unix.POLLHUP != 0 {
+			return fmt.Errorf("%s (%s): %w", s.path, s.info.Card, ErrGone)
+		}
+		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
 			return s.fault("poll", fmt.Errorf("error condition (revents %#x)", fds[0].Revents))
 		}
 		buf, err := v4l2.DequeueBuffer(s.fd, v4l2.IOTypeMMAP, v4l2.BufTypeVideoCapture)

@@ -1,0 +1,247 @@
+//go:build vmtest
+
+package vm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+)
+
+// arches are the VMs to boot: VM_ARCHES, default both.
+func arches() []string {
+	if a := os.Getenv("VM_ARCHES"); a != "" {
+		return strings.Fields(a)
+	}
+	return []string{"amd64", "arm64"}
+}
+
+// results collects the figures for the report, written to VM_DIR.
+type results struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *results) add(t *testing.T, format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	t.Log(line)
+	r.mu.Lock()
+	r.lines = append(r.lines, line)
+	r.mu.Unlock()
+}
+
+func TestVM(t *testing.T) {
+	res := &results{}
+	t.Cleanup(func() {
+		if dir := os.Getenv("VM_DIR"); dir != "" {
+			os.WriteFile(filepath.Join(dir, "results.txt"), []byte(strings.Join(res.lines, "\n")+"\n"), 0o644)
+		}
+	})
+	for _, arch := range arches() {
+		t.Run(arch, func(t *testing.T) {
+			m := boot(t, arch)
+			res.add(t, "%s boot: %.1f s to @@READY (qemu TCG)", arch, m.boot.Seconds())
+			t.Run("enumerate", func(t *testing.T) { testEnumerate(t, m) })
+			t.Run("bad-input", func(t *testing.T) { testBadInput(t, m) })
+			t.Run("capture", func(t *testing.T) { testCapture(t, m, res) })
+			t.Run("rtsp-hotplug", func(t *testing.T) { testHotplug(t, m, res) })
+		})
+	}
+}
+
+// testEnumerate: of vivid's nodes (capture, output, VBI, metadata…) only
+// the capture node is listed, with the card name.
+func testEnumerate(t *testing.T, m *machine) {
+	out, rc := m.sh("ls /dev/video*; vmcam -list", 60*time.Second)
+	var listed []string
+	for _, l := range out {
+		if i := strings.Index(l, "@@DEVICE "); i >= 0 {
+			listed = append(listed, l[i:])
+		}
+	}
+	if rc != 0 || len(listed) != 1 || !strings.HasPrefix(listed[0], "@@DEVICE /dev/video0 usable=true card=\"vivid\"") {
+		t.Fatalf("status %d, listed %q; want only /dev/video0, usable, card vivid; output:\n%s", rc, listed, strings.Join(out, "\n"))
+	}
+}
+
+// testBadInput: a node that cannot capture, a file that is no device and an
+// impossible format each fail with status 2 and one clear line.
+func testBadInput(t *testing.T, m *machine) {
+	for _, tc := range []struct{ args, says string }{
+		{"-device /dev/video1", "not a video capture device"},
+		{"-device /dev/null", "not a video capture device"},
+		{"-device /dev/video9", "no such device"},
+		{"-device /dev/video0 -format H264", "no pixel format lsbroadcast can stream"},
+	} {
+		out, rc := m.sh("vmcam -port 0 -seconds 1 "+tc.args, 60*time.Second)
+		all := strings.Join(out, "\n")
+		if rc != 2 || !strings.Contains(all, tc.says) {
+			t.Errorf("vmcam %s: status %d, output:\n%s\nwant status 2 saying %q", tc.args, rc, all, tc.says)
+		}
+	}
+}
+
+var (
+	statsRe  = regexp.MustCompile(`@@STATS frames=(\d+) seconds=([\d.]+) fps=([\d.]+) cpu_ms=(\d+)`)
+	openedRe = regexp.MustCompile(`@@OPENED (.*) (\S+) (\d+x\d+) fps=(\d+)`)
+)
+
+// capture runs vmcam for some seconds without a server and returns the
+// granted format and size and its counters.
+func capture(t *testing.T, m *machine, args string, seconds int) (format, size string, frames int, fps float64, cpuMS int) {
+	t.Helper()
+	out, rc := m.sh(fmt.Sprintf("vmcam -port 0 -seconds %d %s", seconds, args), time.Duration(seconds+90)*time.Second)
+	all := strings.Join(out, "\n")
+	o, s := openedRe.FindStringSubmatch(all), statsRe.FindStringSubmatch(all)
+	if rc != 0 || o == nil || s == nil {
+		t.Fatalf("vmcam %s: status %d, output:\n%s", args, rc, all)
+	}
+	frames, _ = strconv.Atoi(s[1])
+	fps, _ = strconv.ParseFloat(s[3], 64)
+	cpuMS, _ = strconv.Atoi(s[4])
+	return o[2], o[3], frames, fps, cpuMS
+}
+
+// testCapture: vivid at 640×480 and 1280×720 in each raw layout the
+// encoder converts, asked for 30 fps; frames must flow at the granted size.
+func testCapture(t *testing.T, m *machine, res *results) {
+	for _, tc := range []struct{ size, format string }{
+		{"640x480", ""}, {"1280x720", ""}, {"640x480", "YUYV"}, {"640x480", "NV12"}, {"640x480", "UYVY"}, {"640x480", "RGB3"},
+	} {
+		args := "-fps 30 -size " + tc.size
+		if tc.format != "" {
+			args += " -format " + tc.format
+		}
+		format, size, frames, fps, cpuMS := capture(t, m, args, 5)
+		if size != tc.size || (tc.format != "" && format != tc.format) {
+			t.Errorf("%s: granted %s %s", args, format, size)
+		}
+		if frames < 3 {
+			t.Errorf("%s: only %d frames in 5 s", args, frames)
+		}
+		perFrame := 0.0
+		if frames > 0 {
+			perFrame = float64(cpuMS) / float64(frames)
+		}
+		res.add(t, "%s vivid %s %s: %d frames in 5 s, %.1f fps, %.1f ms CPU a frame (capture+encode, TCG)", m.arch, size, format, frames, fps, perFrame)
+	}
+}
+
+// reader plays the guest's stream from the host and records when each
+// frame arrived and its size.
+type reader struct {
+	mu     sync.Mutex
+	times  []time.Time
+	bad    int
+	sizeOK int
+}
+
+func (r *reader) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.times)
+}
+
+func (r *reader) last() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.times) == 0 {
+		return time.Time{}
+	}
+	return r.times[len(r.times)-1]
+}
+
+// waitFrames waits until the reader has n more frames than now.
+func (r *reader) waitFrames(n int, timeout time.Duration) (time.Duration, bool) {
+	start, want := time.Now(), r.count()+n
+	for time.Since(start) < timeout {
+		if r.count() >= want {
+			return time.Since(start), true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start), false
+}
+
+// testHotplug: the stream reaches an RTSP reader on the host; unbinding
+// vivid (the kernel's view of an unplug) ends the capture with "device
+// gone"; binding it again brings frames back without a restart.
+func testHotplug(t *testing.T, m *machine, res *results) {
+	at := m.mark()
+	pid := m.start("vmcam -size 640x480 -fps 30")
+	defer m.sh(fmt.Sprintf("kill %d; sleep 1", pid), 30*time.Second)
+	if _, err := m.since(at, "@@OPENED", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &reader{}
+	c := &rtsp.Client{URL: fmt.Sprintf("rtsp://127.0.0.1:%d/live", m.port), Transport: rtsp.TransportTCP, ReadTimeout: 60 * time.Second}
+	clientDone := make(chan error, 1)
+	go func() {
+		clientDone <- c.Run(ctx, func(f rtsp.Frame) {
+			cfg, err := jpeg.DecodeConfig(bytes.NewReader(f.JPEG))
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.times = append(r.times, f.Received)
+			if err != nil {
+				r.bad++
+			} else if cfg.Width == 640 && cfg.Height == 480 {
+				r.sizeOK++
+			}
+		})
+	}()
+	defer func() { cancel(); <-clientDone }()
+	if _, ok := r.waitFrames(10, 60*time.Second); !ok {
+		t.Fatalf("the host's RTSP reader got %d frames in 60 s", r.count())
+	}
+	t0, n0 := time.Now(), r.count()
+	time.Sleep(3 * time.Second)
+	rate := float64(r.count()-n0) / time.Since(t0).Seconds()
+	res.add(t, "%s RTSP reader on the host (TCP via hostfwd): %.1f fps at 640x480", m.arch, rate)
+
+	// A second program cannot take the camera while it streams.
+	out, rc := m.sh("vmcam -port 0 -seconds 1 -size 640x480", 60*time.Second)
+	if all := strings.Join(out, "\n"); rc != 2 || !strings.Contains(all, "device busy") {
+		t.Errorf("second capture of a busy camera: status %d, output:\n%s\nwant status 2 and \"device busy\"", rc, all)
+	}
+
+	unplug, at := time.Now(), m.mark()
+	m.sh("echo vivid.0 > /sys/bus/platform/drivers/vivid/unbind", 30*time.Second)
+	line, err := m.since(at, "@@LOST", 30*time.Second)
+	if err != nil || !strings.Contains(line, "device gone") {
+		t.Fatalf("after unplug: %q, %v; want @@LOST ... device gone", line, err)
+	}
+	lost := time.Since(unplug)
+	time.Sleep(time.Second)
+	stopped := r.count()
+	time.Sleep(time.Second)
+	if r.count() != stopped {
+		t.Errorf("frames kept coming after the unplug")
+	}
+
+	replug := time.Now()
+	m.sh("echo vivid.0 > /sys/bus/platform/drivers/vivid/bind", 30*time.Second)
+	_, ok := r.waitFrames(5, 60*time.Second)
+	if !ok {
+		t.Fatalf("no frames within 60 s of the replug")
+	}
+	res.add(t, "%s unplug (vivid unbind): capture ended with \"device gone\" after %.2f s; replug (bind): frames at the host reader after %.2f s",
+		m.arch, lost.Seconds(), time.Since(replug).Seconds())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bad > 0 || r.sizeOK != len(r.times) {
+		t.Errorf("of %d frames, %d did not decode and %d were 640x480", len(r.times), r.bad, r.sizeOK)
+	}
+}
