@@ -6,4 +6,4 @@ DEB_DEPS += avahi-daemon avahi-utils dbus iproute2 \
 	xvfb xdotool imagemagick tmux libopencv-dev
 
 FUZZ_TARGETS += ./netio/mdns:FuzzParseInterfaces ./netio/mdns:FuzzParseTXT \
-	./netio/rtsp:FuzzParseTransport
+	./netio/rtsp:FuzzParseTransport ./cmd/lsview:FuzzParseTarget ./cmd/lsview:FuzzParseKey
