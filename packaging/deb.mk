@@ -21,7 +21,8 @@ UNIT := packaging/systemd/lsbroadcast.service
 .PHONY: packages packages-amd64 packages-arm64 packages-armhf package-checks e2e
 packages: $(addprefix packages-,$(DEB_ARCHES)) package-checks
 
-packages-%: deps
+# A static pattern rule: make skips implicit rules for phony targets.
+$(addprefix packages-,$(DEB_ARCHES)): packages-%: deps
 	rm -f $(DEB_OUT)/*_$*.deb
 	VERSION=$(DEB_VERSION) GO=$(GO) ./packaging/deb/build.sh $* $(DEB_OUT)
 
