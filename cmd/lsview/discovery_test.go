@@ -100,7 +100,9 @@ func TestPickerInTmux(t *testing.T) {
 		}
 		tmux("kill-server")
 	})
-	env := []string{"env", "DISPLAY=" + x.display, "XDG_RUNTIME_DIR=" + t.TempDir()}
+	runtimeDir := t.TempDir()
+	os.Chmod(runtimeDir, 0o700)
+	env := []string{"env", "DISPLAY=" + x.display, "XDG_RUNTIME_DIR=" + runtimeDir}
 	cmd := strings.Join(append([]string{"ip", "netns", "exec", p.Laptop}, append(env, bin, "--stats", "--window", "960x540")...), " ")
 	if out := tmux("new-session", "-d", "-s", "pick", "-x", "160", "-y", "40", cmd+"; sleep 30"); out != "" {
 		t.Fatalf("tmux: %s", out)

@@ -47,9 +47,12 @@ func newScreen(title string, w, h int) (*screen, error) {
 		return nil, err
 	}
 	lay := newLayout(w, h)
-	s := &screen{win: openWindow(title), canvas: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3), lay: lay, p: p,
+	// OpenCV finds windows by name, and not every backend keeps a non-ASCII
+	// name intact on the way: the name stays ASCII, the title says it all.
+	s := &screen{win: openWindow("lsview"), canvas: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3), lay: lay, p: p,
 		panel: image.NewRGBA(lay.panel), status: image.NewRGBA(lay.status), banner: image.NewRGBA(lay.banner)}
 	s.canvas.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	s.win.SetWindowTitle(title)
 	s.win.ResizeWindow(w, h)
 	return s, nil
 }

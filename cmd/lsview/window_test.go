@@ -73,7 +73,7 @@ func (x *xvfb) window(t testing.TB, title string, d time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		out, _ := x.command("xdotool", "search", "--name", title).Output()
+		out, _ := x.command("xdotool", "search", "--onlyvisible", "--name", title).Output()
 		if ids := strings.Fields(string(out)); len(ids) > 0 {
 			return ids[len(ids)-1]
 		}
