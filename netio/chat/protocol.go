@@ -19,7 +19,10 @@ const Version = 1
 
 // Limits of the protocol.
 const (
-	MaxLine = 8 << 10 // bytes in one line, newline included
+	MaxLine = 8 << 10 // bytes in one line from a client, newline included
+	// MaxServerLine bounds a line from the server: a welcome or history
+	// page carries many messages.
+	MaxServerLine = 1 << 20
 	MaxText = 2 << 10 // bytes of chat or announcement text
 	MaxName = 32      // characters of a name
 )
@@ -95,6 +98,9 @@ type Msg struct {
 	From string `json:"from,omitempty"`
 	Text string `json:"text,omitempty"`
 	TS   string `json:"ts,omitempty"`
+	// announcement edits and deletes: the announcement changed
+	Target uint64 `json:"target,omitempty"`
+	Edited string `json:"edited,omitempty"`
 
 	// history request and answer
 	Before   uint64 `json:"before,omitempty"`
@@ -140,8 +146,8 @@ func errorf(code, format string, a ...any) *Error {
 // It checks what every message must satisfy; the server checks the rest.
 func Decode(line []byte) (Msg, *Error) {
 	var m Msg
-	if len(line) >= MaxLine {
-		return m, errorf(CodeTooLong, "line of %d bytes, limit %d", len(line), MaxLine-1)
+	if len(line) >= MaxServerLine {
+		return m, errorf(CodeTooLong, "line of %d bytes, limit %d", len(line), MaxServerLine-1)
 	}
 	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(line) {

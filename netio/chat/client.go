@@ -1,0 +1,225 @@
+package chat
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hello is what a client says of itself.
+type Hello struct {
+	Name    string
+	HostKey string // join as host; empty for a viewer
+	// Since is the id of the newest message the client already has: the
+	// welcome then carries only what came after, so a reconnecting viewer
+	// sees nothing twice.
+	Since uint64
+}
+
+// eventQueue bounds the events waiting for the application; the client
+// stops reading the connection while it is full.
+const eventQueue = 1024
+
+// Client is a connection to a chat server.
+type Client struct {
+	nc     net.Conn
+	wmu    sync.Mutex
+	w      *bufio.Writer
+	events chan Msg
+	done   chan struct{}
+	err    error // why the connection ended, valid once done is closed
+	refs   atomic.Uint64
+	once   sync.Once
+}
+
+// Dial connects, says hello and waits for the welcome. A refusal (name
+// taken, wrong host key, other protocol version, server full) is an *Error.
+func Dial(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chat %s: %w", addr, err)
+	}
+	c := &Client{nc: nc, w: bufio.NewWriter(nc), events: make(chan Msg, eventQueue), done: make(chan struct{})}
+	role := RoleViewer
+	if h.HostKey != "" {
+		role = RoleHost
+	}
+	deadline := time.Now().Add(helloTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	nc.SetDeadline(deadline)
+	r := bufio.NewReaderSize(nc, MaxLine)
+	if err := c.write(Msg{Type: TypeHello, V: Version, Name: h.Name, Role: role, Key: h.HostKey, Since: h.Since}); err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("chat %s: %w", addr, err)
+	}
+	for {
+		m, err := readMsg(r)
+		if err != nil {
+			nc.Close()
+			return nil, nil, fmt.Errorf("chat %s: no welcome: %w", addr, err)
+		}
+		switch m.Type {
+		case TypePing:
+			continue
+		case TypeError:
+			nc.Close()
+			return nil, nil, &Error{Code: m.Code, Message: m.Message, Suggestion: m.Suggestion}
+		case TypeWelcome:
+			if m.V != Version {
+				nc.Close()
+				return nil, nil, &Error{Code: CodeVersion, Message: fmt.Sprintf("server speaks protocol %d, this client %d", m.V, Version)}
+			}
+			nc.SetDeadline(time.Time{})
+			go c.readLoop(r)
+			go c.pingLoop()
+			return c, &m, nil
+		default:
+			nc.Close()
+			return nil, nil, fmt.Errorf("chat %s: %q before the welcome", addr, m.Type)
+		}
+	}
+}
+
+// readMsg reads one server line of at most MaxServerLine bytes.
+func readMsg(r *bufio.Reader) (Msg, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxServerLine {
+			return Msg{}, fmt.Errorf("line longer than %d bytes", MaxServerLine)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			line = append(line, chunk...)
+			continue
+		}
+		if err != nil {
+			return Msg{}, err
+		}
+		if line == nil {
+			line = chunk
+		} else {
+			line = append(line, chunk...)
+		}
+		break
+	}
+	m, perr := Decode(line[:len(line)-1])
+	if perr != nil {
+		return Msg{}, perr
+	}
+	return m, nil
+}
+
+// Events delivers what the server sends after the welcome: chat,
+// announcement, presence, ack, error, history, who and bye. It is closed
+// when the connection ends; Err says why.
+func (c *Client) Events() <-chan Msg { return c.events }
+
+// Err is why the connection ended, once Events is closed.
+func (c *Client) Err() error {
+	<-c.done
+	return c.err
+}
+
+func (c *Client) readLoop(r *bufio.Reader) {
+	defer close(c.events)
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(DeadAfter))
+		m, err := readMsg(r)
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		switch m.Type {
+		case TypePing:
+			c.write(Msg{Type: TypePong})
+			continue
+		case TypePong:
+			continue
+		}
+		select {
+		case c.events <- m:
+		case <-c.done:
+			return
+		}
+		if m.Type == TypeBye {
+			c.finish(fmt.Errorf("server closed the chat: %s", m.Reason))
+			return
+		}
+	}
+}
+
+func (c *Client) pingLoop() {
+	t := time.NewTicker(PingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			if err := c.write(Msg{Type: TypePing}); err != nil {
+				c.finish(err)
+				return
+			}
+		}
+	}
+}
+
+func (c *Client) finish(err error) {
+	c.once.Do(func() {
+		c.err = err
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+func (c *Client) write(m Msg) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.w.Write(Encode(m)); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+func (c *Client) ref() string { return "r" + strconv.FormatUint(c.refs.Add(1), 10) }
+
+// Chat sends a chat message and returns its ref; the server's ack (or
+// error) with that ref arrives on Events.
+func (c *Client) Chat(text string) (string, error) {
+	ref := c.ref()
+	return ref, c.write(Msg{Type: TypeChat, Text: text, Ref: ref})
+}
+
+// Announce posts (id 0), edits or deletes an announcement; host only.
+func (c *Client) Announce(op string, id uint64, text string) (string, error) {
+	ref := c.ref()
+	return ref, c.write(Msg{Type: TypeAnnounce, Op: op, ID: id, Text: text, Ref: ref})
+}
+
+// History asks for up to limit messages older than before (0: the newest).
+func (c *Client) History(before uint64, limit int) (string, error) {
+	ref := c.ref()
+	return ref, c.write(Msg{Type: TypeHistory, Before: before, Limit: limit, Ref: ref})
+}
+
+// Who asks who is here.
+func (c *Client) Who() (string, error) {
+	ref := c.ref()
+	return ref, c.write(Msg{Type: TypeWho, Ref: ref})
+}
+
+// Close ends the connection.
+func (c *Client) Close() error {
+	c.finish(errors.New("closed"))
+	return nil
+}
