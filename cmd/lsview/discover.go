@@ -15,13 +15,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 )
 
 // chatProtocol is the chat protocol version this lsview speaks; a
 // broadcaster announcing another is refused with a clear message rather
 // than misunderstood.
-const chatProtocol = 1
+const chatProtocol = chat.Version
 
 // stream is one broadcaster, or a plain RTSP camera, as discovery shows it.
 type stream struct {
@@ -35,6 +36,8 @@ type stream struct {
 	Viewers int    `json:"viewers"`
 	Proto   int    `json:"proto,omitempty"`
 	ID      string `json:"id,omitempty"`
+
+	joined *joined // set when finding the stream already joined its chat
 }
 
 func streamOf(e mdns.Entry) stream {
@@ -189,7 +192,7 @@ func resolve(ctx context.Context, o *options, log *slog.Logger) (stream, error) 
 	case byURL:
 		return stream{Name: t.host, Kind: "rtsp", URL: t.url}, nil
 	case byHost:
-		return hostStream(t.host, t.port), nil
+		return hostStream(ctx, o, t.host, t.port, log), nil
 	case byName:
 		match := func(s stream) bool { return strings.EqualFold(s.Name, t.name) }
 		found, err := discover(ctx, o.mdns, o.wait, log, func(ss []stream) bool { return slices.ContainsFunc(ss, match) })
@@ -201,7 +204,7 @@ func resolve(ctx context.Context, o *options, log *slog.Logger) (stream, error) 
 		}
 		// Not announced: perhaps a host name after all.
 		if _, err := net.DefaultResolver.LookupHost(ctx, t.name); err == nil {
-			return hostStream(t.name, defaultChatPort), nil
+			return hostStream(ctx, o, t.name, defaultChatPort, log), nil
 		}
 		names := make([]string, len(found))
 		for i, s := range found {
@@ -216,14 +219,44 @@ func resolve(ctx context.Context, o *options, log *slog.Logger) (stream, error) 
 	return stream{}, errors.New("no target")
 }
 
-// hostStream is a broadcaster reached by address. Its video is at the
-// default RTSP port and path (the chat welcome, which names the exact URL,
-// is not read yet).
-func hostStream(host string, chatPort int) stream {
-	return stream{Name: host, Kind: "lsview",
+// hostStream is a broadcaster reached by address. Its chat welcome names
+// the RTSP port and path; without a chat service there, the defaults are
+// tried. The joined chat connection is kept for the window.
+func hostStream(ctx context.Context, o *options, host string, chatPort int, log *slog.Logger) stream {
+	s := stream{Name: host, Kind: "lsview",
 		Chat:  net.JoinHostPort(host, strconv.Itoa(chatPort)),
 		URL:   "rtsp://" + net.JoinHostPort(host, strconv.Itoa(defaultRTSPPort)) + defaultRTSPPath,
 		Proto: chatProtocol}
+	h, err := hello(o)
+	if err != nil {
+		return s
+	}
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c, w, err := chat.Dial(dctx, s.Chat, h)
+	if err != nil {
+		log.Info("no chat welcome; trying the default RTSP address", "chat", s.Chat, "error", err)
+		return s
+	}
+	if w.Stream != nil && w.Stream.RTSPPort > 0 {
+		path := w.Stream.RTSPPath
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		s.URL = "rtsp://" + net.JoinHostPort(host, strconv.Itoa(w.Stream.RTSPPort)) + path
+		if w.Stream.Name != "" {
+			s.Name = w.Stream.Name
+		}
+	}
+	s.joined = &joined{c: c, welcome: w}
+	return s
+}
+
+// joined is a chat connection made while finding the stream, handed to
+// the window so it doesn't join twice.
+type joined struct {
+	c       *chat.Client
+	welcome *chat.Msg
 }
 
 // firstUsable waits for the first stream lsview can play.

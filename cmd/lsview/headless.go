@@ -10,6 +10,9 @@ import (
 // runHeadless is lsview --headless: receive and decode as the window
 // would, without one, then print the stats as JSON.
 func runHeadless(ctx context.Context, o *options, s stream, out io.Writer, log *slog.Logger) error {
+	if s.joined != nil {
+		s.joined.c.Close() // it named the RTSP URL; headless doesn't chat
+	}
 	if o.seconds > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.seconds*float64(time.Second)))

@@ -165,6 +165,24 @@ type uiState struct {
 	chatStatus   string
 	status       string
 	reconnecting bool
+	viewers      int // -1: unknown
+}
+
+// apply takes an update from the chat session.
+func (u *uiState) apply(up chatUpdate) {
+	for _, l := range up.lines {
+		l.name, l.text = sanitize(l.name), sanitize(l.text)
+		u.addLine(l)
+	}
+	if up.announcements != nil {
+		u.announcement = sanitize(newestAnnouncement(up.announcements))
+	}
+	if up.status != "" {
+		u.chatStatus = sanitize(up.status)
+	}
+	if up.viewers >= 0 {
+		u.viewers = up.viewers
+	}
 }
 
 // maxChatLines bounds the panel's history in memory.
@@ -246,7 +264,7 @@ func (p *painter) drawBanner(img *image.RGBA, u *uiState) bool {
 		p.text(img, r.Min.X+12, r.Min.Y+(r.Dy()-p.line)/2, r.Dx()-24, "reconnecting…", reconnFG)
 	case u.announcement != "":
 		draw.Draw(img, r, image.NewUniform(bannerBG), image.Point{}, draw.Src)
-		p.text(img, r.Min.X+12, r.Min.Y+(r.Dy()-p.line)/2, r.Dx()-24, "📢 "+u.announcement, bannerFG)
+		p.text(img, r.Min.X+12, r.Min.Y+(r.Dy()-p.line)/2, r.Dx()-24, "» "+u.announcement, bannerFG)
 	default:
 		return false
 	}

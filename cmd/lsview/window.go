@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"gocv.io/x/gocv"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 )
 
 // Keys as OpenCV's waitKey reports them.
@@ -100,6 +103,9 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if st.joined != nil {
+		defer st.joined.c.Close() // if the session never took it
+	}
 	r := newReceiver(st.URL, o.transport, log)
 	errc := make(chan error, 1)
 	go func() { errc <- r.run(ctx) }()
@@ -124,15 +130,20 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 	}
 	defer sc.close()
 
-	u := &uiState{title: sanitize(st.Name), chatStatus: "chat: not connected (video only)"}
-	if st.Kind == "rtsp" {
-		u.chatStatus = "video only: this camera has no chat"
-	}
-	me := o.name
-	if me == "" {
-		if cu, err := user.Current(); err == nil {
-			me = cu.Username
+	u := &uiState{title: sanitize(st.Name), chatStatus: "video only: this camera has no chat", viewers: -1}
+	var session *chatSession
+	if st.Kind == "lsview" && st.Chat != "" {
+		h, err := hello(o)
+		if err != nil {
+			return err
 		}
+		session = newChatSession(st.Chat, h, st.joined, log)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			session.run(ctx)
+		}()
+		defer func() { cancel(); <-done }()
 	}
 	var (
 		display     samples
@@ -165,6 +176,17 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 			}
 			panelDirty = true
 		}
+		if session != nil {
+			for drained := false; !drained; {
+				select {
+				case up := <-session.updates:
+					u.apply(up)
+					panelDirty, bannerDirty = true, true
+				default:
+					drained = true
+				}
+			}
+		}
 		pic := r.take()
 		if pic != nil {
 			sc.showPicture(pic.mat)
@@ -183,7 +205,7 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 			panelDirty, changed = false, true
 		}
 		if now := time.Now(); now.After(nextStatus) {
-			u.status = statusLine(r, &display, shown)
+			u.status = statusLine(r, &display, shown, u.viewers)
 			sc.p.drawStatus(sc.status, u)
 			sc.blit(sc.status)
 			nextStatus, changed = now.Add(statusEvery), true
@@ -201,10 +223,14 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 		case k == keyCodeEsc:
 			return finish(o, r, shown, &display)
 		case k == keyCodeEnter || k == keyCodeLF:
-			if u.input != "" {
-				u.addLine(chatLine{at: time.Now(), name: me, text: u.input + "  (not sent: no chat connection)", note: true})
-				u.input, panelDirty = "", true
+			switch {
+			case u.input == "":
+			case session == nil:
+				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "not sent: this camera has no chat", note: true})
+			case !session.send(u.input):
+				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "not sent: too many lines waiting for the chat", note: true})
 			}
+			u.input, panelDirty = "", true
 		case k == keyCodeBackspace || k == keyCodeDelete:
 			if u.input != "" {
 				_, size := utf8.DecodeLastRuneInString(u.input)
@@ -226,13 +252,36 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 // maxInputRunes bounds the input line, below the chat's 2 KiB text limit.
 const maxInputRunes = 500
 
-func statusLine(r *receiver, display *samples, shown uint64) string {
+func statusLine(r *receiver, display *samples, shown uint64, viewers int) string {
 	s := r.snapshot(shown, display)
 	if s.State != "playing" {
 		return fmt.Sprintf("%s  %s", s.State, r.url)
 	}
-	return fmt.Sprintf("%s · %s · %.1f fps · latency %.0f ms (p99 %.0f) · shown after %.0f ms · lost %d · dropped %d",
+	line := fmt.Sprintf("%s · %s · %.1f fps · latency %.0f ms (p99 %.0f) · shown after %.0f ms · lost %d · dropped %d",
 		s.State, s.Transport, recentFPS(r, shown), s.Latency.P50, s.Latency.P99, s.Display.P50, s.Lost, s.Skipped)
+	if viewers >= 0 {
+		line += fmt.Sprintf(" · %d watching", viewers)
+	}
+	return line
+}
+
+// hello is how we introduce ourselves to the chat: --name or the user's
+// login name, and the host key from --host-key.
+func hello(o *options) (chat.Hello, error) {
+	h := chat.Hello{Name: o.name}
+	if h.Name == "" {
+		if cu, err := user.Current(); err == nil {
+			h.Name = cu.Username
+		}
+	}
+	if o.hostKey != "" {
+		b, err := os.ReadFile(o.hostKey)
+		if err != nil {
+			return h, fmt.Errorf("host key: %w", err)
+		}
+		h.HostKey = strings.TrimSpace(string(b))
+	}
+	return h, nil
 }
 
 // recentFPS is pictures shown per second since the last call.

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/device/store"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 )
 
 // artifactDir is where GUI tests keep their screenshots:
@@ -204,4 +209,101 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 	if vp.err != nil || !strings.Contains(vp.stdout.String(), `"shown"`) {
 		t.Fatalf("after Esc: %v, stdout %q", vp.err, vp.stdout.String())
 	}
+}
+
+// chatServer runs the chat service in the test process, naming b's video
+// in its welcome, as lsbroadcast will beside its RTSP server.
+func chatServer(t testing.TB, b *broadcaster, hostKey string) string {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Retention{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &chat.Server{Addr: "127.0.0.1:0", Store: st, HostKey: hostKey,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Info: func() chat.StreamInfo {
+			return chat.StreamInfo{Name: "Chat cam ✓", RTSPPort: b.rtspPort, RTSPPath: "/live"}
+		}}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	return s.ListenAddr().String()
+}
+
+// TestWindowChat: one address is enough (the welcome names the video);
+// what is typed into the window reaches a second client, and the host's
+// announcement shows as a banner.
+func TestWindowChat(t *testing.T) {
+	x := startXvfb(t)
+	b := startBroadcaster(t, "1280x720", 30, nil)
+	const key = "0123456789abcdef0123456789abcdef"
+	addr := chatServer(t, b, key)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	host, _, err := chat.Dial(ctx, addr, chat.Hello{Name: "host", HostKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	if _, err := host.Chat("welcome, früh aufgestanden? ☕"); err != nil {
+		t.Fatal(err)
+	}
+
+	bin, _ := binaries(t)
+	vp := start(t, x.command(bin, "--window", "1280x720", "--name", "tester", addr))
+	id := x.window(t, "Chat cam", 20*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	before := x.shot(t, id, "chat-1-joined")
+	area := videoArea(before.Bounds(), 1280, 720, 1280, 720)
+	if _, ok := frameCounter(before, area); !ok {
+		t.Error("no picture: the welcome's RTSP address was not used")
+	}
+
+	x.command("xdotool", "type", "--window", id, "--delay", "80", "hi from the window").Run()
+	x.command("xdotool", "key", "--window", id, "Return").Run()
+	var got string
+	for got == "" {
+		select {
+		case m, ok := <-host.Events():
+			if !ok {
+				t.Fatalf("host connection ended: %v", host.Err())
+			}
+			if m.Type == chat.TypeChat && m.From == "tester" {
+				got = m.Text
+			}
+		case <-ctx.Done():
+			t.Fatal("the typed line never reached the other client")
+		}
+	}
+	if !strings.HasPrefix(got, "hi") || !strings.HasSuffix(got, "window") {
+		t.Errorf("the other client got %q", got)
+	}
+
+	if _, err := host.Announce("post", 0, "Stream ends at 18:00 — merci!"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	after := x.shot(t, id, "chat-2-announcement")
+	banner := newLayout(1280, 720).banner
+	yellow := 0
+	for y := banner.Min.Y; y < banner.Max.Y; y++ {
+		for x := banner.Min.X; x < banner.Max.X; x++ {
+			r, g, b, _ := after.At(x, y).RGBA()
+			if near(r>>8, bannerBG.R) && near(g>>8, bannerBG.G) && near(b>>8, bannerBG.B) {
+				yellow++
+			}
+		}
+	}
+	if yellow < banner.Dx()*banner.Dy()/2 {
+		t.Errorf("no announcement banner: %d banner-coloured pixels", yellow)
+	}
+	vp.stop()
 }
