@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
