@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/device/store"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 )
@@ -31,6 +36,8 @@ type Broadcaster struct {
 	rtsp  *rtsp.Server
 
 	notify    *Notifier
+	chat      *chat.Server
+	name      string
 	firstOnce sync.Once
 	first     chan struct{} // closed by the first frame sent
 	frames    atomic.Uint64
@@ -63,6 +70,12 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer b.rtsp.Close()
 
+	chatSrv, closeStore, err := b.openChat()
+	if err != nil {
+		return &UsageError{err}
+	}
+	defer closeStore()
+
 	op := opener{cfg: cfg, log: log}
 	src, release, err := op.open(true)
 	if err != nil {
@@ -84,8 +97,26 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer adv.Close()
 
+	// The host key is made at the first start that succeeds, and logged
+	// that once.
+	key, created, err := chat.LoadOrCreateHostKey(st.Dir)
+	if err != nil {
+		release()
+		return &UsageError{err}
+	}
+	chatSrv.HostKey = key
+	if created {
+		log.Info("host key created: give it to the host, who joins with lsview --host-key FILE",
+			"key", key, "file", filepath.Join(st.Dir, chat.HostKeyFile))
+	}
 	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
 		"instance", st.InstanceID, "state_dir", st.Dir)
+	b.name = name
+	wg.Go(func() {
+		if err := chatSrv.Serve(svcCtx); err != nil {
+			log.Error("chat service stopped", "error", err)
+		}
+	})
 	wg.Go(func() { b.followAnnouncement(svcCtx, adv, name) })
 	wg.Go(func() { b.reportToSystemd(svcCtx, name) })
 	b.supervise(ctx, op, src, release)
@@ -94,8 +125,32 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return nil
 }
 
+// openChat opens the chat store and binds the chat port.
+func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
+	st, err := store.Open(b.state.Dir, store.Retention{MaxCount: b.cfg.HistoryCount, MaxAge: b.cfg.HistoryAge})
+	if err != nil {
+		return nil, nil, err
+	}
+	b.chat = &chat.Server{Addr: net.JoinHostPort(b.cfg.Listen, strconv.Itoa(b.cfg.ChatPort)), Store: st,
+		Info: b.streamInfo, Logger: b.log.With("service", "chat")}
+	if err := b.chat.Listen(); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return b.chat, func() { st.Close() }, nil
+}
+
+// streamInfo is what the chat welcome says of the video.
+func (b *Broadcaster) streamInfo() chat.StreamInfo {
+	b.sizeMu.Lock()
+	size := b.size
+	b.sizeMu.Unlock()
+	return chat.StreamInfo{Name: b.name, RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path,
+		Width: size.W, Height: size.H, FPS: b.cfg.FPS, Instance: b.state.InstanceID}
+}
+
 // chatProtocol is the chat protocol version announced over mDNS.
-const chatProtocol = 1
+const chatProtocol = chat.Version
 
 // announcement is what mDNS says of us now.
 func (b *Broadcaster) announcement(name string) mdns.Service {
@@ -154,7 +209,7 @@ func (b *Broadcaster) reportToSystemd(ctx context.Context, name string) {
 			if !b.live.Load() {
 				state = noSignal
 			}
-			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers", name, state, fps, b.rtsp.Stats().Readers))
+			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers, %d in chat", name, state, fps, b.rtsp.Stats().Readers, b.chat.Viewers()))
 		}
 	}
 }

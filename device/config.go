@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
@@ -36,6 +37,9 @@ type Config struct {
 	MDNS      mdns.Interfaces
 	StateDir  string
 	LogLevel  string
+	// Chat history retention; announcements are kept whatever their age.
+	HistoryCount int
+	HistoryAge   time.Duration
 }
 
 // UsageError is a problem with the arguments or the configuration; the
@@ -81,6 +85,8 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		mdnsFlag  = fs.String("mdns", "all", "mDNS announcement: all, off, or interfaces IFACE[,IFACE]")
 		stateDir  = fs.String("state-dir", defaultStateDir(), "directory for identity, keys and history")
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
+		histCount = fs.Int("history-count", 10000, "chat messages kept (0: no limit)")
+		histAge   = fs.Duration("history-age", 90*24*time.Hour, "chat messages older than this are dropped (0: never)")
 		cfgFile   = fs.String("config", "", "config file of `name = value` lines (flag names)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -102,7 +108,11 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	}
 
 	c := &Config{FPS: *fps, Quality: *quality, Name: strings.TrimSpace(*name), RTSPPort: *rtspPort,
-		RTPPort: *rtpPort, ChatPort: *chatPort, StateDir: *stateDir, LogLevel: *logLevel}
+		RTPPort: *rtpPort, ChatPort: *chatPort, StateDir: *stateDir, LogLevel: *logLevel,
+		HistoryCount: *histCount, HistoryAge: *histAge}
+	if c.HistoryCount < 0 || c.HistoryAge < 0 {
+		return nil, usagef("invalid history retention: count and age must not be negative")
+	}
 	var err error
 	if c.Source, err = capture.ParseSpec(*source); err != nil {
 		return nil, &UsageError{err}

@@ -99,12 +99,14 @@ func freePorts(t testing.TB, host string) (rtspPort, rtpPort int) {
 
 // broadcaster is a running lsbroadcast process.
 type broadcaster struct {
-	cmd    *exec.Cmd
-	URL    string
-	mu     sync.Mutex
-	log    strings.Builder
-	exited chan struct{}
-	err    error
+	cmd      *exec.Cmd
+	URL      string
+	ChatAddr string
+	StateDir string
+	mu       sync.Mutex
+	log      strings.Builder
+	exited   chan struct{}
+	err      error
 }
 
 // Log returns what the process logged so far.
@@ -119,18 +121,18 @@ func (b *broadcaster) Log() string {
 // is stopped with SIGTERM when the test ends.
 func startBroadcaster(t testing.TB, host string, prefix []string, args ...string) *broadcaster {
 	t.Helper()
-	rtspPort, rtpPort := 0, 0
+	rtspPort, rtpPort, chatPort := 8554, 8000, 4000
 	if host == "127.0.0.1" {
 		rtspPort, rtpPort = freePorts(t, host)
-	} else {
-		rtspPort, rtpPort = 8554, 8000
+		chatPort, _ = freePorts(t, host)
 	}
-	full := append([]string{"--listen", host, "--mdns", "off", "--state-dir", t.TempDir(),
-		"--rtsp-port", fmt.Sprint(rtspPort), "--rtp-port", fmt.Sprint(rtpPort)}, args...)
+	state := t.TempDir()
+	full := append([]string{"--listen", host, "--mdns", "off", "--state-dir", state,
+		"--rtsp-port", fmt.Sprint(rtspPort), "--rtp-port", fmt.Sprint(rtpPort), "--chat-port", fmt.Sprint(chatPort)}, args...)
 	argv := append(append([]string{}, prefix...), binary)
 	argv = append(argv, full...)
 	b := &broadcaster{cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan struct{}),
-		URL: fmt.Sprintf("rtsp://%s:%d/live", host, rtspPort)}
+		URL: fmt.Sprintf("rtsp://%s:%d/live", host, rtspPort), ChatAddr: fmt.Sprintf("%s:%d", host, chatPort), StateDir: state}
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

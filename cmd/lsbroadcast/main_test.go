@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"net"
 	"os"
 	"os/exec"
@@ -153,6 +154,7 @@ func TestBadInput(t *testing.T) {
 		{"node that can't capture", []string{"--source", "v4l2:/dev/null"}, "not a video capture device"},
 		{"file that is not a video", []string{"--source", "gocv:" + notVideo}, "cannot open"},
 		{"port in use", []string{"--source", "pattern", "--rtsp-port", busyPort}, "address already in use"},
+		{"chat port in use", []string{"--source", "pattern", "--rtsp-port", "18554", "--rtp-port", "18000", "--chat-port", busyPort}, "chat server"},
 		{"size without height", []string{"--size", "640x"}, "invalid size"},
 		{"size not a multiple of 8", []string{"--size", "1366x768"}, "multiples of 8"},
 		{"size too large", []string{"--size", "4096x2160"}, "invalid size"},
@@ -273,5 +275,45 @@ func TestSourceLossShowsSlate(t *testing.T) {
 	}
 	if !strings.Contains(b.Log(), "source lost") || !strings.Contains(b.Log(), "source back") {
 		t.Errorf("log does not tell of the loss and the return")
+	}
+}
+
+// TestChatBesideVideo: the chat service runs on its port, its welcome names
+// the stream, and the host key made at first start makes its holder host.
+func TestChatBesideVideo(t *testing.T) {
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "320x240", "--name", "Classroom")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	viewer, w, err := chat.Dial(ctx, b.ChatAddr, chat.Hello{Name: "pupil"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	if w.Stream == nil || w.Stream.Name != "Classroom" || "rtsp://127.0.0.1:"+fmt.Sprint(w.Stream.RTSPPort)+w.Stream.RTSPPath != b.URL {
+		t.Fatalf("welcome stream %+v, want it to name %s", w.Stream, b.URL)
+	}
+	key, err := os.ReadFile(filepath.Join(b.StateDir, chat.HostKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(b.StateDir, chat.HostKeyFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("host key mode %v, want 0600", fi.Mode().Perm())
+	}
+	if !strings.Contains(b.Log(), "host key created") {
+		t.Errorf("the new host key was not logged")
+	}
+	host, w, err := chat.Dial(ctx, b.ChatAddr, chat.Hello{Name: "teacher", HostKey: strings.TrimSpace(string(key))})
+	if err != nil || w.Role != chat.RoleHost {
+		t.Fatalf("host: %v %+v", err, w)
+	}
+	defer host.Close()
+	host.Announce("post", 0, "Welcome to the class")
+	for m := range viewer.Events() {
+		if m.Type == chat.TypeAnnouncement {
+			if m.Text != "Welcome to the class" {
+				t.Fatalf("announcement %+v", m)
+			}
+			break
+		}
 	}
 }
