@@ -283,6 +283,8 @@ type stats struct {
 	Display      latency `json:"display_latency_ms"` // received -> shown
 	Decode       latency `json:"decode_ms"`
 	State        string  `json:"state"`
+	Chat         string  `json:"chat,omitempty"` // headless: the chat's state
+	ChatMessages uint64  `json:"chat_messages"`  // headless: messages received
 }
 
 type latency struct {
