@@ -18,8 +18,15 @@ func fourcc(s string) v4l2.FourCCType {
 
 // fourccString spells a pixel format code, e.g. "YUYV".
 func fourccString(f v4l2.FourCCType) string {
+	// The top bit marks the big-endian twin of a format (V4L2_PIX_FMT_FLAG_BE_FOURCC).
+	be := f&(1<<31) != 0
+	f &^= 1 << 31
 	b := []byte{byte(f), byte(f >> 8), byte(f >> 16), byte(f >> 24)}
-	return strings.TrimRight(string(b), " \x00")
+	s := strings.TrimRight(string(b), " \x00")
+	if be {
+		s += "-BE"
+	}
+	return s
 }
 
 // wanted lists the formats we take, best first: JPEG passes through for

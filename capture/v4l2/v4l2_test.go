@@ -69,7 +69,7 @@ func TestFormatPreference(t *testing.T) {
 	if got := candidates([]v4l2.FourCCType{h264, fourcc("BA81")}); len(got) != 0 {
 		t.Errorf("H264 and Bayer should not be taken: %s", formatList(got))
 	}
-	if fourccString(fourcc("YU12")) != "YU12" || fourccString(v4l2.PixelFmtRGB24) != "RGB3" {
+	if fourccString(fourcc("YU12")) != "YU12" || fourccString(v4l2.PixelFmtRGB24) != "RGB3" || fourccString(fourcc("Y16 ")|1<<31) != "Y16-BE" {
 		t.Error("fourcc round trip")
 	}
 }

@@ -10,5 +10,6 @@ dir=$(realpath -m "${2:?usage: build.sh ARCH VMDIR}")/$arch
 here=$(cd "$(dirname "$0")" && pwd)
 
 "$here/fetch.sh" "$arch" "$dir" >/dev/null
-"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam
+[ "$arch" != amd64 ] || "$here/loopback.sh" "$arch" "$dir"
+"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam ./cmd/lsbroadcast
 "$here/initramfs.sh" "$arch" "$dir" "$dir/initramfs.cpio" "$dir"/bin/*

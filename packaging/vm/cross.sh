@@ -23,7 +23,7 @@ armhf) env=(GOARCH=arm GOARM=7) triplet=arm-linux-gnueabihf ;;
 esac
 env+=(CGO_ENABLED=1 GOOS=linux)
 if [ "$arch" != "$(dpkg --print-architecture)" ]; then
-	sysroot=${SYSROOTS:-$top/packaging/out}/sysroot-$arch
+	sysroot=${SYSROOTS:-$HOME/.cache/lsbroadcast-packaging}/sysroot-$arch
 	"$top/packaging/deb/sysroot.sh" "$arch" "$sysroot"
 	env+=(CC="$triplet-gcc --sysroot=$sysroot" CXX="$triplet-g++ --sysroot=$sysroot"
 		PKG_CONFIG_LIBDIR="$sysroot/usr/lib/$triplet/pkgconfig:$sysroot/usr/share/pkgconfig"

@@ -19,7 +19,7 @@ triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
 if [ "$arch" = "$(dpkg --print-architecture)" ]; then
 	libroot=
 else
-	libroot=${SYSROOTS:-$here/../out}/sysroot-$arch
+	libroot=${SYSROOTS:-$HOME/.cache/lsbroadcast-packaging}/sysroot-$arch
 	"$here/../deb/sysroot.sh" "$arch" "$libroot"
 fi
 
@@ -50,8 +50,13 @@ for m in "${modules[@]}"; do
 		echo "$rel $args" >>"$stage/etc/modules.load"
 	done < <(modprobe -d "$fetch/kernel" -S "$kver" --show-depends "$m")
 done
+# v4l2loopback's node is /dev/video8; with exclusive_caps it is an output
+# node until a writer sets it up, then a capture node. Its readers do not
+# own the buffers they dequeue: with the default two, the writer overwrites
+# a frame while it is being read; eight keep it clear.
 if [ -e "$fetch/extra/v4l2loopback.ko" ]; then
 	install -D -m 0644 "$fetch/extra/v4l2loopback.ko" "$stage/lib/modules/extra/v4l2loopback.ko"
+	echo "/lib/modules/extra/v4l2loopback.ko exclusive_caps=1 max_buffers=8 video_nr=8 card_label=loopback" >>"$stage/etc/modules.load"
 fi
 
 # resolve LIB: the path of LIB in the target's library directories.

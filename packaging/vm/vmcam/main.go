@@ -10,6 +10,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -30,6 +32,8 @@ func main() {
 	port := flag.Int("port", 8554, "RTSP port; 0: no server")
 	seconds := flag.Float64("seconds", 0, "capture this long, print @@STATS and exit; 0: until SIGTERM")
 	list := flag.Bool("list", false, "print the capture devices and exit")
+	feedTo := flag.String("feed", "", "write the test pattern as MJPEG to this v4l2loopback device instead of capturing")
+	hashes := flag.String("hashes", "", "write the CRC-32 of every frame fed or captured to this file")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if *list {
@@ -59,6 +63,23 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(*seconds*float64(time.Second)))
 		defer cancel()
 	}
+	if *feedTo != "" {
+		if err := feed(ctx, *feedTo, cfg.Size, *fps, *hashes); err != nil {
+			fmt.Fprintln(os.Stderr, "vmcam:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var sums io.Writer
+	if *hashes != "" {
+		f, err := os.Create(*hashes)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vmcam:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		sums = f
+	}
 	var srv *rtsp.Server
 	if *port > 0 {
 		srv = &rtsp.Server{Port: *port, RTPPort: 18000, Path: "/live", Logger: log}
@@ -68,7 +89,7 @@ func main() {
 		}
 		defer srv.Close()
 	}
-	if err := run(ctx, *device, cfg, srv, log); err != nil {
+	if err := run(ctx, *device, cfg, srv, sums, log); err != nil {
 		fmt.Fprintln(os.Stderr, "vmcam:", err)
 		os.Exit(2)
 	}
@@ -76,7 +97,7 @@ func main() {
 
 // run streams until ctx ends. A device that cannot be opened at first is an
 // error; once it streamed, failures are logged and it is reopened.
-func run(ctx context.Context, path string, cfg v4l2.Config, srv *rtsp.Server, log *slog.Logger) error {
+func run(ctx context.Context, path string, cfg v4l2.Config, srv *rtsp.Server, sums io.Writer, log *slog.Logger) error {
 	var frames uint64
 	var first, last time.Time
 	start := time.Now()
@@ -103,6 +124,9 @@ func run(ctx context.Context, path string, cfg v4l2.Config, srv *rtsp.Server, lo
 			}
 			frames++
 			last = time.Now()
+			if sums != nil {
+				fmt.Fprintf(sums, "%08x\n", crc32.ChecksumIEEE(f.JPEG))
+			}
 			if srv != nil {
 				if err := srv.WriteJPEG(f.JPEG, f.Captured); err != nil {
 					log.Warn("rtsp write", "error", err)
