@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const (
+	ours = "lsbroadcast"
+	gst  = "GStreamer"
+)
+
+// server is a running stream sender and the farm spec that reads it.
+type server struct {
+	p    *proc
+	farm farmSpec // N still to be set
+}
+
+// startOurs runs bin/lsbroadcast on host (inside ns when set) serving
+// source at size, 30 fps.
+func (e *env) startOurs(ctx context.Context, ns, host, source, size string) (*server, error) {
+	base, err := freePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	chat, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(ctx, ns, filepath.Join(e.bin, "lsbroadcast"),
+		"--source", source, "--size", size, "--fps", "30", "--quality", fmt.Sprint(e.quality),
+		"--listen", host, "--rtsp-port", fmt.Sprint(base), "--rtp-port", fmt.Sprint(base+2),
+		"--chat-port", fmt.Sprint(chat), "--multicast", "off", "--mdns", "off",
+		"--state-dir", filepath.Join(e.tmp, fmt.Sprintf("state-%d", base)), "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(host, fmt.Sprint(base))
+	// The port opens before the first frame; the farm's warm-up covers the
+	// rest. Dialling into a namespace needs to be in it, so there we wait on
+	// the farm's own retries instead.
+	for deadline := time.Now().Add(20 * time.Second); ns == ""; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) || p.cmd.ProcessState != nil {
+			p.stop()
+			return nil, fmt.Errorf("lsbroadcast not listening on %s: %s", addr, p.tail)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ns != "" {
+		time.Sleep(2 * time.Second)
+	}
+	return &server{p: p, farm: farmSpec{RTSP: "rtsp://" + addr + "/live"}}, nil
+}
+
+// gstClients lists n receivers at host:port… for multiudpsink.
+func gstClients(host string, port, n int) string {
+	var c []string
+	for i := range n {
+		c = append(c, fmt.Sprintf("%s:%d", host, port+i))
+	}
+	return strings.Join(c, ",")
+}
+
+// startGst runs GStreamer doing the same work as lsbroadcast on the same
+// frames: decode each JPEG of the loop, encode it again at the same
+// quality, packetise to RTP/JPEG in packets of the same size and send it to
+// every receiver, paced at 30 fps by the sink's clock.
+func (e *env) startGst(ctx context.Context, ns, host string, port, n int) (*server, error) {
+	p, err := startProc(ctx, ns, "gst-launch-1.0", "-q",
+		"multifilesrc", "location="+e.fan.pattern, "loop=true", "caps=image/jpeg,framerate=30/1",
+		"!", "jpegdec", "!", "jpegenc", fmt.Sprintf("quality=%d", e.quality),
+		"!", "rtpjpegpay", "mtu=1400",
+		"!", "multiudpsink", "clients="+gstClients(host, port, n), "sync=true")
+	if err != nil {
+		return nil, err
+	}
+	return &server{p: p}, nil
+}
+
+// window measures the sender for e.window after a warm-up and returns CPU
+// seconds, wall time and the farm's counts over the same stretch.
+func (e *env) window(s *server, f *farm) (sample, error) {
+	time.Sleep(e.warmup)
+	if s.p.cmd.ProcessState != nil {
+		return nil, fmt.Errorf("sender exited: %s", s.p.tail)
+	}
+	if _, err := f.mark(); err != nil {
+		return nil, err
+	}
+	pid := s.p.cmd.Process.Pid
+	c0, t0 := cpuSeconds(pid), time.Now()
+	time.Sleep(e.measure)
+	c1, t1 := cpuSeconds(pid), time.Now()
+	counts, err := f.mark()
+	if err != nil {
+		return nil, err
+	}
+	var frames int64
+	for _, v := range counts.Frames {
+		frames += v
+	}
+	n := float64(len(counts.Frames))
+	wall := t1.Sub(t0).Seconds()
+	expected := 30 * wall * n
+	cpu := c1 - c0
+	out := sample{
+		"cpu_s":       cpu,
+		"cpu_pct":     100 * cpu / wall,
+		"rss_mb":      rssMB(pid),
+		"delivered":   min(1, float64(frames)/expected),
+		"frames":      float64(frames),
+		"bytes_frame": float64(counts.Bytes) / max(1, float64(frames)),
+	}
+	if frames > 0 {
+		out["cpu_ms_frame_reader"] = 1000 * cpu / float64(frames)
+	}
+	return out, nil
+}
+
+// fanout runs bench (1) for every reader count, systems interleaved in
+// each repetition so both see the same load.
+func (e *env) fanout(ctx context.Context) error {
+	for rep := range e.reps {
+		for _, n := range e.readers {
+			for _, sys := range []string{ours, gst} {
+				s, err := e.fanoutOnce(ctx, sys, n)
+				if err != nil {
+					return fmt.Errorf("fan-out %s, %d readers: %w", sys, n, err)
+				}
+				e.res.add(key{"fanout", sys, fmt.Sprint(n)}, s)
+				e.logf("fan-out rep %d %s readers=%d: %.2f ms/frame/reader, delivered %.3f, %.0f MB",
+					rep+1, sys, n, s["cpu_ms_frame_reader"], s["delivered"], s["rss_mb"])
+			}
+		}
+	}
+	return nil
+}
+
+func (e *env) fanoutOnce(ctx context.Context, sys string, n int) (sample, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		s   *server
+		f   *farm
+		err error
+	)
+	if sys == ours {
+		if s, err = e.startOurs(ctx, "", "127.0.0.1", "gocv:"+e.fan.avi, "1280x720"); err != nil {
+			return nil, err
+		}
+		defer s.p.stop()
+		spec := s.farm
+		spec.N = n
+		if f, err = startFarm(ctx, "", spec); err != nil {
+			return nil, err
+		}
+	} else {
+		port, err := freePorts(n)
+		if err != nil {
+			return nil, err
+		}
+		if f, err = startFarm(ctx, "", farmSpec{Host: "127.0.0.1", Port: port, N: n}); err != nil {
+			return nil, err
+		}
+		if s, err = e.startGst(ctx, "", "127.0.0.1", port, n); err != nil {
+			f.close()
+			return nil, err
+		}
+		defer s.p.stop()
+	}
+	defer f.close()
+	return e.window(s, f)
+}

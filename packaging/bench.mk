@@ -1,0 +1,22 @@
+# Benchmarks against the peers (cmd/lsbench): lsbroadcast and lsview beside
+# GStreamer and ffmpeg in one run. `make bench` calls bench-peers; `make test`
+# runs bench-smoke, one short repetition that writes nothing kept, so the
+# driver never rots. The loss benchmark creates network namespaces: root.
+DEB_DEPS += gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	ffmpeg nftables iproute2 util-linux
+
+TEST_STAGES += bench-smoke
+
+BENCH_REPS ?= 5
+BENCH_MEASURE ?= 3s
+BENCH_PLOTS ?= packaging/bench-plots
+
+.PHONY: bench-peers bench-smoke
+
+# Writes BENCHMARKS.md and $(BENCH_PLOTS)/*.png; about 13 minutes.
+bench-peers: build
+	$(GO) run ./cmd/lsbench --bin $(BIN) --out BENCHMARKS.md --plots $(BENCH_PLOTS) \
+		--reps $(BENCH_REPS) --measure $(BENCH_MEASURE)
+
+bench-smoke: build
+	$(GO) run ./cmd/lsbench --bin $(BIN) --smoke
