@@ -42,6 +42,8 @@ type screen struct {
 	banner  *image.RGBA
 	picRect image.Rectangle // where the last picture went
 	hasPic  bool
+	// bannerShown: the banner is on the canvas now.
+	bannerShown bool
 }
 
 func newScreen(title string, w, h int) (*screen, error) {
@@ -194,9 +196,19 @@ func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) err
 			changed = true
 		}
 		if bannerDirty {
-			if sc.p.drawBanner(sc.banner, u) {
+			shown := sc.p.drawBanner(sc.banner, u)
+			switch {
+			case shown:
 				sc.blit(sc.banner)
+			case sc.bannerShown:
+				// The banner went: paint its area back; the next picture
+				// restores the letterbox around itself.
+				area := sc.canvas.Region(sc.lay.banner)
+				area.SetTo(gocv.NewScalar(0, 0, 0, 0))
+				area.Close()
+				sc.hasPic = false
 			}
+			sc.bannerShown = shown
 			bannerDirty, changed = false, true
 		}
 		if panelDirty {

@@ -203,6 +203,32 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 		t.Errorf("the chat panel hardly changed after typing a line (%d pixels)", n)
 	}
 
+	// The broadcaster restarts: the window says so, then plays again.
+	b.stop()
+	var lost image.Image
+	for try := 0; try < 20; try++ {
+		time.Sleep(500 * time.Millisecond)
+		lost = x.shot(t, id, "window-4-reconnecting")
+		if whitePixels(lost, newLayout(1280, 720).banner) > 50 {
+			break
+		}
+	}
+	if n := whitePixels(lost, newLayout(1280, 720).banner); n <= 50 {
+		t.Fatalf("no reconnecting banner after the broadcaster stopped (%d white pixels)", n)
+	}
+	startBroadcaster(t, "1280x720", 30, b)
+	var back image.Image
+	resumed := false
+	for try := 0; try < 30 && !resumed; try++ {
+		time.Sleep(500 * time.Millisecond)
+		back = x.shot(t, id, "window-5-resumed")
+		_, ok := frameCounter(back, area)
+		resumed = ok && whitePixels(back, newLayout(1280, 720).banner) == 0
+	}
+	if !resumed {
+		t.Fatal("the picture did not come back after the broadcaster restarted")
+	}
+
 	// Esc closes the window and lsview exits cleanly with its stats.
 	x.command("xdotool", "key", "--window", id, "Escape").Run()
 	vp.wait(t, 10*time.Second)
@@ -306,4 +332,18 @@ func TestWindowChat(t *testing.T) {
 		t.Errorf("no announcement banner: %d banner-coloured pixels", yellow)
 	}
 	vp.stop()
+}
+
+// whitePixels counts near-white pixels in r: text on the dark banner.
+func whitePixels(img image.Image, r image.Rectangle) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			if cr>>8 > 200 && cg>>8 > 200 && cb>>8 > 200 {
+				n++
+			}
+		}
+	}
+	return n
 }
