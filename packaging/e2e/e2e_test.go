@@ -30,8 +30,8 @@ import (
 // reboot-to-streaming) for the report.
 const (
 	bootLimit      = 240 * time.Second
-	plugLimit      = 60 * time.Second
-	recoverLimit   = 60 * time.Second
+	plugLimit      = 90 * time.Second
+	recoverLimit   = 90 * time.Second
 	watchdogLimit  = 45 * time.Second
 	commandLimit   = 150 * time.Second // the agent's own limit is 120 s
 	rtspGuestPort  = 8554
@@ -353,7 +353,7 @@ func TestAMD64Booted(t *testing.T) {
 		// The image edited the conffile; an upgrade (here a reinstall)
 		// keeps the edit and starts nothing.
 		v.must("dpkg -i /root/lsbroadcast.deb")
-		if rc, out := v.run("grep -qx 'fps = 10' /etc/lsbroadcast/lsbroadcast.conf"); rc != 0 {
+		if rc, out := v.run("grep -qx 'fps = 5' /etc/lsbroadcast/lsbroadcast.conf"); rc != 0 {
 			t.Errorf("reinstall lost the configuration: %s", out)
 		}
 		if rc, _ := v.run("systemctl is-active " + serviceName); rc == 0 {
@@ -387,7 +387,7 @@ func TestAMD64Booted(t *testing.T) {
 		e := v.waitJournal("saying what it broadcasts", 0, 5*time.Second, func(e map[string]any) bool {
 			return msg(e) == "broadcasting"
 		})
-		if src, _ := e["SOURCE"].(string); src == "" || src == "pattern" {
+		if src, _ := e["SOURCE"].(string); src == "" || strings.Contains(strings.ToLower(src), "pattern") {
 			t.Errorf("broadcasting entry without a camera SOURCE field (structured journal fields): %v", e)
 		}
 		// The status line is refreshed every few seconds.

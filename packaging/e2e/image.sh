@@ -80,7 +80,13 @@ echo lsb-e2e >"$dir/etc/hostname"
 # Under TCG every instruction is emulated: a camera at 30 fps in its
 # native size outruns the guest, so the test asks for what it can carry.
 # Editing the conffile also lets the test see it kept across a reinstall.
-printf '\n# e2e: what an emulated machine can carry\nfps = 10\nsize = 640x360\n' >>"$dir/etc/lsbroadcast/lsbroadcast.conf"
+# The camera is named: under auto, a camera slow to open at start (OpenCV
+# loading under emulation) is passed over for the test pattern for good,
+# while a named one that fails to open fails the start and systemd retries.
+printf '\n# e2e: what an emulated machine can carry\nsource = v4l2:/dev/video0\nfps = 5\nsize = 320x240\n' >>"$dir/etc/lsbroadcast/lsbroadcast.conf"
+# The camera: vivid with one video capture node, as a simple webcam has
+# (its default also makes output, VBI, radio, SDR, metadata and touch nodes).
+echo "options vivid n_devs=1 node_types=0x1" >"$dir/etc/modprobe.d/vivid.conf"
 cp "$deb" "$dir/root/lsbroadcast.deb"
 : >"$dir/etc/fstab"
 cp "$(ls "$dir"/boot/vmlinuz-* | head -1)" "$out/$arch/vmlinuz"
