@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -322,4 +324,69 @@ func FuzzParseTransport(f *testing.F) {
 			t.Fatalf("%q -> %v -> %q does not round-trip", s, tr, tr.String())
 		}
 	})
+}
+
+// TestClientMulticast plays over UDP multicast inside a network namespace
+// (the test binary runs itself there), so no group traffic reaches the
+// machine's own interfaces.
+func TestClientMulticast(t *testing.T) {
+	if os.Getenv("LSVIEW_RTSP_IN_NETNS") == "" {
+		mdnstest.Require(t, "ip")
+		p := mdnstest.NewPair(t)
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := mdnstest.Command(ctx, p.Pi, exe, "-test.run", "^TestClientMulticast$", "-test.v")
+		cmd.Env = append(os.Environ(), "LSVIEW_RTSP_IN_NETNS="+p.PiAddr)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestClientMulticast")) {
+			t.Fatalf("in the namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	addr := os.Getenv("LSVIEW_RTSP_IN_NETNS")
+	s := &Server{Host: addr, Port: freeTCPPort(t), RTPPort: 20000 + 2*rand.IntN(10000),
+		Multicast: DefaultMulticastRange, Logger: quietLog()}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		src := &pattern.Source{Size: capture.Size{W: 320, H: 240}, FPS: 30, Quality: 80, Workers: 1}
+		src.Run(ctx, func(f capture.Frame) { s.WriteJPEG(f.JPEG, f.Captured) })
+	}()
+	defer func() { cancel(); <-done; s.Close() }()
+	c := &Client{URL: s.URL(addr), Transport: TransportMulticast, Logger: quietLog()}
+	got := make(chan Frame, 8)
+	errc := make(chan error, 1)
+	cctx, ccancel := context.WithCancel(ctx)
+	go func() {
+		errc <- c.Run(cctx, func(f Frame) {
+			select {
+			case got <- f:
+			default:
+			}
+		})
+	}()
+	for i := range 10 {
+		select {
+		case f := <-got:
+			frameNumber(t, f.JPEG)
+		case err := <-errc:
+			t.Fatalf("client stopped after %d frames: %v", i, err)
+		case <-ctx.Done():
+			t.Fatalf("%d frames before the deadline", i)
+		}
+	}
+	if tr := c.Stats().Transport; tr != "UDP-multicast" {
+		t.Errorf("transport %q", tr)
+	}
+	ccancel()
+	<-errc
 }
