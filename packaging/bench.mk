@@ -20,3 +20,5 @@ bench-peers: build
 
 bench-smoke: build
 	$(GO) run ./cmd/lsbench --bin $(BIN) --smoke
+
+FUZZ_TARGETS += ./cmd/lsbench:FuzzParseRecord

@@ -43,7 +43,7 @@ func (e *env) startOurs(ctx context.Context, ns, host, source, size string) (*se
 	// The port opens before the first frame; the farm's warm-up covers the
 	// rest. Dialling into a namespace needs to be in it, so there we wait on
 	// the farm's own retries instead.
-	for deadline := time.Now().Add(20 * time.Second); ns == ""; {
+	for deadline := time.Now().Add(60 * time.Second); ns == ""; {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -89,10 +89,10 @@ func (e *env) startGst(ctx context.Context, ns, host string, port, n int) (*serv
 // window measures the sender for e.window after a warm-up and returns CPU
 // seconds, wall time and the farm's counts over the same stretch.
 func (e *env) window(s *server, f *farm) (sample, error) {
-	time.Sleep(e.warmup)
-	if s.p.cmd.ProcessState != nil {
-		return nil, fmt.Errorf("sender exited: %s", s.p.tail)
+	if err := e.flowing(s, f); err != nil {
+		return nil, err
 	}
+	time.Sleep(e.warmup)
 	if _, err := f.mark(); err != nil {
 		return nil, err
 	}
@@ -124,6 +124,34 @@ func (e *env) window(s *server, f *farm) (sample, error) {
 		out["cpu_ms_frame_reader"] = 1000 * cpu / float64(frames)
 	}
 	return out, nil
+}
+
+// flowing waits until every reader of f has had a complete frame: on a
+// loaded machine lsbroadcast's OpenCV helper can take seconds to load, and
+// a window opened before would measure its start, not the stream.
+func (e *env) flowing(s *server, f *farm) error {
+	var seen []bool
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		c, err := f.mark()
+		if err != nil {
+			return err
+		}
+		if seen == nil {
+			seen = make([]bool, len(c.Frames))
+		}
+		all := true
+		for i, n := range c.Frames {
+			seen[i] = seen[i] || n > 0
+			all = all && seen[i]
+		}
+		if all {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no frames at every reader within 60 s: %s", s.p.tail)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // fanout runs bench (1) for every reader count, systems interleaved in

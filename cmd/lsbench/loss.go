@@ -124,6 +124,9 @@ func (e *env) lossOnce(ctx context.Context, np *netPair, sys string, rep int) er
 		defer s.p.stop()
 	}
 	defer f.close()
+	if err := e.flowing(s, f); err != nil {
+		return err
+	}
 	time.Sleep(e.warmup)
 	for _, pct := range e.losses {
 		if err := np.setLoss(pct); err != nil {

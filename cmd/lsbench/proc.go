@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -156,10 +157,16 @@ func (p *proc) stop() {
 	}
 }
 
-// tailWriter keeps the last 4 KiB written to it.
-type tailWriter struct{ b []byte }
+// tailWriter keeps the last 4 KiB written to it. It is read for error
+// messages while exec's copying goroutine may still write.
+type tailWriter struct {
+	mu sync.Mutex
+	b  []byte
+}
 
 func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
 	if len(t.b) > 4096 {
 		t.b = t.b[len(t.b)-4096:]
@@ -167,7 +174,13 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *tailWriter) String() string { return strings.TrimSpace(string(t.b)) }
+func (t *tailWriter) bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.b...)
+}
+
+func (t *tailWriter) String() string { return strings.TrimSpace(string(t.bytes())) }
 
 // farm is a running reader farm.
 type farm struct {

@@ -76,7 +76,7 @@ func (e *env) readersOnce(ctx context.Context, size string, rep int) error {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		out := buf.b
+		out := buf.bytes()
 		if err != nil {
 			return fmt.Errorf("%s: %w: %s", sys, err, tailOf(out))
 		}
