@@ -2,6 +2,8 @@
 # avahi-daemon, avahi-utils and dbus: interop tests run avahi (with its own
 # D-Bus) inside a network namespace. xvfb, xdotool, imagemagick (import) and
 # tmux drive the window and the terminal picker; libopencv-dev builds GoCV.
+# The GUI tests keep their screenshots (and the picker's screen as text) in
+# $LSVIEW_ARTIFACTS, by default bin/test-artifacts/lsview/.
 DEB_DEPS += avahi-daemon avahi-utils dbus iproute2 \
 	xvfb xdotool imagemagick tmux libopencv-dev
 
