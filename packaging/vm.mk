@@ -23,3 +23,10 @@ pi: deps
 	./packaging/vm/cross.sh arm64 $(PI_OUT)/arm64 ./cmd/lsbroadcast ./cmd/lsbroadcast-cv
 	./packaging/vm/cross.sh armhf $(PI_OUT)/armhf ./cmd/lsbroadcast ./cmd/lsbroadcast-cv
 	ls -l $(PI_OUT)/*/*
+
+# CPU a frame of capture plus encode against µStreamer in the same amd64
+# VM run (a benchmark: figures, no pass/fail).
+.PHONY: vmbench
+vmbench: deps
+	./packaging/vm/build.sh amd64 $(VM_DIR)
+	VM_DIR=$(VM_DIR) $(GO) test -tags vmtest -run '^$$' -bench VsUStreamer -benchtime 1x -count=1 -v -timeout 20m ./packaging/vm/

@@ -19,7 +19,7 @@ import (
 
 // machine is a booted VM whose console the test types into and reads.
 type machine struct {
-	t     *testing.T
+	t     testing.TB
 	arch  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -50,7 +50,7 @@ func qemuArgs(arch, dir string) (string, []string, error) {
 }
 
 // freePort is a loopback TCP port nobody listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func freePort(t *testing.T) int {
 // hang on this workplace's machines, so qemu emulates (TCG). The network
 // is qemu's user network: the guest reaches nothing, the host reaches
 // the guest's RTSP port through 127.0.0.1:port only.
-func boot(t *testing.T, arch string) *machine {
+func boot(t testing.TB, arch string) *machine {
 	dir := os.Getenv("VM_DIR")
 	if dir == "" {
 		t.Fatal("VM_DIR is not set: run make vmtest")

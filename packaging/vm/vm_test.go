@@ -101,6 +101,7 @@ func testBadInput(t *testing.T, m *machine) {
 var (
 	statsRe  = regexp.MustCompile(`@@STATS frames=(\d+) seconds=([\d.]+) fps=([\d.]+) cpu_ms=(\d+)`)
 	openedRe = regexp.MustCompile(`@@OPENED (.*) (\S+) (\d+x\d+) fps=(\d+)`)
+	answerRe = regexp.MustCompile(`^(\d+|\d+:[0-9a-f]{8}|@@END)$`)
 )
 
 // capture runs vmcam for some seconds without a server and returns the
@@ -370,9 +371,11 @@ func testLsbroadcast(t *testing.T, m *machine, res *results) {
 
 // testPassThrough: v4l2loopback, fed MJPEG by vmcam -feed, is a real V4L2
 // device offering MJPEG; the capture passes every frame through byte for
-// byte (each captured frame's CRC-32 is one of the fed frames').
+// byte (each captured frame's CRC-32 is one of the fed frames'). The
+// feeder writes at 10 fps so the reader is never a ring of buffers behind:
+// v4l2loopback's writer overwrites buffers its readers still hold.
 func testPassThrough(t *testing.T, m *machine, res *results) {
-	pid := m.start("vmcam -feed /dev/video8 -size 640x480 -fps 30 -seconds 40 -hashes /tmp/fed")
+	pid := m.start("vmcam -feed /dev/video8 -size 640x480 -fps 10 -seconds 40 -hashes /tmp/fed")
 	defer m.sh(fmt.Sprintf("kill %d 2>/dev/null; sleep 1", pid), 30*time.Second)
 	// Until the feeder writes, the node is an output node.
 	m.sh("for i in $(seq 150); do [ -s /tmp/fed ] && break; sleep 0.2; done", 60*time.Second)
@@ -383,10 +386,20 @@ func testPassThrough(t *testing.T, m *machine, res *results) {
 	if frames < 10 {
 		t.Fatalf("only %d MJPEG frames captured in 8 s", frames)
 	}
-	out, _ := m.sh("wc -l < /tmp/got; grep -c -v -x -F -f /tmp/fed /tmp/got", 60*time.Second)
-	if len(out) < 2 || strings.TrimSpace(out[len(out)-2]) != strconv.Itoa(frames) || strings.TrimSpace(out[len(out)-1]) != "0" {
-		t.Fatalf("captured %d frames; hashes captured, and captured but never fed: %q", frames, out)
+	// A new reader's first buffer from v4l2loopback 0.12 was seen to hold
+	// bytes no writer wrote (about one run in two, never later frames): the
+	// comparison starts at the second frame.
+	out, _ := m.sh("wc -l < /tmp/got; tail -n +2 /tmp/got | grep -n -v -x -F -f /tmp/fed; echo \"@@\"\"END\"", 60*time.Second)
+	var lines []string
+	for _, l := range out {
+		// The console echoes (and wraps) the command: keep only answers.
+		if l = strings.TrimSpace(l); answerRe.MatchString(l) {
+			lines = append(lines, l)
+		}
 	}
-	res.add(t, "%s v4l2loopback MJPEG 640x480 pass-through: %d frames in 8 s (%.1f fps), all byte-equal to frames fed; %.2f ms CPU a frame (TCG)",
+	if len(lines) != 2 || lines[0] != strconv.Itoa(frames) || lines[1] != "@@END" {
+		t.Fatalf("captured %d frames; want that many hashes, all among those fed; got (count, then line:hash of each never fed): %q", frames, lines)
+	}
+	res.add(t, "%s v4l2loopback MJPEG 640x480 pass-through: %d frames in 8 s (%.1f fps), every frame after the first byte-equal to one fed; %.2f ms CPU a frame (TCG)",
 		m.arch, frames, fps, float64(cpuMS)/float64(frames))
 }
