@@ -294,3 +294,15 @@ func startH264(t *testing.T) string {
 	t.Cleanup(h.stream.Close)
 	return addr
 }
+
+// TestOneAddressIsEnough: given only the chat address of the real
+// lsbroadcast, lsview learns the RTSP address from the welcome and joins
+// the chat.
+func TestOneAddressIsEnough(t *testing.T) {
+	b := startBroadcaster(t, "320x240", 30, nil)
+	waitPort(t, b.chatPort, 10*time.Second)
+	st, _ := headless(t, "--seconds", "2", "--name", "probe", "127.0.0.1:"+strconv.Itoa(b.chatPort))
+	if st.URL != b.url() || st.Shown == 0 || !strings.Contains(st.Chat, "as probe") {
+		t.Fatalf("stats %+v: want video from %s and the chat joined", st, b.url())
+	}
+}
