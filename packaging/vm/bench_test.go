@@ -75,7 +75,7 @@ func benchOnce(b *testing.B) {
 		c0, t0 = procCPU(b, m, pid), time.Now()
 		m.sh("sleep "+strconv.Itoa(int(window.Seconds())), time.Minute)
 		c1, el = procCPU(b, m, pid), time.Since(t0)
-		out, _ := m.sh("wget -qO- http://127.0.0.1:8080/state", time.Minute)
+		out, _ := m.sh("wget -qO- http://127.0.0.1:8080/state; echo", time.Minute)
 		f := capturedFPSRe.FindStringSubmatch(strings.Join(out, ""))
 		m.sh(fmt.Sprintf("kill %d; sleep 1", pid), time.Minute)
 		if f == nil {
