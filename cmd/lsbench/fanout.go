@@ -126,29 +126,24 @@ func (e *env) window(s *server, f *farm) (sample, error) {
 	return out, nil
 }
 
-// flowing waits until every reader of f has had a complete frame: on a
-// loaded machine lsbroadcast's OpenCV helper can take seconds to load, and
-// a window opened before would measure its start, not the stream.
+// flowing waits until frames reach the readers: on a loaded machine
+// lsbroadcast's OpenCV helper can take seconds to load, and a window opened
+// before would measure its start, not the stream. One reader with a frame
+// shows the sender is streaming; readers still without one after the
+// warm-up are part of what the window measures.
 func (e *env) flowing(s *server, f *farm) error {
-	var seen []bool
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		c, err := f.mark()
 		if err != nil {
 			return err
 		}
-		if seen == nil {
-			seen = make([]bool, len(c.Frames))
-		}
-		all := true
-		for i, n := range c.Frames {
-			seen[i] = seen[i] || n > 0
-			all = all && seen[i]
-		}
-		if all {
-			return nil
+		for _, n := range c.Frames {
+			if n > 0 {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no frames at every reader within 60 s: %s", s.p.tail)
+			return fmt.Errorf("no frame at any reader within 60 s: %s", s.p.tail)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -162,7 +157,10 @@ func (e *env) fanout(ctx context.Context) error {
 			for _, sys := range []string{ours, gst} {
 				s, err := e.fanoutOnce(ctx, sys, n)
 				if err != nil {
-					return fmt.Errorf("fan-out %s, %d readers: %w", sys, n, err)
+					if e.failed(ctx, fmt.Errorf("fan-out %s, %d readers, rep %d: %w", sys, n, rep+1, err)) {
+						return err
+					}
+					continue
 				}
 				e.res.add(key{"fanout", sys, fmt.Sprint(n)}, s)
 				e.logf("fan-out rep %d %s readers=%d: %.2f ms/frame/reader, delivered %.3f, %.0f MB",

@@ -55,7 +55,10 @@ func (e *env) latency(ctx context.Context) error {
 		for _, sys := range []string{ours, gst} {
 			s, err := e.latencyOnce(ctx, sys, frames)
 			if err != nil {
-				return fmt.Errorf("latency %s: %w", sys, err)
+				if e.failed(ctx, fmt.Errorf("latency %s, rep %d: %w", sys, rep+1, err)) {
+					return err
+				}
+				continue
 			}
 			e.res.add(key{"latency", sys, "720p30"}, s)
 			e.logf("latency rep %d %s: p50 %.2f ms p99 %.2f ms, matched %.3f", rep+1, sys, s["p50_ms"], s["p99_ms"], s["matched"])

@@ -83,8 +83,8 @@ func (e *env) loss(ctx context.Context) error {
 	defer np.remove()
 	for rep := range e.reps {
 		for _, sys := range []string{ours, gst} {
-			if err := e.lossOnce(ctx, np, sys, rep); err != nil {
-				return fmt.Errorf("loss %s: %w", sys, err)
+			if err := e.lossOnce(ctx, np, sys, rep); err != nil && e.failed(ctx, fmt.Errorf("loss %s, rep %d: %w", sys, rep+1, err)) {
+				return err
 			}
 		}
 	}

@@ -44,9 +44,26 @@ type env struct {
 	res  *results
 	log  *slog.Logger
 	skip map[string]string // bench → why it was not measured
+	// failures are repetitions that could not be measured; strict makes
+	// the first one end the run.
+	failures []string
+	strict   bool
 }
 
 func (e *env) logf(format string, a ...any) { e.log.Info(fmt.Sprintf(format, a...)) }
+
+// failed notes a repetition that could not be measured, so one overloaded
+// moment on a shared machine costs a sample, not the run; the report lists
+// them. It reports true when the run must stop: interrupted, or in a smoke
+// run, where any failure means the driver has rotted.
+func (e *env) failed(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || e.strict {
+		return true
+	}
+	e.log.Warn("repetition not measured", "error", err)
+	e.failures = append(e.failures, err.Error())
+	return false
+}
 
 func main() {
 	if spec := os.Getenv(farmEnv); spec != "" {
@@ -75,7 +92,7 @@ func run() int {
 		losses: []float64{0, 0.5, 1, 2, 5}, encodeFrames: 300,
 		res: newResults(), log: log, skip: map[string]string{}}
 	if *smoke {
-		e.reps, e.measure, e.warmup = 1, time.Second, time.Second
+		e.reps, e.measure, e.warmup, e.strict = 1, time.Second, time.Second, true
 		e.readers, e.sizes, e.losses, e.encodeFrames = []int{2}, [][2]int{{640, 480}}, []float64{0, 5}, 30
 	}
 	if e.reps < 1 {

@@ -22,8 +22,8 @@ func (e *env) readerBench(ctx context.Context) error {
 	}
 	for rep := range e.reps {
 		for _, size := range sizes {
-			if err := e.readersOnce(ctx, size, rep); err != nil {
-				return fmt.Errorf("readers %s: %w", size, err)
+			if err := e.readersOnce(ctx, size, rep); err != nil && e.failed(ctx, fmt.Errorf("readers %s, rep %d: %w", size, rep+1, err)) {
+				return err
 			}
 		}
 	}

@@ -35,6 +35,16 @@ func (e *env) report(out, plotDir string, meta runMeta) error {
 		"Direct: `go run ./cmd/lsbench --bin bin --out BENCHMARKS.md --plots %s --reps %d --measure %s`.\n\n", plotDir, meta.Reps, meta.Measure)
 	w("In the ratio columns, above 1 means lsbroadcast is better (cheaper, faster or more complete), below 1 that the peer is.\n\n")
 
+	if len(e.failures) > 0 {
+		w("Repetitions that could not be measured (the machine was overloaded; their cases have fewer samples):\n\n")
+		for _, f := range e.failures {
+			if len(f) > 300 {
+				f = f[:300] + "…"
+			}
+			w("- %s\n", strings.ReplaceAll(f, "\n", " "))
+		}
+		w("\n")
+	}
 	e.headlines(w)
 	if err := e.fanoutSection(w, absPlots, plotDir); err != nil {
 		return err
