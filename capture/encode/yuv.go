@@ -1,6 +1,9 @@
 package encode
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // planar returns r rearranged into the planar layout libjpeg-turbo
 // compresses from (I420), written into dst
@@ -20,23 +23,26 @@ func planar(r Raw, dst []byte) (Raw, []byte) {
 		ch := (h + 1) / 2
 		dst = grow(dst, w*h+2*cw*ch)
 		y, u, v := dst[:w*h], dst[w*h:w*h+cw*ch], dst[w*h+cw*ch:]
-		// Byte offsets of Y0, U, Y1 and V inside each 4-byte macropixel.
-		y0, uo, y1, vo := 0, 1, 2, 3
+		// Bit offsets of Y0, U, Y1 and V inside each little-endian 32-bit
+		// macropixel: whole-word loads keep the loop free of bounds checks
+		// per byte, which cost more than the arithmetic.
+		y0, uo, y1, vo := 0, 8, 16, 24
 		if r.Format == UYVY {
-			y0, uo, y1, vo = 1, 0, 3, 2
+			y0, uo, y1, vo = 8, 0, 24, 16
 		}
 		for row := 0; row < h; row += 2 {
 			next := min(row+1, h-1)
-			a := r.Pix[row*r.Stride : row*r.Stride+2*w]
-			b := r.Pix[next*r.Stride : next*r.Stride+2*w]
-			ya, yb := y[row*w:(row+1)*w], y[next*w:(next+1)*w]
+			a := r.Pix[row*r.Stride : row*r.Stride+4*cw]
+			b := r.Pix[next*r.Stride : next*r.Stride+4*cw]
+			ya, yb := y[row*w:row*w+2*cw], y[next*w:next*w+2*cw]
 			ur, vr := u[row/2*cw:(row/2+1)*cw], v[row/2*cw:(row/2+1)*cw]
-			for i := range cw {
-				ma, mb := a[4*i:4*i+4], b[4*i:4*i+4]
-				ya[2*i], ya[2*i+1] = ma[y0], ma[y1]
-				yb[2*i], yb[2*i+1] = mb[y0], mb[y1]
-				ur[i] = byte((uint(ma[uo]) + uint(mb[uo]) + 1) / 2)
-				vr[i] = byte((uint(ma[vo]) + uint(mb[vo]) + 1) / 2)
+			for i := range ur {
+				ma := binary.LittleEndian.Uint32(a[4*i:])
+				mb := binary.LittleEndian.Uint32(b[4*i:])
+				binary.LittleEndian.PutUint16(ya[2*i:], uint16(byte(ma>>y0))|uint16(byte(ma>>y1))<<8)
+				binary.LittleEndian.PutUint16(yb[2*i:], uint16(byte(mb>>y0))|uint16(byte(mb>>y1))<<8)
+				ur[i] = byte((ma>>uo&0xff + mb>>uo&0xff + 1) / 2)
+				vr[i] = byte((ma>>vo&0xff + mb>>vo&0xff + 1) / 2)
 			}
 		}
 	case NV12:
