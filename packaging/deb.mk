@@ -5,7 +5,8 @@
 DEB_DEPS += dpkg-dev lintian mmdebstrap arch-test e2fsprogs systemd \
 	qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support \
 	gcc-aarch64-linux-gnu g++-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf
-TEST_STAGES += e2e
+# e2e builds the amd64 and arm64 packages that package-checks then lints.
+TEST_STAGES += e2e package-checks
 
 PKG_OUT := packaging/out
 # Sysroots and e2e base images take minutes to make and CI works in a fresh
