@@ -169,6 +169,12 @@ func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 			}
 		}
 	}
+	w("Reading the 16 and 64 reader rows: the receiving side shares the machine. 64 readers take some 130,000 packets a " +
+		"second, and a gortsplib client does more per packet (RTCP, reordering) than the plain UDP socket that reads GStreamer, " +
+		"so the delivered share there is as much the readers' and the machine's as the senders'. The senders differ too: " +
+		"multiudpsink hands each packet to every client from one thread with batched sends, while gortsplib writes each packet " +
+		"to each reader from that reader's goroutine, one system call each, and lsbroadcast logs a warning for every 100 packets " +
+		"it drops for a reader that falls behind.\n\n")
 	if err := figure(w, dir, rel, "fanout-cpu.png", "Fan-out: CPU per delivered frame per reader (720p30)",
 		"readers", "CPU ms / frame / reader", true, []series{{ours, oPts}, {gst, gPts}}); err != nil {
 		return err
@@ -264,7 +270,7 @@ func (e *env) readersSection(w func(string, ...any)) {
 	w("## 6. Readers: lsview --headless against ffmpeg\n\n")
 	w("bin/lsbroadcast serves its test pattern on loopback; `lsview --headless --transport udp --seconds S URL` and then " +
 		"`ffmpeg -rtsp_transport udp -i URL -t S -f null -` read it for the same S, both decoding every frame (lsview with " +
-		"OpenCV, ffmpeg to its null sink). CPU and peak RSS from the reader's rusage, startup included; frames as each reports them.\n\n")
+		"OpenCV, ffmpeg to its null sink). CPU from the reader's rusage and peak RSS from its VmHWM, startup included; frames as each reports them.\n\n")
 	w("| stream | CPU ms/frame, lsview | ffmpeg | ratio ffmpeg/lsview | peak RSS MB, lsview | ffmpeg | frames, lsview | ffmpeg |\n|---|---|---|---|---|---|---|---|\n")
 	for _, size := range []string{"1280x720p30", "1920x1080p30"} {
 		kl, kf := key{"readers", lsviewName, size}, key{"readers", ffmpegName, size}
