@@ -34,7 +34,7 @@ package-checks: deps
 		echo "lintian $$d"; lintian --fail-on error $$d; \
 		ls -l $$d; \
 	done
-	systemd-analyze security --offline=true --threshold=25 --no-pager $(UNIT) | tail -1
+	set -o pipefail; systemd-analyze security --offline=true --threshold=25 --no-pager $(UNIT) | tail -1
 
 e2e: deps packages-amd64 packages-arm64
 	./packaging/e2e/image.sh amd64 $(DEB_OUT)/lsbroadcast_$(DEB_VERSION)_amd64.deb $(PKG_OUT)/e2e boot
