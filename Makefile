@@ -60,7 +60,7 @@ test: build vet unit fuzz $(TEST_STAGES)
 demo: build
 	./packaging/demo.sh $(BIN)
 
-bench: build
+bench: build bench-peers
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./... | tee $(BIN)/bench.txt
 
 clean:

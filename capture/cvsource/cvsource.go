@@ -145,7 +145,7 @@ func (s *Source) Close() {
 
 // Run implements capture.Source. A file restarts at its end; a device or
 // pipeline that stops delivering frames ends Run with an error.
-func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
+func (s *Source) Run(ctx context.Context, emit capture.Emit) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pool := encode.Pool{Quality: s.quality}
@@ -165,6 +165,9 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	defer func() {
 		close(jobs)
 		wg.Wait()
+		if err == nil {
+			err = poolErr
+		}
 		for range bufs {
 			m := <-free
 			m.Close()
@@ -177,7 +180,7 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	var seq uint64
 	for {
 		if ctx.Err() != nil {
-			return poolErr
+			return nil
 		}
 		frame := &raw
 		if seq == 0 {
@@ -195,7 +198,7 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 		var dst *gocv.Mat
 		select {
 		case <-ctx.Done():
-			return poolErr
+			return nil
 		case dst = <-free:
 		}
 		if frame.Cols() != s.size.W || frame.Rows() != s.size.H {
@@ -203,10 +206,10 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 		} else {
 			frame.CopyTo(dst)
 		}
-		pix, err := dst.DataPtrUint8()
-		if err != nil || !dst.IsContinuous() {
+		pix, ptrErr := dst.DataPtrUint8()
+		if ptrErr != nil || !dst.IsContinuous() {
 			free <- dst
-			return errors.Join(fmt.Errorf("%s: frame memory not contiguous", s.name), err)
+			return errors.Join(fmt.Errorf("%s: frame memory not contiguous", s.name), ptrErr)
 		}
 		job := encode.Job{
 			Raw:      encode.Raw{Format: encode.BGR, Width: s.size.W, Height: s.size.H, Stride: 3 * s.size.W, Pix: pix},
@@ -217,7 +220,7 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 		select {
 		case <-ctx.Done():
 			free <- dst
-			return poolErr
+			return nil
 		case jobs <- job:
 		}
 		seq++
@@ -225,7 +228,7 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 			next := start.Add(time.Duration(seq) * time.Second / time.Duration(s.fps))
 			select {
 			case <-ctx.Done():
-				return poolErr
+				return nil
 			case <-time.After(time.Until(next)):
 			}
 		}

@@ -52,7 +52,7 @@ func (s *Source) Name() string {
 // Run implements capture.Source. Frames are timed from the start so the
 // rate holds on average; when encoding falls behind, ticks are skipped
 // rather than queued.
-func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
+func (s *Source) Run(ctx context.Context, emit capture.Emit) (err error) {
 	if s.FPS <= 0 {
 		return fmt.Errorf("pattern: fps %d must be positive", s.FPS)
 	}
@@ -80,8 +80,14 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 		poolErr = pool.Run(ctx, jobs, emit)
 		cancel()
 	})
-	defer wg.Wait()
-	defer close(jobs)
+	// The pool's error is read only once it has returned.
+	defer func() {
+		close(jobs)
+		wg.Wait()
+		if err == nil {
+			err = poolErr
+		}
+	}()
 
 	interval := time.Second / time.Duration(s.FPS)
 	start := time.Now()
@@ -90,13 +96,13 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	for tick := uint64(0); ; {
 		select {
 		case <-ctx.Done():
-			return poolErr
+			return nil
 		case <-timer.C:
 		}
 		var img *image.RGBA
 		select {
 		case <-ctx.Done():
-			return poolErr
+			return nil
 		case img = <-free:
 		}
 		now := time.Now()
@@ -113,7 +119,7 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 		}
 		select {
 		case <-ctx.Done():
-			return poolErr
+			return nil
 		case jobs <- job:
 		}
 		tick = seq + 1

@@ -23,8 +23,8 @@ const (
 	// MaxServerLine bounds a line from the server: a welcome or history
 	// page carries many messages.
 	MaxServerLine = 1 << 20
-	MaxText = 2 << 10 // bytes of chat or announcement text
-	MaxName = 32      // characters of a name
+	MaxText       = 2 << 10 // bytes of chat or announcement text
+	MaxName       = 32      // characters of a name
 )
 
 // Message types.

@@ -58,7 +58,7 @@ type Server struct {
 	ln      net.Listener
 	commits chan pending
 
-	mu      sync.Mutex // guards clients, names and the order of broadcasts
+	mu      sync.Mutex           // guards clients, names and the order of broadcasts
 	clients map[*client]struct{} // joined
 	all     map[*client]struct{} // connected, joined or not
 	names   map[string]*client   // lower-cased

@@ -60,16 +60,17 @@ type Server struct {
 	Path          string // e.g. /live
 	Logger        *slog.Logger
 
-	srv     *gortsplib.Server
-	stream  *gortsplib.ServerStream
-	media   *description.Media
-	enc     *rtpmjpeg.Encoder
-	writeMu sync.Mutex // serialises the encoder and packet writes
-	start   time.Time
-	readers atomic.Int64
-	frames  atomic.Uint64
-	drops   atomic.Uint64
-	closed  atomic.Bool
+	srv        *gortsplib.Server
+	stream     *gortsplib.ServerStream
+	media      *description.Media
+	enc        *rtpmjpeg.Encoder
+	writeMu    sync.Mutex // serialises the encoder and packet writes
+	start      time.Time
+	readers    atomic.Int64
+	frames     atomic.Uint64
+	drops      atomic.Uint64
+	dropLogged atomic.Int64 // unix nanoseconds of the last warning
+	closed     atomic.Bool
 }
 
 // Start opens the listeners. A port in use is reported here, not later.
@@ -241,9 +242,16 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	}
 }
 
+// dropLogEvery bounds the warnings about slow readers: one a while, with
+// the count, never one per packet (64 slow readers drop thousands a second).
+const dropLogEvery = 10 * time.Second
+
 func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
-	if h.drops.Add(1)%100 == 1 {
-		h.Logger.Warn("reader too slow, dropping its packets", "error", ctx.Error, "drops", h.drops.Load())
+	n := h.drops.Add(1)
+	now := time.Now().UnixNano()
+	last := h.dropLogged.Load()
+	if now-last >= int64(dropLogEvery) && h.dropLogged.CompareAndSwap(last, now) {
+		h.Logger.Warn("readers too slow, dropping their packets", "error", ctx.Error, "drops", n)
 	}
 }
 
