@@ -73,6 +73,9 @@ func Dial(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
 		case TypeError:
 			nc.Close()
 			return nil, nil, &Error{Code: m.Code, Message: m.Message, Suggestion: m.Suggestion}
+		case TypeBye:
+			nc.Close()
+			return nil, nil, &Error{Code: m.Code, Message: m.Reason}
 		case TypeWelcome:
 			if m.V != Version {
 				nc.Close()

@@ -420,6 +420,15 @@ func (c *client) writeLoop() {
 			}
 		case <-c.quit:
 			c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			// What was queued before the bye (an error saying why) goes first.
+			for drained := false; !drained; {
+				select {
+				case b := <-c.out:
+					w.Write(b)
+				default:
+					drained = true
+				}
+			}
 			w.Write(c.bye)
 			w.Flush()
 			c.nc.Close()
