@@ -238,9 +238,12 @@ func (b *Broadcaster) emit(f capture.Frame) {
 	b.lastFrame.Store(time.Now().UnixNano())
 	b.firstOnce.Do(func() { close(b.first) })
 	b.sizeMu.Lock()
-	b.size = capture.Size{W: f.Width, H: f.Height}
+	// As readers see it: RTP/JPEG rounds sizes up to multiples of 8.
+	b.size = capture.Size{W: roundUp8(f.Width), H: roundUp8(f.Height)}
 	b.sizeMu.Unlock()
 }
+
+func roundUp8(n int) int { return (n + capture.SideStep - 1) &^ (capture.SideStep - 1) }
 
 // supervise runs the source; when it fails, it shows a NO SIGNAL slate and
 // reopens the source until it returns or ctx ends. A lost camera is a state

@@ -5,9 +5,7 @@
 DEB_DEPS += dpkg-dev lintian mmdebstrap arch-test e2fsprogs systemd \
 	qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support \
 	gcc-aarch64-linux-gnu g++-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf
-# Not yet in TEST_STAGES: with the native V4L2 source that landed at the
-# end, the booted e2e gets no frames from vivid (it passed with the OpenCV
-# helper); add `e2e package-checks` here once that is fixed.
+TEST_STAGES += package-checks e2e
 
 PKG_OUT := packaging/out
 # Sysroots and e2e base images take minutes to make and CI works in a fresh

@@ -94,19 +94,35 @@ func netnsPair(t *testing.T) (a, b string) {
 }
 
 func TestGoCVFile(t *testing.T) {
-	need(t, "ffmpeg")
-	file := filepath.Join(t.TempDir(), "clip.avi")
-	// Two seconds of testsrc, whose counter and sweep change every frame,
-	// so a looping file must still show motion.
-	if out, err := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-		"testsrc=size=320x240:rate=25", "-t", "2", "-c:v", "mjpeg", "-q:v", "3", file).CombinedOutput(); err != nil {
-		t.Fatalf("make clip: %v\n%s", err, out)
-	}
-	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:"+file)
-	frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), 320, 240, minFrames)
-	checkMotion(t, frames)
-	if !strings.Contains(b.Log(), "clip.avi") {
-		t.Errorf("log does not name the file")
+	need(t, "ffmpeg", "ffprobe")
+	// RTP/JPEG carries sizes in units of 8; the OpenCV source scales a
+	// file's 320×180 to 320×176.
+	for _, tc := range []struct{ size, sent string }{{"320x240", "320x240"}, {"320x180", "320x176"}} {
+		t.Run(tc.size, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "clip.avi")
+			// Two seconds of testsrc, whose counter and sweep change every
+			// frame, so a looping file must still show motion.
+			if out, err := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+				"testsrc=size="+tc.size+":rate=25", "-t", "2", "-c:v", "mjpeg", "-q:v", "3", file).CombinedOutput(); err != nil {
+				t.Fatalf("make clip: %v\n%s", err, out)
+			}
+			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:"+file)
+			out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+				"-show_entries", "stream=width,height", "-of", "csv=s=x:p=0", b.URL).CombinedOutput()
+			if got := strings.TrimSpace(string(out)); err != nil || got != tc.sent {
+				t.Fatalf("ffprobe: %q (%v), want %s\n%s", got, err, tc.sent, b.Log())
+			}
+			var w, h int
+			fmt.Sscanf(tc.sent, "%dx%d", &w, &h)
+			frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), w, h, minFrames)
+			checkMotion(t, frames)
+			if !strings.Contains(b.Log(), "clip.avi") {
+				t.Errorf("log does not name the file")
+			}
+			if strings.Contains(b.Log(), "frame not sent") {
+				t.Errorf("frames were dropped:\n%s", b.Log())
+			}
+		})
 	}
 }
 

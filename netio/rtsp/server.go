@@ -142,6 +142,10 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 	if s.closed.Load() {
 		return errors.New("rtsp server closed")
 	}
+	jpeg, err := padTo8(jpeg)
+	if err != nil {
+		return fmt.Errorf("rtp/jpeg: %w", err)
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	pkts, err := s.enc.Encode(jpeg)

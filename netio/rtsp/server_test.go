@@ -225,3 +225,57 @@ func TestPacketsFitTheLimit(t *testing.T) {
 	}
 	t.Logf("1080p frame: %d packets", len(pkts))
 }
+
+// TestOddSizesRoundedUp: a picture whose size is not a multiple of 8 (as
+// drivers grant: vivid's 320×180) is sent with its size rounded up, and
+// nothing else in it changes.
+func TestOddSizesRoundedUp(t *testing.T) {
+	s := startServer(t)
+	for _, tc := range []struct{ w, h, wantW, wantH int }{
+		{320, 180, 320, 184}, {1278, 722, 1280, 728}, {64, 48, 64, 48}, {1, 1, 8, 8},
+	} {
+		in := testJPEG(t, tc.w, tc.h)
+		orig := append([]byte(nil), in...)
+		out, err := padTo8(in)
+		if err != nil {
+			t.Fatalf("%dx%d: %v", tc.w, tc.h, err)
+		}
+		if !bytes.Equal(in, orig) {
+			t.Fatalf("%dx%d: the caller's picture was changed", tc.w, tc.h)
+		}
+		cfg, err := jpeg.DecodeConfig(bytes.NewReader(out))
+		if err != nil || cfg.Width != tc.wantW || cfg.Height != tc.wantH {
+			t.Fatalf("%dx%d: sent as %dx%d (%v), want %dx%d", tc.w, tc.h, cfg.Width, cfg.Height, err, tc.wantW, tc.wantH)
+		}
+		diff := 0
+		for i := range out {
+			if out[i] != in[i] {
+				diff++
+			}
+		}
+		if len(out) != len(in) || diff > 4 {
+			t.Fatalf("%dx%d: %d bytes differ, want only the size fields", tc.w, tc.h, diff)
+		}
+		if _, err := jpeg.Decode(bytes.NewReader(out)); err != nil {
+			t.Fatalf("%dx%d: the rounded-up picture does not decode: %v", tc.w, tc.h, err)
+		}
+		if err := s.WriteJPEG(in, time.Now()); err != nil {
+			t.Fatalf("%dx%d: WriteJPEG: %v", tc.w, tc.h, err)
+		}
+	}
+	good := testJPEG(t, 64, 48)
+	for name, b := range map[string][]byte{
+		"empty":            nil,
+		"no SOI":           []byte("GIF89a......"),
+		"truncated":        good[:20],
+		"segment past end": append([]byte{0xFF, 0xD8, 0xFF, 0xE0, 0x40, 0x00}, make([]byte, 8)...),
+		"scan before SOF":  {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02},
+	} {
+		if _, err := padTo8(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if err := s.WriteJPEG(b, time.Now()); err == nil {
+			t.Errorf("%s: WriteJPEG accepted it", name)
+		}
+	}
+}

@@ -328,8 +328,44 @@ func testLsbroadcast(t *testing.T, m *machine, res *results) {
 		t.Errorf("lsbroadcast on an output node: status %d, output:\n%s\nwant status 2 saying \"not a video capture device\"", rc, all)
 	}
 
+	// vivid grants 320×180 when asked for 320×240: a height RTP/JPEG
+	// carries only rounded up to a multiple of 8.
 	at := m.mark()
-	pid := m.start("lsbroadcast --source v4l2:/dev/video0 --size 640x480 --fps 30 --mdns off --listen 0.0.0.0 --state-dir /tmp/lsb")
+	pid := m.start("lsbroadcast --source v4l2:/dev/video0 --size 320x240 --fps 5 --mdns off --listen 0.0.0.0 --state-dir /tmp/lsb-small")
+	if _, err := m.since(at, "v4l2 camera opened", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	sizes := map[string]int{}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		stop := play(t, m, func(f rtsp.Frame) {
+			size := "undecodable"
+			if img, err := jpeg.Decode(bytes.NewReader(f.JPEG)); err == nil {
+				size = fmt.Sprintf("%dx%d", img.Bounds().Dx(), img.Bounds().Dy())
+			}
+			mu.Lock()
+			sizes[size]++
+			mu.Unlock()
+		})
+		time.Sleep(5 * time.Second)
+		stop()
+		mu.Lock()
+		n := sizes["320x184"]
+		mu.Unlock()
+		if n >= 5 {
+			break
+		}
+	}
+	m.sh(fmt.Sprintf("kill %d; sleep 1", pid), 30*time.Second)
+	mu.Lock()
+	if sizes["320x184"] < 5 || len(sizes) != 1 {
+		t.Errorf("lsbroadcast --size 320x240 on vivid (granted 320x180): frames by size %v, want only 320x184", sizes)
+	}
+	res.add(t, "%s lsbroadcast on vivid granting 320x180: %v frames by decoded size", m.arch, sizes)
+	mu.Unlock()
+
+	at = m.mark()
+	pid = m.start("lsbroadcast --source v4l2:/dev/video0 --size 640x480 --fps 30 --mdns off --listen 0.0.0.0 --state-dir /tmp/lsb")
 	defer m.sh(fmt.Sprintf("kill %d; sleep 1", pid), 30*time.Second)
 	if _, err := m.since(at, "v4l2 camera opened", 60*time.Second); err != nil {
 		t.Fatal(err)
