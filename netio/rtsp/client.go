@@ -81,7 +81,11 @@ type Client struct {
 	// ReadTimeout bounds every wait for the server, including for packets
 	// while playing; 0 means gortsplib's 10 s.
 	ReadTimeout time.Duration
-	Logger      *slog.Logger
+	// UDPReadBufferSize is the socket receive buffer for UDP transports;
+	// 0 means 1 MiB, room for a few 1080p pictures (the kernel caps it at
+	// net.core.rmem_max).
+	UDPReadBufferSize int
+	Logger            *slog.Logger
 
 	frames      atomic.Uint64
 	lostFrames  atomic.Uint64
@@ -112,9 +116,10 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		return fmt.Errorf("rtsp url %q: %w", c.URL, err)
 	}
 	gc := &gortsplib.Client{
-		Scheme:      u.Scheme,
-		Host:        u.Host,
-		ReadTimeout: c.ReadTimeout,
+		Scheme:            u.Scheme,
+		Host:              u.Host,
+		ReadTimeout:       c.ReadTimeout,
+		UDPReadBufferSize: cmp(c.UDPReadBufferSize, 1<<20),
 		OnPacketsLost: func(n uint64) {
 			c.lostPackets.Add(n)
 		},
