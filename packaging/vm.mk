@@ -1,7 +1,8 @@
 # V4L2 capture on real drivers (`make vmtest`, one of the stages of `make
-# test`): Debian's kernel under qemu (TCG) with vivid, for x86_64 and the
-# cross-compiled arm64 build. `make pi` cross-builds lsbroadcast for the
-# Raspberry Pi (arm64, and armhf with GOARM=7). See packaging/vm/.
+# test`): Debian's kernel under qemu (TCG) with vivid, for x86_64 and
+# arm64, running lsbroadcast from the .deb packages. `make pi` cross-builds
+# lsbroadcast for the Raspberry Pi (arm64, and armhf with GOARM=7). See
+# packaging/vm/.
 
 DEB_DEPS += qemu-system-x86 qemu-system-arm busybox-static cpio kmod binutils \
 	dpkg-dev mmdebstrap v4l-utils ustreamer \
@@ -14,8 +15,10 @@ VM_ARCHES ?= amd64 arm64
 PI_OUT := $(BIN)/pi
 
 .PHONY: vmtest pi
-vmtest: deps
-	@set -e; for a in $(VM_ARCHES); do ./packaging/vm/build.sh $$a $(VM_DIR); done
+# lsbroadcast in the VMs is the one the .deb ships.
+vmtest: deps $(addprefix packages-,$(VM_ARCHES))
+	@set -e; for a in $(VM_ARCHES); do \
+		./packaging/vm/build.sh $$a $(VM_DIR) $(DEB_OUT)/lsbroadcast_$(DEB_VERSION)_$$a.deb; done
 	VM_DIR=$(VM_DIR) VM_ARCHES="$(VM_ARCHES)" $(GO) test -tags vmtest -count=1 -v -timeout 15m ./packaging/vm/
 	@cat $(VM_DIR)/results.txt
 

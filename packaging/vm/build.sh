@@ -1,18 +1,30 @@
 #!/bin/bash
-# build.sh ARCH VMDIR: everything the VM test boots for ARCH (amd64 or
+# build.sh ARCH VMDIR [DEB]: everything the VM test boots for ARCH (amd64 or
 # arm64) under VMDIR/ARCH: Debian's kernel and busybox (fetch.sh), the
-# project's binaries built for ARCH (cross.sh), and the initramfs holding
-# them with their shared libraries (initramfs.sh), with µStreamer
-# beside them on the build machine's architecture.
+# project's binaries for ARCH, and the initramfs holding them with their
+# shared libraries (initramfs.sh), with µStreamer beside them on the build
+# machine's architecture. Given DEB (the lsbroadcast package for ARCH),
+# lsbroadcast is the one the package ships, so the binary tested is the
+# binary shipped; else it is cross-built (cross.sh), as vmcam always is.
 set -euo pipefail
 
-arch=${1:?usage: build.sh ARCH VMDIR}
-dir=$(realpath -m "${2:?usage: build.sh ARCH VMDIR}")/$arch
+arch=${1:?usage: build.sh ARCH VMDIR [DEB]}
+dir=$(realpath -m "${2:?usage: build.sh ARCH VMDIR [DEB]}")/$arch
+deb=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 
 "$here/fetch.sh" "$arch" "$dir" >/dev/null
 [ "$arch" != amd64 ] || "$here/loopback.sh" "$arch" "$dir"
-"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam ./cmd/lsbroadcast
+rm -f "$dir/bin/lsbroadcast"
+if [ -n "$deb" ]; then
+	"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam
+	x=$(mktemp -d)
+	trap 'rm -rf "$x"' EXIT
+	dpkg-deb -x "$deb" "$x"
+	install -m 0755 "$x/usr/bin/lsbroadcast" "$dir/bin/lsbroadcast"
+else
+	"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam ./cmd/lsbroadcast
+fi
 # µStreamer, for the benchmark, is Debian's build for the build machine.
 extra=()
 [ "$arch" != "$(dpkg --print-architecture)" ] || extra=(/usr/bin/ustreamer)
