@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/lsbroadcast/lsbroadcast/device/atomicfile"
 )
 
 // State is the broadcaster's state directory, held exclusively while it runs.
@@ -62,42 +64,8 @@ func loadOrCreateID(path string) (string, error) {
 		return "", fmt.Errorf("instance id: %w", err)
 	}
 	id := hex.EncodeToString(raw[:])
-	if err := writeFileAtomic(path, []byte(id+"\n"), 0o640); err != nil {
+	if err := atomicfile.Write(path, []byte(id+"\n"), 0o640); err != nil {
 		return "", fmt.Errorf("instance id: %w", err)
 	}
 	return id, nil
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one, never a torn one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lsbroadcast/lsbroadcast/device/atomicfile"
 )
 
 // Kinds of record.
@@ -310,12 +312,12 @@ func (s *Store) ExportAnnouncements() error {
 		return err
 	}
 	path := filepath.Join(s.dir, ExportFile)
-	if _, err := os.Stat(path); err == nil {
-		if err := os.Rename(path, filepath.Join(s.dir, BackupFile)); err != nil {
-			return fmt.Errorf("announcements backup: %w", err)
-		}
+	// The previous file becomes the backup without announcements.json
+	// ever being missing, then the new one replaces it.
+	if err := atomicfile.Keep(path, filepath.Join(s.dir, BackupFile)); err != nil {
+		return fmt.Errorf("announcements backup: %w", err)
 	}
-	return writeAtomic(path, append(data, '\n'))
+	return atomicfile.Write(path, append(data, '\n'), 0o640)
 }
 
 // importFile reads announcements.json, or its backup when it is damaged.
@@ -348,27 +350,4 @@ func (s *Store) importFile() error {
 	}
 	_, err := s.Append(recs)
 	return err
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".announcements-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
