@@ -13,10 +13,12 @@ BENCH_PLOTS ?= packaging/bench-plots
 
 .PHONY: bench-peers bench-smoke
 
-# Writes BENCHMARKS.md and $(BENCH_PLOTS)/*.png; about 13 minutes.
+# Writes BENCHMARKS.md and $(BENCH_PLOTS)/*.png; about 20 minutes. The
+# V4L2 comparison with µStreamer boots packaging/vm's amd64 VM (vmtest's).
 bench-peers: build
+	./packaging/vm/build.sh amd64 $(VM_DIR)
 	$(GO) run ./cmd/lsbench --bin $(BIN) --out BENCHMARKS.md --plots $(BENCH_PLOTS) \
-		--reps $(BENCH_REPS) --measure $(BENCH_MEASURE)
+		--reps $(BENCH_REPS) --measure $(BENCH_MEASURE) --vm-dir $(VM_DIR)
 
 bench-smoke: build
 	$(GO) run ./cmd/lsbench --bin $(BIN) --smoke

@@ -110,3 +110,26 @@ func TestPacketsPerFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestParseVMBench reads the lines `go test -bench VsUStreamer` prints,
+// one per repetition, and passes over everything else.
+func TestParseVMBench(t *testing.T) {
+	out := `goos: linux
+goarch: amd64
+pkg: github.com/lsbroadcast/lsbroadcast/packaging/vm
+BenchmarkVsUStreamer-2   	       1	84123456789 ns/op	        24.10 ms-cpu/frame-lsb-640x480	        32.50 ms-cpu/frame-ustreamer-640x480	         0.7415 ratio-640x480	        40.00 ms-cpu/frame-lsb-1280x720	        61.00 ms-cpu/frame-ustreamer-1280x720	         0.6557 ratio-1280x720
+    bench_test.go:89: 640x480 YUYV: capture/v4l2 24.1 ms CPU a frame at 25.0 fps; µStreamer 32.5 ms at 25 fps; ratio 0.74
+BenchmarkVsUStreamer-2   	       1	84000000000 ns/op	        25.00 ms-cpu/frame-lsb-640x480	         0 ms-cpu/frame-ustreamer-640x480
+PASS
+`
+	reps := parseVMBench(out)
+	if len(reps) != 1 {
+		t.Fatalf("%d repetitions, want 1 (the second has no µStreamer figure): %v", len(reps), reps)
+	}
+	if c := reps[0]["640x480"]; c != [2]float64{24.1, 32.5} {
+		t.Errorf("640x480: %v", c)
+	}
+	if c := reps[0]["1280x720"]; c != [2]float64{40, 61} {
+		t.Errorf("1280x720: %v", c)
+	}
+}

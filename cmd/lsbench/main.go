@@ -26,6 +26,7 @@ import (
 // env is one run's settings and results.
 type env struct {
 	bin          string // directory holding lsbroadcast, lsbroadcast-cv and lsview
+	vmDir        string // packaging/vm's build (VM_DIR), for the V4L2 benchmark
 	tmp          string
 	reps         int
 	warmup       time.Duration
@@ -83,11 +84,12 @@ func run() int {
 		reps    = flag.Int("reps", 5, "repetitions of every measurement")
 		measure = flag.Duration("measure", 4*time.Second, "measurement window of each streaming run")
 		only    = flag.String("only", "fanout,encode,latency,loss,readers,v4l2", "benchmarks to run, comma-separated")
+		vmDir   = flag.String("vm-dir", "", "packaging/vm's build directory (VM_DIR) for the V4L2 benchmark against µStreamer; empty: not measured")
 		smoke   = flag.Bool("smoke", false, "one short repetition of everything, small sizes, report written to a temporary directory and removed")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	e := &env{bin: *bin, reps: *reps, warmup: 1500 * time.Millisecond, measure: *measure, quality: 80,
+	e := &env{bin: *bin, vmDir: *vmDir, reps: *reps, warmup: 1500 * time.Millisecond, measure: *measure, quality: 80,
 		readers: []int{1, 4, 16, 64}, sizes: [][2]int{{640, 480}, {1280, 720}, {1920, 1080}},
 		losses: []float64{0, 0.5, 1, 2, 5}, encodeFrames: 300,
 		res: newResults(), log: log, skip: map[string]string{}}
