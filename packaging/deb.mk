@@ -19,7 +19,8 @@ DEB_ARCHES := amd64 arm64 armhf
 UNIT := packaging/systemd/lsbroadcast.service
 
 .PHONY: packages packages-amd64 packages-arm64 packages-armhf package-checks e2e
-packages: $(addprefix packages-,$(DEB_ARCHES)) package-checks
+# `make packages` builds every package and checks it.
+packages: package-checks
 
 # A static pattern rule: make skips implicit rules for phony targets.
 $(addprefix packages-,$(DEB_ARCHES)): packages-%: deps
@@ -28,7 +29,7 @@ $(addprefix packages-,$(DEB_ARCHES)): packages-%: deps
 
 # lintian: no errors (warnings are printed); the unit: verify clean and an
 # exposure of at most 2.5 (systemd-analyze prints tenths: 25).
-package-checks: deps
+package-checks: deps $(addprefix packages-,$(DEB_ARCHES))
 	@set -e; for d in $(DEB_OUT)/*.deb; do \
 		echo "lintian $$d"; lintian --fail-on error $$d; \
 		ls -l $$d; \
