@@ -1,0 +1,33 @@
+// Package netio is everything on the wire: rtsp (server and client), chat
+// (server, client, protocol, store), mdns (advertise, browse) and viewer (the
+// session a viewer keeps with one broadcaster). It knows nothing of cameras.
+//
+// This package itself holds only what every protocol says of a stream.
+package netio
+
+import "strconv"
+
+// Stream describes one broadcaster: what mDNS announces, what the chat
+// welcome says and what a viewer lists. The JSON names are the chat
+// protocol's (see chat/PROTOCOL.md).
+type Stream struct {
+	Name     string `json:"name"`               // what people see in pickers, e.g. "Kitchen camera"
+	Instance string `json:"instance,omitempty"` // stable across restarts: 32 hex digits
+	ChatPort int    `json:"chat_port,omitempty"`
+	Proto    int    `json:"proto,omitempty"` // chat protocol version
+	RTSPPort int    `json:"rtsp_port"`
+	RTSPPath string `json:"rtsp_path"`
+	Width    int    `json:"width,omitempty"`
+	Height   int    `json:"height,omitempty"`
+	FPS      int    `json:"fps,omitempty"`
+	Codec    string `json:"codec,omitempty"` // "jpeg"
+	Viewers  int    `json:"viewers,omitempty"`
+}
+
+// Size is WxH, or "" when unknown.
+func (s Stream) Size() string {
+	if s.Width <= 0 || s.Height <= 0 {
+		return ""
+	}
+	return strconv.Itoa(s.Width) + "x" + strconv.Itoa(s.Height)
+}
