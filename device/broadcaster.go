@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,8 +13,9 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
-	"github.com/lsbroadcast/lsbroadcast/device/store"
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 )
@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	// The host key is made at the first start that succeeds, and logged
 	// that once.
-	key, created, err := chat.LoadOrCreateHostKey(st.Dir)
+	key, created, err := st.HostKey()
 	if err != nil {
 		release()
 		return &UsageError{err}
@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	chatSrv.HostKey = key
 	if created {
 		log.Info("host key created: give it to the host, who joins with lsview --host-key FILE",
-			"key", key, "file", filepath.Join(st.Dir, chat.HostKeyFile))
+			"key", key, "file", st.Files.HostKey)
 	}
 	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
 		"instance", st.InstanceID, "state_dir", st.Dir)
@@ -125,14 +125,21 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return nil
 }
 
-// openChat opens the chat store and binds the chat port.
+// openChat opens the chat store, carrying over announcements.json when the
+// store holds no announcement, and binds the chat port. The chat keeps
+// announcements.json current.
 func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
-	st, err := store.Open(b.state.Dir, store.Retention{MaxCount: b.cfg.HistoryCount, MaxAge: b.cfg.HistoryAge})
+	st, err := store.Open(b.state.Files.ChatDB, store.Retention{MaxCount: b.cfg.HistoryCount, MaxAge: b.cfg.HistoryAge})
 	if err != nil {
 		return nil, nil, err
 	}
+	export := announcementsFile{path: b.state.Files.Announcements, backup: b.state.Files.AnnouncementsBackup}
+	if err := export.seed(st); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
 	b.chat = &chat.Server{Addr: net.JoinHostPort(b.cfg.Listen, strconv.Itoa(b.cfg.ChatPort)), Store: st,
-		Info: b.streamInfo, Logger: b.log.With("service", "chat")}
+		Info: b.streamInfo, Announced: export.write, Logger: b.log.With("service", "chat")}
 	if err := b.chat.Listen(); err != nil {
 		st.Close()
 		return nil, nil, err
@@ -140,13 +147,14 @@ func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
 	return b.chat, func() { st.Close() }, nil
 }
 
-// streamInfo is what the chat welcome says of the video.
-func (b *Broadcaster) streamInfo() chat.StreamInfo {
+// streamInfo is what the chat welcome says of the stream.
+func (b *Broadcaster) streamInfo() netio.Stream {
 	b.sizeMu.Lock()
 	size := b.size
 	b.sizeMu.Unlock()
-	return chat.StreamInfo{Name: b.name, RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path,
-		Width: size.W, Height: size.H, FPS: b.cfg.FPS, Instance: b.state.InstanceID}
+	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chatProtocol,
+		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, Width: size.W, Height: size.H, FPS: b.cfg.FPS,
+		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
 }
 
 // chatProtocol is the chat protocol version announced over mDNS.

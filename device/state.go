@@ -13,9 +13,37 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/device/atomicfile"
 )
 
+// StateFiles are the paths of everything the broadcaster keeps in its state
+// directory.
+type StateFiles struct {
+	Lock       string // held while a broadcaster runs
+	InstanceID string
+	HostKey    string
+	ChatDB     string // the chat's history and announcements
+	// Announcements is the original classroom app's export of the
+	// announcements; AnnouncementsBackup holds the one before it.
+	Announcements       string
+	AnnouncementsBackup string
+}
+
+// FilesIn lays out the state directory dir. It is the one place that names
+// the files: the names are those earlier releases wrote, and an upgrade
+// reads them, so they stay.
+func FilesIn(dir string) StateFiles {
+	return StateFiles{
+		Lock:                filepath.Join(dir, "lock"),
+		InstanceID:          filepath.Join(dir, "instance-id"),
+		HostKey:             filepath.Join(dir, "host-key"),
+		ChatDB:              filepath.Join(dir, "chat.db"),
+		Announcements:       filepath.Join(dir, "announcements.json"),
+		AnnouncementsBackup: filepath.Join(dir, "announcements.json.backup"),
+	}
+}
+
 // State is the broadcaster's state directory, held exclusively while it runs.
 type State struct {
 	Dir        string
+	Files      StateFiles
 	InstanceID string // stable across restarts: 32 hex digits
 	lock       *os.File
 }
@@ -26,7 +54,8 @@ func OpenState(dir string) (*State, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	files := FilesIn(dir)
+	lock, err := os.OpenFile(files.Lock, os.O_CREATE|os.O_RDWR, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -37,8 +66,8 @@ func OpenState(dir string) (*State, error) {
 		}
 		return nil, fmt.Errorf("state directory %s: lock: %w", dir, err)
 	}
-	st := &State{Dir: dir, lock: lock}
-	if st.InstanceID, err = loadOrCreateID(filepath.Join(dir, "instance-id")); err != nil {
+	st := &State{Dir: dir, Files: files, lock: lock}
+	if st.InstanceID, err = loadOrCreateID(files.InstanceID); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -68,4 +97,33 @@ func loadOrCreateID(path string) (string, error) {
 		return "", fmt.Errorf("instance id: %w", err)
 	}
 	return id, nil
+}
+
+// HostKey reads the chat's host key, creating it (mode 0600: whoever holds
+// it posts announcements) at first start. created says it was just made,
+// so the caller can show it once.
+func (s *State) HostKey() (key string, created bool, err error) {
+	path := s.Files.HostKey
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key = strings.TrimSpace(string(b))
+		if len(key) < 16 {
+			// Unlike the instance ID, the host has this key: a new one
+			// would lock them out without a word.
+			return "", false, fmt.Errorf("host key %s is too short: delete it to make a new one", path)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("host key: %w", err)
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", false, fmt.Errorf("host key: %w", err)
+	}
+	key = hex.EncodeToString(raw[:])
+	if err := atomicfile.Write(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("host key: %w", err)
+	}
+	return key, true, nil
 }

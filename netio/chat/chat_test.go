@@ -3,10 +3,12 @@ package chat
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -17,7 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lsbroadcast/lsbroadcast/device/store"
+	"github.com/lsbroadcast/lsbroadcast/netio"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 )
 
 const serverEnv = "LSB_CHAT_TEST_SERVER"
@@ -33,7 +36,7 @@ func TestMain(m *testing.M) {
 // runChild serves on a free port with the store in dir and prints the
 // address, for the kill -9 test.
 func runChild(dir string) {
-	st, err := store.Open(dir, store.Retention{})
+	st, err := store.Open(filepath.Join(dir, "chat.db"), store.Retention{})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -50,19 +53,17 @@ func runChild(dir string) {
 type testServer struct {
 	*Server
 	addr string
-	dir  string
 }
 
 func startServer(t testing.TB, tweak func(*Server)) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(dir, store.Retention{})
+	st, err := store.Open(filepath.Join(t.TempDir(), "chat.db"), store.Retention{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{Addr: "127.0.0.1:0", Store: st, HostKey: "0123456789abcdef0123456789abcdef",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Info:   func() StreamInfo { return StreamInfo{Name: "Test", RTSPPort: 8554, RTSPPath: "/live"} }}
+		Info:   func() netio.Stream { return netio.Stream{Name: "Test", RTSPPort: 8554, RTSPPath: "/live"} }}
 	if tweak != nil {
 		tweak(s)
 	}
@@ -80,7 +81,7 @@ func startServer(t testing.TB, tweak func(*Server)) *testServer {
 		<-done
 		st.Close()
 	})
-	return &testServer{Server: s, addr: s.ListenAddr().String(), dir: dir}
+	return &testServer{Server: s, addr: s.ListenAddr().String()}
 }
 
 func dial(t testing.TB, addr, name, key string) (*Client, *Msg) {
@@ -121,6 +122,23 @@ func TestWelcome(t *testing.T) {
 	_, w := dial(t, s.addr, "  alice ", "")
 	if w.You != "alice" || w.Role != RoleViewer || w.Stream == nil || w.Stream.RTSPPath != "/live" || len(w.Present) != 1 {
 		t.Fatalf("welcome %+v", w)
+	}
+}
+
+// TestWelcomeStreamNames: the welcome's stream keeps the JSON names
+// viewers of protocol version 1 read.
+func TestWelcomeStreamNames(t *testing.T) {
+	line := Encode(Msg{Type: TypeWelcome, Stream: &netio.Stream{Name: "n", RTSPPort: 1, RTSPPath: "/p",
+		Width: 2, Height: 3, FPS: 4, Instance: "i"}})
+	var w struct {
+		Stream map[string]any `json:"stream"`
+	}
+	if err := json.Unmarshal(line, &w); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"name": "n", "rtsp_port": 1.0, "rtsp_path": "/p", "width": 2.0, "height": 3.0, "fps": 4.0, "instance": "i"}
+	if !maps.Equal(w.Stream, want) {
+		t.Fatalf("stream on the wire %v, want %v", w.Stream, want)
 	}
 }
 
@@ -212,7 +230,16 @@ func TestHistoryAndReconnect(t *testing.T) {
 }
 
 func TestAnnouncements(t *testing.T) {
-	s := startServer(t, nil)
+	var mu sync.Mutex
+	var exported [][]store.Announcement // what the Announced hook was given, in order
+	s := startServer(t, func(s *Server) {
+		s.Announced = func(list []store.Announcement) error {
+			mu.Lock()
+			defer mu.Unlock()
+			exported = append(exported, list)
+			return nil
+		}
+	})
 	host, w := dial(t, s.addr, "teacher", s.HostKey)
 	if w.Role != RoleHost {
 		t.Fatalf("role %q with the host key", w.Role)
@@ -225,18 +252,20 @@ func TestAnnouncements(t *testing.T) {
 	}
 	host.Announce(store.OpEdit, id, "Exam on Monday")
 	next(t, host, TypeAck)
+	// The export happens before the ack: by now it holds the edit, and the
+	// one before it (what announcements.json.backup keeps) the post.
+	mu.Lock()
+	if n := len(exported); n != 2 || len(exported[1]) != 1 || exported[1][0].Text != "Exam on Monday" ||
+		len(exported[0]) != 1 || exported[0][0].Text != "Exam on Friday" {
+		t.Fatalf("exported announcements %+v", exported)
+	}
+	mu.Unlock()
 	if m := next(t, viewer, TypeAnnouncement); m.Op != store.OpEdit || m.Target != id || m.Text != "Exam on Monday" {
 		t.Fatalf("edit arrived as %+v", m)
 	}
 	_, w = dial(t, s.addr, "late", "")
 	if len(w.Announcements) != 1 || w.Announcements[0].Text != "Exam on Monday" || w.Announcements[0].Edited == "" {
 		t.Fatalf("late joiner's announcements %+v", w.Announcements)
-	}
-	if b, err := os.ReadFile(filepath.Join(s.dir, store.ExportFile)); err != nil || !strings.Contains(string(b), "Exam on Monday") {
-		t.Fatalf("announcements.json: %s %v", b, err)
-	}
-	if b, err := os.ReadFile(filepath.Join(s.dir, store.BackupFile)); err != nil || !strings.Contains(string(b), "Exam on Friday") {
-		t.Fatalf("announcements.json.backup: %s %v", b, err)
 	}
 	host.Announce(store.OpDelete, id, "")
 	next(t, host, TypeAck)
@@ -514,7 +543,7 @@ func TestKill9(t *testing.T) {
 	if len(acked) < 20 {
 		t.Fatalf("only %d messages acknowledged before the kill", len(acked))
 	}
-	st, err := store.Open(dir, store.Retention{})
+	st, err := store.Open(filepath.Join(dir, "chat.db"), store.Retention{})
 	if err != nil {
 		t.Fatal(err)
 	}

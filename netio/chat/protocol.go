@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/lsbroadcast/lsbroadcast/netio"
 )
 
 // Version is the protocol version this package speaks.
@@ -69,17 +71,6 @@ const (
 	CodeInternal    = "internal"
 )
 
-// StreamInfo tells a viewer how to play the video.
-type StreamInfo struct {
-	Name     string `json:"name"`
-	RTSPPort int    `json:"rtsp_port"`
-	RTSPPath string `json:"rtsp_path"`
-	Width    int    `json:"width,omitempty"`
-	Height   int    `json:"height,omitempty"`
-	FPS      int    `json:"fps,omitempty"`
-	Instance string `json:"instance,omitempty"`
-}
-
 // Msg is every message of the protocol; Type says which fields matter.
 type Msg struct {
 	Type string `json:"type"`
@@ -109,12 +100,12 @@ type Msg struct {
 	More     bool   `json:"more,omitempty"`
 
 	// welcome, presence, who
-	You           string      `json:"you,omitempty"`
-	Stream        *StreamInfo `json:"stream,omitempty"`
-	Announcements []Msg       `json:"announcements,omitempty"`
-	Present       []string    `json:"present,omitempty"`
-	Event         string      `json:"event,omitempty"`
-	Count         int         `json:"count,omitempty"`
+	You           string        `json:"you,omitempty"`
+	Stream        *netio.Stream `json:"stream,omitempty"` // how to play the video
+	Announcements []Msg         `json:"announcements,omitempty"`
+	Present       []string      `json:"present,omitempty"`
+	Event         string        `json:"event,omitempty"`
+	Count         int           `json:"count,omitempty"`
 
 	// error, bye
 	Code       string `json:"code,omitempty"`

@@ -3,6 +3,7 @@ package chat
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lsbroadcast/lsbroadcast/device/store"
+	"github.com/lsbroadcast/lsbroadcast/netio"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 )
 
 // Defaults of a Server.
@@ -47,10 +49,15 @@ const (
 
 // Server is the chat service. Set the fields, Listen, then Serve.
 type Server struct {
-	Addr       string // host:port
-	Store      *store.Store
-	HostKey    string
-	Info       func() StreamInfo // what the welcome says of the stream
+	Addr    string // host:port
+	Store   *store.Store
+	HostKey string
+	Info    func() netio.Stream // what the welcome says of the stream
+	// Announced, when set, is given the current announcements each time
+	// they change, before anyone is told or acknowledged: what it keeps
+	// (an export file) holds every acknowledged announcement. Its error is
+	// logged; the change stands.
+	Announced  func([]store.Announcement) error
 	Logger     *slog.Logger
 	MaxClients int
 	Queue      int
@@ -103,7 +110,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.Queue = DefaultQueue
 	}
 	if s.Info == nil {
-		s.Info = func() StreamInfo { return StreamInfo{} }
+		s.Info = func() netio.Stream { return netio.Stream{} }
 	}
 	s.clients = map[*client]struct{}{}
 	s.all = map[*client]struct{}{}
@@ -191,10 +198,10 @@ func (s *Server) commitLoop(ctx context.Context) {
 		}
 		s.mu.Lock()
 		annChanged, err := s.Store.Append(recs)
-		if annChanged {
-			// Before the acks: an acknowledged announcement is in the file too.
-			if err := s.Store.ExportAnnouncements(); err != nil {
-				s.Logger.Warn("announcements.json not written", "error", err)
+		if annChanged && s.Announced != nil {
+			// Before the acks: an acknowledged announcement is exported too.
+			if err := s.Announced(s.Store.Announcements()); err != nil {
+				s.Logger.Warn("announcements not exported", "error", err)
 			}
 		}
 		for _, p := range batch {
@@ -310,6 +317,10 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	s.viewers.Store(int64(len(s.clients)))
 	s.presence("join", name, c)
 	return nil
+}
+
+func keyMatches(want, got string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 
 // freeName suggests name2, name3, … for a taken name. Called with s.mu held.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,7 +8,7 @@ import (
 
 func open(t *testing.T, dir string, keep Retention) *Store {
 	t.Helper()
-	s, err := Open(dir, keep)
+	s, err := Open(filepath.Join(dir, "chat.db"), keep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +56,7 @@ func TestPagingAndSince(t *testing.T) {
 
 func TestAnnouncementsSurviveRetentionAndReopen(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Retention{MaxCount: 2})
+	s, err := Open(filepath.Join(dir, "chat.db"), Retention{MaxCount: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +76,27 @@ func TestAnnouncementsSurviveRetentionAndReopen(t *testing.T) {
 	}
 }
 
-func TestImportFromOriginalApp(t *testing.T) {
+// TestSeedOnlyWhenEmpty: announcements carried over from before the store
+// are posted once; a store that has its own keeps them.
+func TestSeedOnlyWhenEmpty(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, ExportFile), []byte("{torn"), 0o644)
-	os.WriteFile(filepath.Join(dir, BackupFile), []byte(`[{"id":1,"text":"from the backup","from":"teacher","posted":"2024-01-01T00:00:00Z"}]`), 0o644)
-	s := open(t, dir, Retention{})
+	s, err := Open(filepath.Join(dir, "chat.db"), Retention{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seed([]Announcement{{ID: 7, Text: "from the backup", From: "teacher"}}); err != nil {
+		t.Fatal(err)
+	}
+	if a := s.Announcements(); len(a) != 1 || a[0].Text != "from the backup" || a[0].From != "teacher" {
+		t.Fatalf("seeded %+v", a)
+	}
+	s.Close()
+	s = open(t, dir, Retention{})
+	if err := s.Seed([]Announcement{{ID: 1, Text: "again", From: "teacher"}}); err != nil {
+		t.Fatal(err)
+	}
 	if a := s.Announcements(); len(a) != 1 || a[0].Text != "from the backup" {
-		t.Fatalf("imported %+v", a)
+		t.Fatalf("seed of a store with announcements changed them: %+v", a)
 	}
 }
 

@@ -1,9 +1,8 @@
-// Package store keeps the broadcaster's chat history and announcements in
-// its state directory, crash-safe: bbolt commits each batch with fsync
-// before the chat service acknowledges it, so an acknowledged message
-// survives kill -9 and power loss. Announcements are also exported to
-// announcements.json (the previous file kept as announcements.json.backup),
-// as the original classroom app kept them.
+// Package store keeps the chat's history and announcements in one database
+// file, crash-safe: bbolt commits each batch with fsync before the chat
+// service acknowledges it, so an acknowledged message survives kill -9 and
+// power loss. Where the file lives, and any export of the announcements,
+// is for whoever runs the chat to decide.
 package store
 
 import (
@@ -13,15 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/lsbroadcast/lsbroadcast/device/atomicfile"
 )
 
 // Kinds of record.
@@ -76,7 +71,6 @@ type Retention struct {
 // concurrent use.
 type Store struct {
 	db    *bolt.DB
-	dir   string
 	keep  Retention
 	mu    sync.Mutex // guards count and ann
 	count int
@@ -88,22 +82,13 @@ var (
 	bucketAnn = []byte("announcements")
 )
 
-// File names in the state directory.
-const (
-	DBFile     = "chat.db"
-	ExportFile = "announcements.json"
-	BackupFile = "announcements.json.backup"
-)
-
-// Open opens (or creates) the store in dir. When it holds no announcement
-// and announcements.json exists (the original app's file), they are
-// imported.
-func Open(dir string, keep Retention) (*Store, error) {
-	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+// Open opens (or creates) the database file at path.
+func Open(path string, keep Retention) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("chat store %s: %w", filepath.Join(dir, DBFile), err)
+		return nil, fmt.Errorf("chat store %s: %w", path, err)
 	}
-	s := &Store{db: db, dir: dir, keep: keep, ann: map[uint64]Announcement{}}
+	s := &Store{db: db, keep: keep, ann: map[uint64]Announcement{}}
 	err = db.Update(func(tx *bolt.Tx) error {
 		logB, err := tx.CreateBucketIfNotExists(bucketLog)
 		if err != nil {
@@ -125,13 +110,7 @@ func Open(dir string, keep Retention) (*Store, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("chat store: %w", err)
-	}
-	if len(s.ann) == 0 {
-		if err := s.importFile(); err != nil {
-			db.Close()
-			return nil, err
-		}
+		return nil, fmt.Errorf("chat store %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -152,6 +131,11 @@ func key(id uint64) []byte {
 func (s *Store) Append(recs []*Record) (annChanged bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.append(recs)
+}
+
+// append is Append with s.mu held.
+func (s *Store) append(recs []*Record) (annChanged bool, err error) {
 	ann := maps.Clone(s.ann)
 	count := s.count
 	err = s.db.Update(func(tx *bolt.Tx) error {
@@ -304,50 +288,19 @@ func (s *Store) Announcements() []Announcement {
 	return out
 }
 
-// ExportAnnouncements writes announcements.json, keeping the previous
-// file as announcements.json.backup. A crash leaves a whole file behind.
-func (s *Store) ExportAnnouncements() error {
-	data, err := json.MarshalIndent(s.Announcements(), "", "  ")
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(s.dir, ExportFile)
-	// The previous file becomes the backup without announcements.json
-	// ever being missing, then the new one replaces it.
-	if err := atomicfile.Keep(path, filepath.Join(s.dir, BackupFile)); err != nil {
-		return fmt.Errorf("announcements backup: %w", err)
-	}
-	return atomicfile.Write(path, append(data, '\n'), 0o640)
-}
-
-// importFile reads announcements.json, or its backup when it is damaged.
-func (s *Store) importFile() error {
-	var list []Announcement
-	var firstErr error
-	for _, name := range []string{ExportFile, BackupFile} {
-		data, err := os.ReadFile(filepath.Join(s.dir, name))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err == nil {
-			err = json.Unmarshal(data, &list)
-		}
-		if err == nil {
-			break
-		}
-		list = nil
-		firstErr = errors.Join(firstErr, fmt.Errorf("%s: %w", name, err))
-	}
-	if len(list) == 0 {
-		if firstErr != nil {
-			return fmt.Errorf("import announcements: %w", firstErr)
-		}
+// Seed posts list as the host's announcements when the store holds none
+// (a store made before them, such as the original app's export, carries
+// them over); otherwise it does nothing. Their IDs and times are new.
+func (s *Store) Seed(list []Announcement) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(list) == 0 || len(s.ann) > 0 {
 		return nil
 	}
 	recs := make([]*Record, 0, len(list))
 	for _, a := range list {
 		recs = append(recs, &Record{Kind: KindAnnouncement, Op: OpPost, From: a.From, Role: "host", Text: a.Text})
 	}
-	_, err := s.Append(recs)
+	_, err := s.append(recs)
 	return err
 }
