@@ -152,7 +152,7 @@ func (b *Broadcaster) streamInfo() netio.Stream {
 	b.sizeMu.Lock()
 	size := b.size
 	b.sizeMu.Unlock()
-	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chatProtocol,
+	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chat.Version,
 		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, Width: size.W, Height: size.H, FPS: b.cfg.FPS,
 		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
 }
