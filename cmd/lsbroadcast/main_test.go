@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/lsbroadcast/lsbroadcast/device"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"net"
 	"os"
@@ -308,11 +309,11 @@ func TestChatBesideVideo(t *testing.T) {
 	if w.Stream == nil || w.Stream.Name != "Classroom" || "rtsp://127.0.0.1:"+fmt.Sprint(w.Stream.RTSPPort)+w.Stream.RTSPPath != b.URL {
 		t.Fatalf("welcome stream %+v, want it to name %s", w.Stream, b.URL)
 	}
-	key, err := os.ReadFile(filepath.Join(b.StateDir, chat.HostKeyFile))
+	key, err := os.ReadFile(device.FilesIn(b.StateDir).HostKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(filepath.Join(b.StateDir, chat.HostKeyFile)); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(device.FilesIn(b.StateDir).HostKey); fi.Mode().Perm() != 0o600 {
 		t.Errorf("host key mode %v, want 0600", fi.Mode().Perm())
 	}
 	if !strings.Contains(b.Log(), "host key created") {

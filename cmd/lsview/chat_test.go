@@ -5,24 +5,26 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lsbroadcast/lsbroadcast/device/store"
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 )
 
 // serveChat runs a chat server on addr with its store in dir until stop.
 func serveChat(t *testing.T, addr, dir string) (stop func()) {
 	t.Helper()
-	st, err := store.Open(dir, store.Retention{})
+	st, err := store.Open(filepath.Join(dir, "chat.db"), store.Retention{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &chat.Server{Addr: addr, Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Info: func() chat.StreamInfo { return chat.StreamInfo{Name: "x", RTSPPort: 8554, RTSPPath: "/live"} }}
+		Info: func() netio.Stream { return netio.Stream{Name: "x", RTSPPort: 8554, RTSPPath: "/live"} }}
 	if err := s.Listen(); err != nil {
 		st.Close()
 		t.Fatal(err)

@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
-	"github.com/lsbroadcast/lsbroadcast/device/store"
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 )
 
 // artifactDir is where GUI tests keep their screenshots:
@@ -241,14 +242,14 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 // in its welcome, as lsbroadcast will beside its RTSP server.
 func chatServer(t testing.TB, b *broadcaster, hostKey string) string {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Retention{})
+	st, err := store.Open(filepath.Join(t.TempDir(), "chat.db"), store.Retention{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &chat.Server{Addr: "127.0.0.1:0", Store: st, HostKey: hostKey,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Info: func() chat.StreamInfo {
-			return chat.StreamInfo{Name: "Chat cam ✓", RTSPPort: b.rtspPort, RTSPPath: "/live"}
+		Info: func() netio.Stream {
+			return netio.Stream{Name: "Chat cam ✓", RTSPPort: b.rtspPort, RTSPPath: "/live"}
 		}}
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
