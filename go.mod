@@ -2,7 +2,10 @@ module github.com/lsbroadcast/lsbroadcast
 
 go 1.26
 
-require golang.org/x/image v0.33.0
+require (
+	golang.org/x/image v0.33.0
+	golang.org/x/text v0.31.0
+)
 
 require (
 	git.sr.ht/~sbinet/gg v0.5.0 // indirect
@@ -34,6 +37,5 @@ require (
 	golang.org/x/crypto v0.44.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sys v0.38.0 // indirect
-	golang.org/x/text v0.31.0 // indirect
 	gonum.org/v1/plot v0.14.0 // indirect
 )
