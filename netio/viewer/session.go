@@ -135,6 +135,9 @@ func (s *Session) RecordLatency(d time.Duration, source string) {
 	s.latencySrc.Store(source)
 }
 
+// State is where the video stands now; cheaper than Stats.
+func (s *Session) State() State { return State(s.state.Load()) }
+
 // Stats returns the counters now.
 func (s *Session) Stats() Stats {
 	lost := s.lostBefore.Load()
@@ -145,7 +148,7 @@ func (s *Session) Stats() Stats {
 			s.transport.Store(cs.Transport)
 		}
 	}
-	st := Stats{URL: s.Stream().URL, State: State(s.state.Load()), Frames: s.received.Load(),
+	st := Stats{URL: s.Stream().URL, State: s.State(), Frames: s.received.Load(),
 		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1}
 	st.Transport = s.transport.Load().(string)
 	st.Latency.Source = s.latencySrc.Load().(string)
