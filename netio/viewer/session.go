@@ -56,10 +56,11 @@ type Config struct {
 // starts (RTSP receive, chat), all ended when it returns. The readers of
 // Frames and Updates are the caller's.
 type Session struct {
-	cfg    Config
-	log    *slog.Logger
-	chat   *chatSession // nil without chat
-	frames chan rtsp.Frame
+	cfg     Config
+	log     *slog.Logger
+	chat    *chatSession // nil without chat
+	frames  chan rtsp.Frame
+	updates <-chan ChatUpdate // the chat's, or closed without one
 
 	mu     sync.Mutex
 	stream Stream
@@ -84,6 +85,11 @@ func NewSession(cfg Config) *Session {
 	s := &Session{cfg: cfg, log: log, stream: cfg.Stream, frames: make(chan rtsp.Frame, 1)}
 	if cfg.Stream.HasChat() {
 		s.chat = newChatSession(cfg.Stream.Chat, cfg.Hello, log)
+		s.updates = s.chat.updates
+	} else {
+		none := make(chan ChatUpdate)
+		close(none)
+		s.updates = none
 	}
 	s.transport.Store("")
 	s.latencySrc.Store("")
@@ -100,18 +106,7 @@ func (s *Session) Frames() <-chan rtsp.Frame { return s.frames }
 // reader that stops reading stalls the chat once the queue (256) is full,
 // so read it for as long as Run runs. It is closed when Run returns, at
 // once for a stream without chat.
-func (s *Session) Updates() <-chan ChatUpdate {
-	if s.chat == nil {
-		return closedUpdates
-	}
-	return s.chat.updates
-}
-
-var closedUpdates = func() chan ChatUpdate {
-	c := make(chan ChatUpdate)
-	close(c)
-	return c
-}()
+func (s *Session) Updates() <-chan ChatUpdate { return s.updates }
 
 // Send queues a line for the chat. It returns false, without waiting,
 // when the stream has no chat or too many lines wait already.
@@ -155,7 +150,9 @@ func (s *Session) Stats() Stats {
 	if ns := s.started.Load(); ns != 0 {
 		st.Started = time.Unix(0, ns)
 		st.Elapsed = time.Since(st.Started)
-		st.FPS = float64(st.Frames) / st.Elapsed.Seconds()
+		if secs := st.Elapsed.Seconds(); secs > 0 {
+			st.FPS = float64(st.Frames) / secs
+		}
 	}
 	if c := s.chat; c != nil {
 		st.Chat = c.status.Load().(string)

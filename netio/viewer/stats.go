@@ -23,9 +23,9 @@ func (s State) String() string {
 
 // Stats is a snapshot of a Session's counters.
 type Stats struct {
-	URL       string    // the RTSP URL played
-	Transport string    // UDP, UDP-multicast or TCP once playing
-	State     State     //
+	URL       string // the RTSP URL played
+	Transport string // UDP, UDP-multicast or TCP once playing
+	State     State
 	Started   time.Time // when the video began; zero before
 	Elapsed   time.Duration
 	Frames    uint64  // complete pictures received
