@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
 )
 
@@ -25,7 +26,7 @@ func piBroadcaster(t testing.TB, p *mdnstest.Pair, name, size string) *proc {
 }
 
 // list runs lsview --list --json in the laptop namespace.
-func list(t testing.TB, p *mdnstest.Pair, wait string) ([]stream, string, int) {
+func list(t testing.TB, p *mdnstest.Pair, wait string) ([]listing, string, int) {
 	t.Helper()
 	bin, _ := binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -38,7 +39,7 @@ func list(t testing.TB, p *mdnstest.Pair, wait string) ([]stream, string, int) {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	}
-	var found []stream
+	var found []listing
 	if err := json.Unmarshal(out, &found); err != nil {
 		t.Fatalf("--list --json printed %q: %v (stderr %s)", out, err, stderr.String())
 	}
@@ -50,7 +51,7 @@ func TestListPlayAndLoseAcrossNamespaces(t *testing.T) {
 	p := mdnstest.NewPair(t)
 	pi := piBroadcaster(t, p, "Kitchen cam", "640x360")
 
-	var found []stream
+	var found []listing
 	for try := 0; try < 5 && len(found) == 0; try++ {
 		found, _, _ = list(t, p, "2s")
 	}
@@ -59,7 +60,7 @@ func TestListPlayAndLoseAcrossNamespaces(t *testing.T) {
 	}
 	s := found[0]
 	if s.Name != "Kitchen cam" || s.Kind != "lsview" || s.URL != "rtsp://"+p.PiAddr+":8554/live" ||
-		s.Chat != p.PiAddr+":4000" || s.Proto != chatProtocol || s.Codec != "jpeg" || s.FPS != 15 {
+		s.Chat != p.PiAddr+":4000" || s.Proto != chat.Version || s.Codec != "jpeg" || s.FPS != 15 {
 		t.Fatalf("listed %+v", s)
 	}
 

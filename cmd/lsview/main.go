@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
 // The GUI toolkit must run on the process's main thread (macOS insists),
@@ -54,7 +56,7 @@ func dispatch(ctx context.Context, o *options, log *slog.Logger) error {
 	if o.list {
 		return runList(ctx, o, os.Stdout, log)
 	}
-	var s stream
+	var s viewer.Stream
 	var err error
 	switch {
 	case o.target.kind != pickOne:

@@ -13,11 +13,12 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
 // Defaults of the broadcaster, as DESIGN.md fixes them.
 const (
-	defaultChatPort = 4000
+	defaultChatPort = viewer.DefaultChatPort
 	defaultRTSPPort = rtsp.DefaultPort
 	defaultRTSPPath = rtsp.DefaultPath
 )

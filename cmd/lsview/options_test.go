@@ -2,11 +2,12 @@ package main
 
 import (
 	"io"
-	"net"
 	"strings"
 	"testing"
 
-	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
+	"github.com/lsbroadcast/lsbroadcast/netio"
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -138,13 +139,13 @@ func FuzzParseKey(f *testing.F) {
 }
 
 func TestPickerKeys(t *testing.T) {
-	list := []stream{
-		{Name: "a", Kind: "lsview", Proto: chatProtocol, Codec: "jpeg"},
-		{Name: "b", Kind: "lsview", Proto: 99},
-		{Name: "c", Kind: "rtsp"},
+	list := []viewer.Stream{
+		{Stream: netio.Stream{Name: "a", Proto: chat.Version, Codec: "jpeg"}, Kind: viewer.KindLsview},
+		{Stream: netio.Stream{Name: "b", Proto: 99}, Kind: viewer.KindLsview},
+		{Stream: netio.Stream{Name: "c"}, Kind: viewer.KindRTSP},
 	}
 	p := &pickerView{out: io.Discard}
-	press := func(k keyEvent) (stream, bool, error) { return p.press(k, list) }
+	press := func(k keyEvent) (viewer.Stream, bool, error) { return p.press(k, list) }
 	press(keyEvent{k: keyDown})
 	if _, done, _ := press(keyEvent{k: keyEnter}); done || !strings.Contains(p.msg, "protocol version 99") {
 		t.Fatalf("an incompatible broadcaster was picked or not explained: %q", p.msg)
@@ -160,35 +161,5 @@ func TestPickerKeys(t *testing.T) {
 	}
 	if _, done, err := press(keyEvent{k: keyQuit}); !done || err != errQuit {
 		t.Fatal("q does not quit")
-	}
-}
-
-func TestDirectoryFoldsOwnRTSP(t *testing.T) {
-	d := newDirectory()
-	ip := []byte{10, 0, 0, 1}
-	own := mdns.Entry{Instance: "cam", Type: mdns.LsviewType, Addrs: []net.IP{ip}, Port: 4000,
-		TXT: map[string]string{mdns.KeyID: "x", mdns.KeyRTSPPort: "8554", mdns.KeyRTSPPath: "/live", mdns.KeyProto: "1"}}
-	d.apply(mdns.Event{Kind: mdns.Appeared, Entry: own})
-	d.apply(mdns.Event{Kind: mdns.Appeared, Entry: mdns.Entry{Instance: "cam", Type: mdns.RTSPType, Addrs: []net.IP{ip}, Port: 8554,
-		TXT: map[string]string{mdns.KeyID: "x", mdns.KeyPath: "/live"}}})
-	d.apply(mdns.Event{Kind: mdns.Appeared, Entry: mdns.Entry{Instance: "other", Type: mdns.RTSPType, Addrs: []net.IP{ip}, Port: 554,
-		TXT: map[string]string{mdns.KeyPath: "/h264"}}})
-	got := d.streams()
-	if len(got) != 2 || got[0].Name != "cam" || got[0].Kind != "lsview" || got[0].URL != "rtsp://10.0.0.1:8554/live" ||
-		got[1].Name != "other" || got[1].URL != "rtsp://10.0.0.1:554/h264" {
-		t.Fatalf("streams %+v", got)
-	}
-	d.apply(mdns.Event{Kind: mdns.Gone, Entry: own})
-	if got := d.streams(); len(got) != 2 || got[0].Kind != "rtsp" {
-		t.Fatalf("after the lsview entry went: %+v", got)
-	}
-}
-
-func TestStreamUsable(t *testing.T) {
-	if err := (stream{Name: "x", Kind: "lsview", Proto: 2}).usable(); err == nil || !strings.Contains(err.Error(), "protocol version 2") {
-		t.Errorf("protocol 2: %v", err)
-	}
-	if err := (stream{Name: "x", Kind: "lsview", Proto: chatProtocol, Codec: "h264"}).usable(); err == nil || !strings.Contains(err.Error(), "JPEG only") {
-		t.Errorf("h264: %v", err)
 	}
 }

@@ -12,9 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
 // errQuit says the person left the picker without choosing.
@@ -40,22 +41,17 @@ type keyEvent struct {
 
 // pick shows a live list of broadcasters in the terminal and returns the
 // one chosen with the arrow keys or its number, then Enter.
-func pick(ctx context.Context, o *options, in *os.File, out io.Writer, log *slog.Logger) (stream, error) {
+func pick(ctx context.Context, o *options, in *os.File, out io.Writer, log *slog.Logger) (viewer.Stream, error) {
 	fd := int(in.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if !term.IsTerminal(fd) {
+		return viewer.Stream{}, errors.New("no terminal to pick in: name a broadcaster (lsview NAME|HOST[:PORT]|rtsp://URL) or use --list")
+	}
+	// Raw, to get single keys.
+	old, err := term.MakeRaw(fd)
 	if err != nil {
-		return stream{}, errors.New("no terminal to pick in: name a broadcaster (lsview NAME|HOST[:PORT]|rtsp://URL) or use --list")
+		return viewer.Stream{}, fmt.Errorf("terminal: %w", err)
 	}
-	raw := *old
-	// Raw enough to get single keys, with reads that time out every 100 ms
-	// so the reader notices the end of ctx.
-	raw.Lflag &^= unix.ICANON | unix.ECHO | unix.ISIG
-	raw.Iflag &^= unix.ICRNL | unix.IXON
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 0, 1
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
-		return stream{}, fmt.Errorf("terminal: %w", err)
-	}
-	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	defer term.Restore(fd, old)
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -82,24 +78,24 @@ func pick(ctx context.Context, o *options, in *os.File, out io.Writer, log *slog
 		readKeys(ctx, in, keys)
 	}()
 
-	dir := newDirectory()
+	dir := viewer.NewDirectory()
 	p := pickerView{out: out, started: time.Now(), wait: o.wait, ifs: o.mdns}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		p.draw(dir.streams())
+		p.draw(dir.Streams())
 		select {
 		case <-ctx.Done():
-			return stream{}, errQuit
+			return viewer.Stream{}, errQuit
 		case err := <-browseErr:
 			if err != nil {
-				return stream{}, err
+				return viewer.Stream{}, err
 			}
 		case ev := <-events:
-			dir.apply(ev)
+			dir.Apply(ev)
 		case <-tick.C:
 		case k := <-keys:
-			list := dir.streams()
+			list := dir.Streams()
 			if s, done, err := p.press(k, list); done {
 				fmt.Fprint(out, "\r\n")
 				return s, err
@@ -120,10 +116,10 @@ type pickerView struct {
 }
 
 // press applies a key; done says the picker ends, with s or err.
-func (p *pickerView) press(k keyEvent, list []stream) (s stream, done bool, err error) {
+func (p *pickerView) press(k keyEvent, list []viewer.Stream) (s viewer.Stream, done bool, err error) {
 	switch k.k {
 	case keyQuit:
-		return stream{}, true, errQuit
+		return viewer.Stream{}, true, errQuit
 	case keyUp:
 		p.cursor, p.typed = max(p.cursor-1, 0), ""
 	case keyDown:
@@ -139,19 +135,19 @@ func (p *pickerView) press(k keyEvent, list []stream) (s stream, done bool, err 
 		}
 	case keyEnter:
 		if len(list) == 0 {
-			return stream{}, false, nil
+			return viewer.Stream{}, false, nil
 		}
 		s := list[min(p.cursor, len(list)-1)]
-		if err := s.usable(); err != nil {
+		if err := s.Usable(); err != nil {
 			p.msg = err.Error()
-			return stream{}, false, nil
+			return viewer.Stream{}, false, nil
 		}
 		return s, true, nil
 	}
-	return stream{}, false, nil
+	return viewer.Stream{}, false, nil
 }
 
-func (p *pickerView) draw(list []stream) {
+func (p *pickerView) draw(list []viewer.Stream) {
 	var b strings.Builder
 	b.WriteString("\x1b[H\x1b[2J") // home, clear
 	b.WriteString("lsview: pick a camera (↑/↓ or its number, then Enter; q quits)\r\n\r\n")
@@ -164,8 +160,8 @@ func (p *pickerView) draw(list []stream) {
 			mark = "> "
 		}
 		detail := "video only"
-		if s.Kind == "lsview" {
-			detail = fmt.Sprintf("%s %dfps, %d watching", dash(s.Size), s.FPS, s.Viewers)
+		if s.Kind == viewer.KindLsview {
+			detail = fmt.Sprintf("%s %dfps, %d watching", dash(s.Size()), s.FPS, s.Viewers)
 		}
 		fmt.Fprintf(&b, "%s%d. %s  (%s)  %s\r\n", mark, i+1, sanitize(s.Name), detail, s.URL)
 	}
@@ -194,14 +190,26 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// readKeys turns terminal bytes into keys until ctx ends.
-func readKeys(ctx context.Context, in io.Reader, keys chan<- keyEvent) {
+// keyPoll is how often the key reader looks at its context while no key
+// comes.
+const keyPoll = 100 * time.Millisecond
+
+// readKeys turns terminal bytes into keys until ctx ends or the terminal
+// goes.
+func readKeys(ctx context.Context, in *os.File, keys chan<- keyEvent) {
 	buf := make([]byte, 64)
 	var pending []byte
 	for ctx.Err() == nil {
-		n, err := in.Read(buf)
-		if err != nil && !errors.Is(err, io.EOF) {
+		ready, err := waitReadable(in, keyPoll)
+		if err != nil {
 			return
+		}
+		if !ready {
+			continue
+		}
+		n, err := in.Read(buf)
+		if err != nil {
+			return // readable but nothing to read: the terminal hung up
 		}
 		pending = append(pending, buf[:n]...)
 		for len(pending) > 0 {

@@ -6,12 +6,13 @@ import (
 	"image/color"
 	"image/draw"
 	"strings"
-	"time"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/goregular"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
 // Layout of the window canvas: video on the left, chat on the right, a
@@ -148,18 +149,10 @@ func (p *painter) wrap(s string, w int) []string {
 	return lines
 }
 
-// chatLine is one message in the panel.
-type chatLine struct {
-	at   time.Time
-	name string
-	text string
-	note bool // ours, about the connection, not a person's message
-}
-
 // uiState is everything the panel, banner and status line show.
 type uiState struct {
 	title        string
-	lines        []chatLine // oldest first, bounded by maxChatLines
+	lines        []viewer.ChatLine // oldest first, bounded by maxChatLines
 	input        string
 	announcement string
 	chatStatus   string
@@ -169,26 +162,26 @@ type uiState struct {
 }
 
 // apply takes an update from the chat session.
-func (u *uiState) apply(up chatUpdate) {
-	for _, l := range up.lines {
-		l.name, l.text = sanitize(l.name), sanitize(l.text)
+func (u *uiState) apply(up viewer.ChatUpdate) {
+	for _, l := range up.Lines {
+		l.Name, l.Text = sanitize(l.Name), sanitize(l.Text)
 		u.addLine(l)
 	}
-	if up.announcements != nil {
-		u.announcement = sanitize(newestAnnouncement(up.announcements))
+	if up.Announcements != nil {
+		u.announcement = sanitize(viewer.NewestAnnouncement(up.Announcements))
 	}
-	if up.status != "" {
-		u.chatStatus = sanitize(up.status)
+	if up.Status != "" {
+		u.chatStatus = sanitize(up.Status)
 	}
-	if up.viewers >= 0 {
-		u.viewers = up.viewers
+	if up.Viewers >= 0 {
+		u.viewers = up.Viewers
 	}
 }
 
 // maxChatLines bounds the panel's history in memory.
 const maxChatLines = 500
 
-func (u *uiState) addLine(l chatLine) {
+func (u *uiState) addLine(l viewer.ChatLine) {
 	u.lines = append(u.lines, l)
 	if len(u.lines) > maxChatLines {
 		u.lines = append(u.lines[:0], u.lines[len(u.lines)-maxChatLines:]...)
@@ -223,8 +216,8 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	y = inputTop - 4
 	for i := len(u.lines) - 1; i >= 0 && y > top; i-- {
 		l := u.lines[i]
-		head := l.at.Format("15:04") + " " + l.name + ": "
-		body := p.wrap(head+l.text, w)
+		head := l.At.Format("15:04") + " " + l.Name + ": "
+		body := p.wrap(head+l.Text, w)
 		h := len(body) * p.line
 		if y-h < top {
 			break
@@ -233,10 +226,10 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 		for j, s := range body {
 			x := r.Min.X + pad
 			fg := textFG
-			if l.note {
+			if l.Note {
 				fg = dimFG
 			}
-			if j == 0 && !l.note && strings.HasPrefix(s, head) {
+			if j == 0 && !l.Note && strings.HasPrefix(s, head) {
 				x = p.text(img, x, y+j*p.line, w, head, nameFG)
 				s = strings.TrimPrefix(s, head)
 			}

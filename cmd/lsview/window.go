@@ -14,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
 // Keys as OpenCV's waitKey reports them.
@@ -99,182 +100,255 @@ func (s *screen) showPicture(m gocv.Mat) {
 
 // runWindow is lsview's window: video, chat panel, input line, banner
 // and status line, until Esc, the window closing or ctx ending.
-func runWindow(ctx context.Context, o *options, st stream, log *slog.Logger) error {
-	if err := st.usable(); err != nil {
+func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logger) error {
+	if err := st.Usable(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if st.joined != nil {
-		defer st.joined.c.Close() // if the session never took it
+	p, err := startPlayer(ctx, o, st, log)
+	if err != nil {
+		return err
 	}
-	r := newReceiver(st.URL, o.transport, log)
-	errc := make(chan error, 1)
-	go func() { errc <- r.run(ctx) }()
-	// The receiver must be gone before its Mats are: wait for it.
-	defer func() { cancel(); <-errc }()
-
-	// Open the window only once there is something to show, so a wrong
-	// address is one line in the terminal, not an empty window.
-	for r.decodedN.Load() == 0 {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			errc <- err
-			return err
-		case <-time.After(20 * time.Millisecond):
-		}
+	// The player must be gone before the screen is: wait for it.
+	defer func() { cancel(); <-p.done }()
+	if ok, err := firstPicture(ctx, p); !ok {
+		return err
 	}
-	sc, err := newScreen("lsview: "+sanitize(st.Name), o.size[0], o.size[1])
+	// After the first picture, the session has learnt the name from the
+	// chat's welcome if there is one.
+	title := sanitize(p.session.Stream().Name)
+	sc, err := newScreen("lsview: "+title, o.size[0], o.size[1])
 	if err != nil {
 		return err
 	}
 	defer sc.close()
-
-	u := &uiState{title: sanitize(st.Name), chatStatus: "video only: this camera has no chat", viewers: -1}
-	var session *chatSession
-	if st.Kind == "lsview" && st.Chat != "" {
-		h, err := hello(o)
-		if err != nil {
-			return err
-		}
-		session = newChatSession(st.Chat, h, st.joined, log)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			session.run(ctx)
-		}()
-		defer func() { cancel(); <-done }()
-	}
-	var (
-		display     samples
-		shown       uint64
-		panelDirty  = true
-		bannerDirty = true
-		nextStatus  time.Time
-		wasReconn   bool
-	)
+	w := &windowLoop{p: p, sc: sc, chat: st.HasChat(), updates: p.session.Updates(),
+		u: &uiState{title: title, chatStatus: "video only: this camera has no chat", viewers: -1}, panelDirty: true, bannerDirty: true}
 	for {
-		select {
-		case <-ctx.Done():
-			return finish(o, r, shown, &display)
-		case err := <-errc:
-			errc <- err // for the deferred wait
+		if ended, err := w.ended(ctx); ended {
 			if err != nil {
 				return err
 			}
-			return finish(o, r, shown, &display)
-		default:
+			break
 		}
-		changed := false
-		reconn := connState(r.state.Load()) == reconnecting
-		if reconn != wasReconn {
-			u.reconnecting, wasReconn, bannerDirty = reconn, reconn, true
-			if reconn {
-				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "connection lost, reconnecting…", note: true})
-			} else {
-				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "reconnected", note: true})
-			}
-			panelDirty = true
-		}
-		if session != nil {
-			for drained := false; !drained; {
-				select {
-				case up := <-session.updates:
-					u.apply(up)
-					panelDirty, bannerDirty = true, true
-				default:
-					drained = true
-				}
-			}
-		}
-		pic := r.take()
-		if pic != nil {
-			sc.showPicture(pic.mat)
-			bannerDirty = true // the picture painted over it
-			changed = true
-		}
-		if bannerDirty {
-			shown := sc.p.drawBanner(sc.banner, u)
-			switch {
-			case shown:
-				sc.blit(sc.banner)
-			case sc.bannerShown:
-				// The banner went: paint its area back; the next picture
-				// restores the letterbox around itself.
-				area := sc.canvas.Region(sc.lay.banner)
-				area.SetTo(gocv.NewScalar(0, 0, 0, 0))
-				area.Close()
-				sc.hasPic = false
-			}
-			sc.bannerShown = shown
-			bannerDirty, changed = false, true
-		}
-		if panelDirty {
-			sc.p.drawPanel(sc.panel, u)
-			sc.blit(sc.panel)
-			panelDirty, changed = false, true
-		}
-		if now := time.Now(); now.After(nextStatus) {
-			u.status = statusLine(r, &display, shown, u.viewers)
-			sc.p.drawStatus(sc.status, u)
-			sc.blit(sc.status)
-			nextStatus, changed = now.Add(statusEvery), true
-		}
-		if changed {
-			sc.win.IMShow(sc.canvas)
-		}
-		if pic != nil {
-			display.add(time.Since(pic.received))
-			shown++
-			pic.mat.Close()
-		}
-		switch k := sc.win.WaitKey(waitKeyMillis); {
-		case k == keyCodeNone:
-		case k == keyCodeEsc:
-			return finish(o, r, shown, &display)
-		case k == keyCodeEnter || k == keyCodeLF:
-			switch {
-			case u.input == "":
-			case session == nil:
-				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "not sent: this camera has no chat", note: true})
-			case !session.send(u.input):
-				u.addLine(chatLine{at: time.Now(), name: "lsview", text: "not sent: too many lines waiting for the chat", note: true})
-			}
-			u.input, panelDirty = "", true
-		case k == keyCodeBackspace || k == keyCodeDelete:
-			if u.input != "" {
-				_, size := utf8.DecodeLastRuneInString(u.input)
-				u.input, panelDirty = u.input[:len(u.input)-size], true
-			}
-		case k >= ' ' && k < keyCodeDelete:
-			// OpenCV's Qt backend passes the first byte of the key's text:
-			// printable ASCII comes through, other characters don't.
-			if utf8.RuneCountInString(u.input) < maxInputRunes {
-				u.input, panelDirty = u.input+string(rune(k)), true
-			}
-		}
-		if sc.win.GetWindowProperty(gocv.WindowPropertyVisible) < 1 {
-			return finish(o, r, shown, &display) // closed by its close button
+		w.noteReconnect()
+		w.applyChat()
+		w.paint()
+		if w.keys() == quit || w.closed() {
+			break
 		}
 	}
+	return finish(o, p)
+}
+
+// firstPicture waits until there is something to show, so a wrong address
+// is one line in the terminal, not an empty window. Without a picture it
+// returns false, with the player's error if the player ended.
+func firstPicture(ctx context.Context, p *player) (bool, error) {
+	select {
+	case <-ctx.Done():
+		return false, nil
+	case <-p.done:
+		return false, p.err
+	case <-p.dec.fresh: // the loop takes the picture
+		return true, nil
+	}
+}
+
+// windowLoop is the window's state between beats; its methods are the
+// steps of one beat, all on the main OS thread.
+type windowLoop struct {
+	p       *player
+	sc      *screen
+	u       *uiState
+	chat    bool                     // the stream has a chat to send to
+	updates <-chan viewer.ChatUpdate // nil once closed
+	fps     rate
+
+	panelDirty, bannerDirty bool
+	changed                 bool // the canvas needs showing
+	nextStatus              time.Time
+	wasReconn               bool
+}
+
+// ended says the window should close because ctx or the player ended,
+// with the player's error if it had one.
+func (w *windowLoop) ended(ctx context.Context) (bool, error) {
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-w.p.done:
+		return true, w.p.err
+	default:
+		return false, nil
+	}
+}
+
+// noteReconnect shows the reconnecting banner and a note in the panel
+// when the video drops, and a note when it is back.
+func (w *windowLoop) noteReconnect() {
+	reconn := w.p.session.State() == viewer.Reconnecting
+	if reconn == w.wasReconn {
+		return
+	}
+	w.u.reconnecting, w.wasReconn = reconn, reconn
+	text := "reconnected"
+	if reconn {
+		text = "connection lost, reconnecting…"
+	}
+	w.u.addLine(viewer.ChatLine{At: time.Now(), Name: "lsview", Text: text, Note: true})
+	w.panelDirty, w.bannerDirty = true, true
+}
+
+// applyChat takes every chat update waiting, without blocking.
+func (w *windowLoop) applyChat() {
+	for w.updates != nil {
+		select {
+		case up, ok := <-w.updates:
+			if !ok {
+				w.updates = nil
+				return
+			}
+			w.u.apply(up)
+			w.panelDirty, w.bannerDirty = true, true
+		default:
+			return
+		}
+	}
+}
+
+// paint draws what changed (the newest picture, banner, panel, status
+// line) and shows the canvas.
+func (w *windowLoop) paint() {
+	sc := w.sc
+	w.changed = false
+	pic := w.p.dec.take()
+	if pic != nil {
+		sc.showPicture(pic.mat)
+		w.bannerDirty = true // the picture painted over it
+		w.changed = true
+	}
+	if w.bannerDirty {
+		w.paintBanner()
+	}
+	if w.panelDirty {
+		sc.p.drawPanel(sc.panel, w.u)
+		sc.blit(sc.panel)
+		w.panelDirty, w.changed = false, true
+	}
+	if now := time.Now(); now.After(w.nextStatus) {
+		w.u.status = w.statusLine(now)
+		sc.p.drawStatus(sc.status, w.u)
+		sc.blit(sc.status)
+		w.nextStatus, w.changed = now.Add(statusEvery), true
+	}
+	if w.changed {
+		sc.win.IMShow(sc.canvas)
+	}
+	if pic != nil {
+		w.p.showed(pic)
+		pic.mat.Close()
+	}
+}
+
+func (w *windowLoop) paintBanner() {
+	sc := w.sc
+	shown := sc.p.drawBanner(sc.banner, w.u)
+	switch {
+	case shown:
+		sc.blit(sc.banner)
+	case sc.bannerShown:
+		// The banner went: paint its area back; the next picture
+		// restores the letterbox around itself.
+		area := sc.canvas.Region(sc.lay.banner)
+		area.SetTo(gocv.NewScalar(0, 0, 0, 0))
+		area.Close()
+		sc.hasPic = false
+	}
+	sc.bannerShown = shown
+	w.bannerDirty, w.changed = false, true
+}
+
+// keyResult says what a key asked for.
+type keyResult int
+
+const (
+	stay keyResult = iota
+	quit
+)
+
+// keys waits one beat for a key and applies it to the input line.
+func (w *windowLoop) keys() keyResult {
+	u := w.u
+	switch k := w.sc.win.WaitKey(waitKeyMillis); {
+	case k == keyCodeNone:
+	case k == keyCodeEsc:
+		return quit
+	case k == keyCodeEnter || k == keyCodeLF:
+		w.sendInput()
+	case k == keyCodeBackspace || k == keyCodeDelete:
+		if u.input != "" {
+			_, size := utf8.DecodeLastRuneInString(u.input)
+			u.input, w.panelDirty = u.input[:len(u.input)-size], true
+		}
+	case k >= ' ' && k < keyCodeDelete:
+		// OpenCV's Qt backend passes the first byte of the key's text:
+		// printable ASCII comes through, other characters don't.
+		if utf8.RuneCountInString(u.input) < maxInputRunes {
+			u.input, w.panelDirty = u.input+string(rune(k)), true
+		}
+	}
+	return stay
+}
+
+// sendInput hands the input line to the chat, or says why it can't.
+func (w *windowLoop) sendInput() {
+	u := w.u
+	switch {
+	case u.input == "":
+	case !w.chat:
+		u.addLine(viewer.ChatLine{At: time.Now(), Name: "lsview", Text: "not sent: this camera has no chat", Note: true})
+	case !w.p.session.Send(u.input):
+		u.addLine(viewer.ChatLine{At: time.Now(), Name: "lsview", Text: "not sent: too many lines waiting for the chat", Note: true})
+	}
+	u.input, w.panelDirty = "", true
+}
+
+// closed says the window was closed by its close button.
+func (w *windowLoop) closed() bool {
+	return w.sc.win.GetWindowProperty(gocv.WindowPropertyVisible) < 1
 }
 
 // maxInputRunes bounds the input line, below the chat's 2 KiB text limit.
 const maxInputRunes = 500
 
-func statusLine(r *receiver, display *samples, shown uint64, viewers int) string {
-	s := r.snapshot(shown, display)
-	if s.State != "playing" {
-		return fmt.Sprintf("%s  %s", s.State, r.url)
+func (w *windowLoop) statusLine(now time.Time) string {
+	s := w.p.stats()
+	if s.State != viewer.Playing.String() {
+		return fmt.Sprintf("%s  %s", s.State, s.URL)
 	}
 	line := fmt.Sprintf("%s · %s · %.1f fps · latency %.0f ms (p99 %.0f) · shown after %.0f ms · lost %d · dropped %d",
-		s.State, s.Transport, recentFPS(r, shown), s.Latency.P50, s.Latency.P99, s.Display.P50, s.Lost, s.Skipped)
-	if viewers >= 0 {
-		line += fmt.Sprintf(" · %d watching", viewers)
+		s.State, s.Transport, w.fps.update(w.p.shown, now), s.Latency.P50, s.Latency.P99, s.Display.P50, s.Lost, s.Skipped)
+	if w.u.viewers >= 0 {
+		line += fmt.Sprintf(" · %d watching", w.u.viewers)
 	}
 	return line
+}
+
+// rate is a count's rate per second, measured over half a second at least.
+type rate struct {
+	at    time.Time
+	count uint64
+	perS  float64
+}
+
+func (r *rate) update(count uint64, now time.Time) float64 {
+	if dt := now.Sub(r.at).Seconds(); dt >= 0.5 {
+		r.perS = float64(count-r.count) / dt
+		r.at, r.count = now, count
+	}
+	return r.perS
 }
 
 // hello is how we introduce ourselves to the chat: --name or the user's
@@ -296,23 +370,10 @@ func hello(o *options) (chat.Hello, error) {
 	return h, nil
 }
 
-// recentFPS is pictures shown per second since the last call.
-func recentFPS(r *receiver, shown uint64) float64 {
-	now := time.Now()
-	r.fpsMu.Lock()
-	defer r.fpsMu.Unlock()
-	fps := r.fps
-	if dt := now.Sub(r.fpsAt).Seconds(); dt >= 0.5 {
-		fps = float64(shown-r.fpsShown) / dt
-		r.fps, r.fpsAt, r.fpsShown = fps, now, shown
-	}
-	return fps
-}
-
 // finish prints the stats on exit when --stats asks for them.
-func finish(o *options, r *receiver, shown uint64, display *samples) error {
+func finish(o *options, p *player) error {
 	if o.stats {
-		return writeStats(os.Stdout, r.snapshot(shown, display))
+		return writeStats(os.Stdout, p.stats())
 	}
 	return nil
 }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"image"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
+)
+
+// player is what the window and --headless share: one viewer.Session and
+// the decoder behind it, started together and ended together.
+type player struct {
+	session *viewer.Session
+	dec     *decoder
+	done    chan struct{} // closed when both have ended
+	err     error         // the session's, once done is closed
+
+	// Counted by the one goroutine that shows pictures.
+	shown   uint64
+	display viewer.Samples // received -> shown
+}
+
+// startPlayer starts playing st until ctx ends. Cancel ctx, then wait for
+// done, before leaving.
+func startPlayer(ctx context.Context, o *options, st viewer.Stream, log *slog.Logger) (*player, error) {
+	cfg := viewer.Config{Stream: st, Transport: o.transport, Logger: log}
+	if st.HasChat() {
+		h, err := hello(o)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Hello = h
+	}
+	s := viewer.NewSession(cfg)
+	p := &player{session: s, dec: newDecoder(s, log), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		decoded := make(chan struct{})
+		go func() {
+			defer close(decoded)
+			p.dec.run() // until Run closes the session's frames
+		}()
+		p.err = s.Run(ctx)
+		<-decoded
+	}()
+	return p, nil
+}
+
+// showed counts a picture that reached the screen.
+func (p *player) showed(pic *picture) {
+	p.display.Add(time.Since(pic.received))
+	p.shown++
+}
+
+// stats gathers the counters of the session, the decoder and the screen.
+func (p *player) stats() stats {
+	s := p.session.Stats()
+	d := p.dec
+	st := stats{URL: s.URL, Transport: s.Transport, Seconds: s.Elapsed.Seconds(), Frames: s.Frames,
+		Decoded: d.decoded.Load(), Shown: p.shown, Lost: s.Lost, Skipped: s.Skipped + d.skipped.Load(),
+		BadJPEG:      d.badJPEG.Load(),
+		FirstFrameMS: float64(time.Duration(d.firstFrame.Load()).Microseconds()) / 1000,
+		Latency:      s.Latency, Display: p.display.Summary(), Decode: d.decodeTime.Summary(), State: s.State.String()}
+	if st.Seconds > 0 {
+		st.FPS = float64(p.shown) / st.Seconds
+	}
+	return st
+}
+
+// picture is one decoded frame on its way to the screen. Whoever holds it
+// closes its Mat.
+type picture struct {
+	mat      gocv.Mat
+	received time.Time
+}
+
+// decoder turns the session's newest JPEG into a BGR picture off the GUI
+// thread, and always offers the newest: pictures the screen had no time
+// for are skipped, never queued.
+type decoder struct {
+	session *viewer.Session
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	ready *picture      // newest decoded, not yet taken
+	fresh chan struct{} // signalled when ready is replaced; capacity 1
+
+	decoded    atomic.Uint64
+	skipped    atomic.Uint64 // decoded, but a newer one was shown instead
+	badJPEG    atomic.Uint64
+	firstFrame atomic.Int64 // ns from the session's start; 0 until the first picture
+	decodeTime viewer.Samples
+}
+
+func newDecoder(s *viewer.Session, log *slog.Logger) *decoder {
+	return &decoder{session: s, log: log, fresh: make(chan struct{}, 1)}
+}
+
+// run decodes until the session's frames end.
+func (d *decoder) run() {
+	defer func() {
+		d.mu.Lock()
+		if d.ready != nil {
+			d.ready.mat.Close()
+			d.ready = nil
+		}
+		d.mu.Unlock()
+	}()
+	for f := range d.session.Frames() {
+		d.decode(f)
+	}
+}
+
+func (d *decoder) decode(f rtsp.Frame) {
+	t0 := time.Now()
+	mat, err := gocv.IMDecode(f.JPEG, gocv.IMReadColor)
+	if err != nil || mat.Empty() {
+		if err == nil {
+			mat.Close()
+		}
+		if d.badJPEG.Add(1)%100 == 1 {
+			d.log.Warn("undecodable JPEG", "error", err, "count", d.badJPEG.Load())
+		}
+		return
+	}
+	now := time.Now()
+	d.decodeTime.Add(now.Sub(t0))
+	if f.Captured.IsZero() {
+		if lat, ok := patternLatency(mat, f.Received); ok {
+			d.session.RecordLatency(lat, "pattern")
+		}
+	}
+	d.decoded.Add(1)
+	if d.firstFrame.Load() == 0 {
+		d.firstFrame.Store(int64(now.Sub(d.session.Stats().Started)))
+	}
+	p := &picture{mat: mat, received: f.Received}
+	d.mu.Lock()
+	if d.ready != nil {
+		d.ready.mat.Close()
+		d.skipped.Add(1)
+	}
+	d.ready = p
+	d.mu.Unlock()
+	select {
+	case d.fresh <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the newest decoded picture, or nil; the caller closes it.
+func (d *decoder) take() *picture {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.ready
+	d.ready = nil
+	return p
+}
+
+// patternLatency reads the capture clock that the test pattern writes in
+// its bottom strip (milliseconds, low 32 bits) from a BGR picture.
+func patternLatency(m gocv.Mat, received time.Time) (time.Duration, bool) {
+	w, h := m.Cols(), m.Rows()
+	_, y := pattern.StripRows(h)
+	if y >= h || w < pattern.Cells {
+		return 0, false
+	}
+	row := m.Region(image.Rect(0, y, w, y+1))
+	defer row.Close()
+	gray := gocv.NewMat()
+	defer gray.Close()
+	gocv.CvtColor(row, &gray, gocv.ColorBGRToGray)
+	b := gray.ToBytes()
+	clock, ok := pattern.ReadStrip(b, w, w, 0)
+	if !ok {
+		return 0, false
+	}
+	d := time.Duration(int32(uint32(received.UnixMilli())-clock)) * time.Millisecond
+	if d < -time.Second || d > time.Minute {
+		return 0, false // not our clock, or another machine's
+	}
+	return d, true
+}
+
+// stats is the JSON lsview --headless (and the window's --stats) prints.
+type stats struct {
+	URL          string         `json:"url"`
+	Transport    string         `json:"transport"`
+	Seconds      float64        `json:"seconds"`
+	Frames       uint64         `json:"frames"`  // complete pictures received
+	Decoded      uint64         `json:"decoded"` // pictures decoded
+	Shown        uint64         `json:"shown"`   // pictures shown (headless: taken)
+	FPS          float64        `json:"fps"`     // shown per second
+	Lost         uint64         `json:"lost"`    // lost in the network
+	Skipped      uint64         `json:"skipped"` // dropped by us to stay current
+	BadJPEG      uint64         `json:"bad_jpeg"`
+	FirstFrameMS float64        `json:"first_frame_ms"`
+	Latency      viewer.Latency `json:"latency_ms"`         // capture -> received
+	Display      viewer.Latency `json:"display_latency_ms"` // received -> shown
+	Decode       viewer.Latency `json:"decode_ms"`
+	State        string         `json:"state"`
+	Chat         string         `json:"chat,omitempty"` // headless: the chat's state
+	ChatMessages uint64         `json:"chat_messages"`  // headless: messages received
+}
+
+// writeStats prints one line of JSON.
+func writeStats(w io.Writer, s stats) error {
+	return json.NewEncoder(w).Encode(s)
+}

@@ -1,0 +1,277 @@
+// Package viewer is the session a viewer keeps with one broadcaster: it
+// joins the chat, learns where the video plays from the welcome, receives
+// JPEG frames over RTSP, reconnects both by itself, and counts what
+// arrives. It also lists what mDNS discovery finds. It decodes and draws
+// nothing: lsview's window, lsview --headless and the browser page's tests
+// each do that their own way on top of one Session.
+package viewer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+)
+
+// Reconnect back-off: quick at first, as a restarted broadcaster is back
+// within a second, then no more often than every 2 s.
+const (
+	retryFirst = 250 * time.Millisecond
+	retryMax   = 2 * time.Second
+)
+
+// Waits for the broadcaster.
+const (
+	// welcomeWait bounds the chat join that learns the RTSP URL: without a
+	// chat there, the default address is tried.
+	welcomeWait = 3 * time.Second
+	// readTimeout is how long a silent RTSP connection lives.
+	readTimeout = 5 * time.Second
+)
+
+// ErrNoVideo wraps a failure before any frame: the address is wrong, not
+// the network flaky, so retrying would only hide it.
+var ErrNoVideo = errors.New("no video")
+
+// Config says what a Session plays and how it joins.
+type Config struct {
+	Stream    Stream         // from a Directory, HostStream or URLStream
+	Hello     chat.Hello     // name and host key for the chat; unused without one
+	Transport rtsp.Transport // how RTP travels
+	Logger    *slog.Logger   // nil: slog.Default()
+}
+
+// Session plays one stream and keeps its chat. Make it with NewSession,
+// then call Run once; Frames, Updates, Send, Stream and Stats may be used
+// from any goroutine meanwhile.
+//
+// Goroutines: Run's caller owns Run, and Run owns every goroutine it
+// starts (RTSP receive, chat), all ended when it returns. The readers of
+// Frames and Updates are the caller's.
+type Session struct {
+	cfg     Config
+	log     *slog.Logger
+	chat    *chatSession // nil without chat
+	frames  chan rtsp.Frame
+	updates <-chan ChatUpdate // the chat's, or closed without one
+
+	mu     sync.Mutex
+	stream Stream
+
+	state      atomic.Int32 // State
+	started    atomic.Int64 // unix ns; 0 until the video begins
+	received   atomic.Uint64
+	skipped    atomic.Uint64
+	lostBefore atomic.Uint64 // lost frames of earlier connections
+	client     atomic.Pointer[rtsp.Client]
+	transport  atomic.Value // string, kept for after the client is gone
+	latency    Samples
+	latencySrc atomic.Value // string
+}
+
+// NewSession prepares a session; nothing connects before Run.
+func NewSession(cfg Config) *Session {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Session{cfg: cfg, log: log, stream: cfg.Stream, frames: make(chan rtsp.Frame, 1)}
+	if cfg.Stream.HasChat() {
+		s.chat = newChatSession(cfg.Stream.Chat, cfg.Hello, log)
+		s.updates = s.chat.updates
+	} else {
+		none := make(chan ChatUpdate)
+		close(none)
+		s.updates = none
+	}
+	s.transport.Store("")
+	s.latencySrc.Store("")
+	return s
+}
+
+// Frames delivers the newest complete picture: it holds one at most, and
+// a picture not taken before the next arrives is dropped (and counted as
+// skipped), so a slow reader is always shown the present. It is closed
+// when Run returns.
+func (s *Session) Frames() <-chan rtsp.Frame { return s.frames }
+
+// Updates delivers the chat's changes in order. Nothing is dropped: a
+// reader that stops reading stalls the chat once the queue (256) is full,
+// so read it for as long as Run runs. It is closed when Run returns, at
+// once for a stream without chat.
+func (s *Session) Updates() <-chan ChatUpdate { return s.updates }
+
+// Send queues a line for the chat. It returns false, without waiting,
+// when the stream has no chat or too many lines wait already.
+func (s *Session) Send(text string) bool {
+	return s.chat != nil && s.chat.send(text)
+}
+
+// Stream is the stream as known now: the chat's welcome may have named
+// its video and title since NewSession.
+func (s *Session) Stream() Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream
+}
+
+// RecordLatency adds a capture-to-received latency that the caller
+// measured itself (e.g. from a clock drawn in the picture), for frames
+// that carry no sender time (rtsp.Frame.Captured is zero).
+func (s *Session) RecordLatency(d time.Duration, source string) {
+	s.latency.Add(d)
+	s.latencySrc.Store(source)
+}
+
+// State is where the video stands now; cheaper than Stats.
+func (s *Session) State() State { return State(s.state.Load()) }
+
+// Stats returns the counters now.
+func (s *Session) Stats() Stats {
+	lost := s.lostBefore.Load()
+	if c := s.client.Load(); c != nil {
+		cs := c.Stats()
+		lost += cs.LostFrames
+		if cs.Transport != "" {
+			s.transport.Store(cs.Transport)
+		}
+	}
+	st := Stats{URL: s.Stream().URL, State: s.State(), Frames: s.received.Load(),
+		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1}
+	st.Transport = s.transport.Load().(string)
+	st.Latency.Source = s.latencySrc.Load().(string)
+	if ns := s.started.Load(); ns != 0 {
+		st.Started = time.Unix(0, ns)
+		st.Elapsed = time.Since(st.Started)
+		if secs := st.Elapsed.Seconds(); secs > 0 {
+			st.FPS = float64(st.Frames) / secs
+		}
+	}
+	if c := s.chat; c != nil {
+		st.Chat = c.status.Load().(string)
+		st.ChatMessages = c.messages.Load()
+		st.Viewers = int(c.viewers.Load())
+	}
+	return st
+}
+
+// Run joins and plays until ctx ends (nil), reconnecting whatever drops.
+// It returns an error only when the first video connection fails. Call it
+// once.
+func (s *Session) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.cfg.Stream.GuessedURL && s.chat != nil {
+		s.join(ctx)
+	}
+	s.started.Store(time.Now().UnixNano())
+	var wg sync.WaitGroup
+	if s.chat != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(s.chat.updates)
+			s.chat.run(ctx)
+		}()
+	}
+	err := s.play(ctx)
+	close(s.frames) // play's receiver has returned: nobody sends any more
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// join dials the chat to learn the RTSP URL from the welcome and keeps the
+// connection for the chat, so it joins once. Without a welcome the default
+// URL is tried.
+func (s *Session) join(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, welcomeWait)
+	defer cancel()
+	c, w, err := chat.Dial(ctx, s.chat.addr, s.chat.hello)
+	if err != nil {
+		s.log.Info("no chat welcome; trying the default RTSP address", "chat", s.chat.addr, "error", err)
+		return
+	}
+	s.chat.first, s.chat.welcome = c, w
+	if w.Stream == nil || w.Stream.RTSPPort <= 0 {
+		return
+	}
+	host, _, err := net.SplitHostPort(s.chat.addr)
+	if err != nil {
+		s.log.Warn("chat address", "addr", s.chat.addr, "error", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.stream
+	st.RTSPPort, st.RTSPPath = w.Stream.RTSPPort, w.Stream.RTSPPath
+	st.URL = rtspURL(host, w.Stream.RTSPPort, w.Stream.RTSPPath)
+	st.GuessedURL = false
+	if w.Stream.Name != "" {
+		st.Name = w.Stream.Name
+	}
+	st.Width, st.Height, st.FPS, st.Instance = w.Stream.Width, w.Stream.Height, w.Stream.FPS, w.Stream.Instance
+}
+
+// play receives until ctx ends, reconnecting when the stream drops.
+func (s *Session) play(ctx context.Context) error {
+	url := s.Stream().URL
+	retry := retryFirst
+	for {
+		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, Logger: s.log, ReadTimeout: readTimeout}
+		s.client.Store(c)
+		err := c.Run(ctx, s.deliver)
+		st := c.Stats()
+		s.lostBefore.Add(st.LostFrames)
+		if st.Transport != "" {
+			s.transport.Store(st.Transport)
+		}
+		s.client.Store(nil)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if s.received.Load() == 0 {
+			return fmt.Errorf("%w from %s: %w", ErrNoVideo, url, err)
+		}
+		if st.Frames > 0 {
+			retry = retryFirst
+		}
+		s.state.Store(int32(Reconnecting))
+		s.log.Warn("stream lost, reconnecting", "url", url, "error", err, "in", retry)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, retryMax)
+	}
+}
+
+// deliver runs on the RTSP client's goroutine: it only swaps the frame
+// into Frames, so receiving never waits for the reader.
+func (s *Session) deliver(f rtsp.Frame) {
+	s.received.Add(1)
+	s.state.Store(int32(Playing))
+	if !f.Captured.IsZero() {
+		s.RecordLatency(f.Received.Sub(f.Captured), "rtcp")
+	}
+	for {
+		select {
+		case s.frames <- f:
+			return
+		default:
+		}
+		select {
+		case <-s.frames:
+			s.skipped.Add(1)
+		default:
+		}
+	}
+}
