@@ -69,6 +69,9 @@ const (
 	CodeNotFound    = "not_found"
 	CodeBadRequest  = "bad_request"
 	CodeInternal    = "internal"
+	// CodeNotExported: an announcement change is stored and shown to
+	// everyone, but the broadcaster's announcements file was not written.
+	CodeNotExported = "not_exported"
 )
 
 // Msg is every message of the protocol; Type says which fields matter.
@@ -111,7 +114,10 @@ type Msg struct {
 	Code       string `json:"code,omitempty"`
 	Message    string `json:"message,omitempty"`
 	Suggestion string `json:"suggestion,omitempty"`
-	Reason     string `json:"reason,omitempty"`
+	// Scope says which limit a server_full refusal hit: ScopeClients,
+	// ScopeAddress or ScopePending.
+	Scope  string `json:"scope,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Error is a protocol error: what went wrong, in a code programs can act
@@ -120,6 +126,7 @@ type Error struct {
 	Code       string
 	Message    string
 	Suggestion string
+	Scope      string // of a server_full refusal
 }
 
 func (e *Error) Error() string {
