@@ -164,14 +164,18 @@ func Decode(line []byte) (Msg, *Error) {
 	return m, nil
 }
 
-// Encode renders m as one line, newline included.
+// Encode renders m as one line, newline included. '<', '>' and '&' go as
+// they are: escaped for HTML they take six bytes each, and 2 KiB of legal
+// text would no longer fit in a client's line.
 func Encode(m Msg) []byte {
-	b, err := json.Marshal(m)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		// Every field of Msg marshals; this is a programming error.
 		panic(fmt.Sprintf("chat: encode %s: %v", m.Type, err))
 	}
-	return append(b, '\n')
+	return b.Bytes() // Encoder ends it with the newline
 }
 
 // CheckText accepts text people may send to others: valid UTF-8 within
