@@ -97,8 +97,8 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer adv.Close()
 
-	// The host key is made at the first start that succeeds, and logged
-	// that once.
+	// The host key is made at the first start that succeeds; its path and
+	// fingerprint are logged that once, never the key.
 	key, created, err := st.HostKey()
 	if err != nil {
 		release()
@@ -106,8 +106,8 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	chatSrv.HostKey = key
 	if created {
-		log.Info("host key created: give it to the host, who joins with lsview --host-key FILE",
-			"key", key, "file", st.Files.HostKey)
+		log.Info("host key created: give the file to the host, who joins with lsview --host-key FILE",
+			"file", st.Files.HostKey, "fingerprint", HostKeyFingerprint(key))
 	}
 	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
 		"instance", st.InstanceID, "state_dir", st.Dir)

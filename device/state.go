@@ -2,6 +2,7 @@ package device
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -101,11 +102,19 @@ func loadOrCreateID(path string) (string, error) {
 
 // HostKey reads the chat's host key, creating it (mode 0600: whoever holds
 // it posts announcements) at first start. created says it was just made,
-// so the caller can show it once.
+// so the caller can say where it is. The key itself goes only to the file:
+// logs are read by more people (the adm group reads the journal) and get
+// pasted into support requests; HostKeyFingerprint names it there.
 func (s *State) HostKey() (key string, created bool, err error) {
 	path := s.Files.HostKey
 	b, err := os.ReadFile(path)
-	if err == nil {
+	switch {
+	case err == nil && strings.TrimSpace(string(b)) == "":
+		// An empty file holds no key anybody was given (a failed first
+		// write of an older release left it): a new one locks nobody out,
+		// while refusing would keep the service down until someone
+		// deletes the file by hand.
+	case err == nil:
 		key = strings.TrimSpace(string(b))
 		if len(key) < 16 {
 			// Unlike the instance ID, the host has this key: a new one
@@ -113,8 +122,7 @@ func (s *State) HostKey() (key string, created bool, err error) {
 			return "", false, fmt.Errorf("host key %s is too short: delete it to make a new one", path)
 		}
 		return key, false, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
+	case !errors.Is(err, os.ErrNotExist):
 		return "", false, fmt.Errorf("host key: %w", err)
 	}
 	var raw [24]byte
@@ -122,8 +130,17 @@ func (s *State) HostKey() (key string, created bool, err error) {
 		return "", false, fmt.Errorf("host key: %w", err)
 	}
 	key = hex.EncodeToString(raw[:])
+	// All or nothing: a failed write (a full disk) leaves no file, so the
+	// next start makes the key again.
 	if err := atomicfile.Write(path, []byte(key+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("host key: %w", err)
 	}
 	return key, true, nil
+}
+
+// HostKeyFingerprint names a host key in logs without giving it away: the
+// first 8 hex digits of its SHA-256.
+func HostKeyFingerprint(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:4])
 }

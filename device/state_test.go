@@ -3,6 +3,7 @@ package device
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -26,6 +27,55 @@ func TestHostKey(t *testing.T) {
 	os.WriteFile(st.Files.HostKey, []byte("short\n"), 0o600)
 	if _, _, err := st.HostKey(); err == nil || !strings.Contains(err.Error(), "too short") {
 		t.Fatalf("short key: %v", err)
+	}
+}
+
+// TestHostKeyFailedFirstWrite: a first start whose write fails (the disk
+// full: here the file size limit) leaves no host-key file, and the next
+// start makes one; an empty file (what an older release left) is made
+// anew instead of keeping the service down.
+func TestHostKeyFailedFirstWrite(t *testing.T) {
+	st, err := OpenState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	small := lim
+	small.Cur = 10 // bytes: the key is 49
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &small); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = st.HostKey()
+	syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim)
+	if err == nil {
+		t.Fatal("host key written beyond the file size limit")
+	}
+	ents, _ := os.ReadDir(st.Dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "host-key") {
+			t.Fatalf("a failed write left %s", e.Name())
+		}
+	}
+	key, created, err := st.HostKey()
+	if err != nil || !created || len(key) != 48 {
+		t.Fatalf("after a failed first write: %q created=%v %v", key, created, err)
+	}
+	os.WriteFile(st.Files.HostKey, nil, 0o600)
+	again, created, err := st.HostKey()
+	if err != nil || !created || again == key || len(again) != 48 {
+		t.Fatalf("empty host-key file: %q created=%v %v", again, created, err)
+	}
+}
+
+func TestHostKeyFingerprint(t *testing.T) {
+	key := "0123456789abcdef0123456789abcdef0123456789abcdef"
+	fp := HostKeyFingerprint(key)
+	if len(fp) != 8 || strings.Contains(key, fp) || fp != HostKeyFingerprint(key) || fp == HostKeyFingerprint(key+"x") {
+		t.Fatalf("fingerprint %q of %q", fp, key)
 	}
 }
 

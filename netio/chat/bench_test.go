@@ -13,7 +13,7 @@ import (
 // BenchmarkFanout: one sender, 200 readers; messages a second delivered to
 // every reader, and the delivery latency from send to each reader.
 func BenchmarkFanout(b *testing.B) {
-	s := startServer(b, nil)
+	s := startServer(b, func(s *Server) { s.MaxPerAddress = DefaultMaxClients })
 	const readers = 200
 	var wg sync.WaitGroup
 	lat := make([][]time.Duration, readers)
@@ -70,7 +70,7 @@ func BenchmarkFanout(b *testing.B) {
 
 // BenchmarkIdleClient: the server's memory per connected, idle client.
 func BenchmarkIdleClient(b *testing.B) {
-	s := startServer(b, nil)
+	s := startServer(b, func(s *Server) { s.MaxPerAddress, s.MaxPendingPerAddress = DefaultMaxClients, DefaultMaxPending })
 	const n = 200
 	var ms runtime.MemStats
 	runtime.GC()

@@ -145,7 +145,8 @@ func TestWelcomeStreamNames(t *testing.T) {
 // TestManyClients: 200 clients each send messages; every client receives
 // every message exactly once, in the same order.
 func TestManyClients(t *testing.T) {
-	s := startServer(t, nil)
+	// All from one address: this test is about fan-out, not shares.
+	s := startServer(t, func(s *Server) { s.MaxPerAddress = DefaultMaxClients })
 	const n, each = 200, 3
 	clients := make([]*Client, n)
 	for i := range clients {

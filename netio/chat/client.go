@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,22 +37,48 @@ type Client struct {
 	err    error // why the connection ended, valid once done is closed
 	refs   atomic.Uint64
 	once   sync.Once
+
+	hmu   sync.Mutex
+	pages map[string]page // history requests not answered yet, by ref
+}
+
+// page is a history request, kept to ask again for less when the answer
+// is too long to take.
+type page struct {
+	before uint64
+	limit  int
 }
 
 // Dial connects, says hello and waits for the welcome. A refusal (name
 // taken, wrong host key, other protocol version, server full) is an *Error.
+// A welcome too long to take (from a server that does not bound it) is
+// not retried as it was: Dial joins again without Since, so the welcome
+// carries only the latest messages; a welcome whose first message is not
+// right after Since (or whose More is set) tells the caller to page back
+// with History.
 func Dial(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
+	c, w, err := dialOnce(ctx, addr, h)
+	var long *lineTooLong
+	if errors.As(err, &long) && h.Since != 0 {
+		h.Since = 0
+		c, w, err = dialOnce(ctx, addr, h)
+	}
+	return c, w, err
+}
+
+func dialOnce(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("chat %s: %w", addr, err)
 	}
-	c := &Client{nc: nc, w: bufio.NewWriter(nc), events: make(chan Msg, eventQueue), done: make(chan struct{})}
+	c := &Client{nc: nc, w: bufio.NewWriter(nc), events: make(chan Msg, eventQueue), done: make(chan struct{}),
+		pages: map[string]page{}}
 	role := RoleViewer
 	if h.HostKey != "" {
 		role = RoleHost
 	}
-	deadline := time.Now().Add(helloTimeout)
+	deadline := time.Now().Add(DefaultHelloTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -72,7 +99,7 @@ func Dial(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
 			continue
 		case TypeError:
 			nc.Close()
-			return nil, nil, &Error{Code: m.Code, Message: m.Message, Suggestion: m.Suggestion}
+			return nil, nil, &Error{Code: m.Code, Message: m.Message, Suggestion: m.Suggestion, Scope: m.Scope}
 		case TypeBye:
 			nc.Close()
 			return nil, nil, &Error{Code: m.Code, Message: m.Reason}
@@ -92,20 +119,41 @@ func Dial(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
 	}
 }
 
-// readMsg reads one server line of at most MaxServerLine bytes.
+// lineTooLong is a server line longer than MaxServerLine, read past. head
+// is its beginning, enough to tell what it was.
+type lineTooLong struct{ head []byte }
+
+func (e *lineTooLong) Error() string {
+	return fmt.Sprintf("server line longer than %d bytes skipped", MaxServerLine)
+}
+
+// headOf matches the beginning of a line as Encode writes it.
+var headOf = regexp.MustCompile(`^\{"type":"([a-z_]+)"(?:,"v":\d+)?(?:,"ref":"([^"\\]*)")?`)
+
+// readMsg reads one server line of at most MaxServerLine bytes. A longer
+// line is read to its end and reported as a *lineTooLong, so the
+// connection stays usable.
 func readMsg(r *bufio.Reader) (Msg, error) {
 	var line []byte
+	var long *lineTooLong
 	for {
 		chunk, err := r.ReadSlice('\n')
-		if len(line)+len(chunk) > MaxServerLine {
-			return Msg{}, fmt.Errorf("line longer than %d bytes", MaxServerLine)
+		if long == nil && len(line)+len(chunk) > MaxServerLine {
+			head := append([]byte(nil), line[:min(len(line), 256)]...)
+			long = &lineTooLong{head: append(head, chunk[:min(len(chunk), 256-len(head))]...)}
+			line = nil
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			line = append(line, chunk...)
+			if long == nil {
+				line = append(line, chunk...)
+			}
 			continue
 		}
 		if err != nil {
 			return Msg{}, err
+		}
+		if long != nil {
+			return Msg{}, long
 		}
 		if line == nil {
 			line = chunk
@@ -119,6 +167,32 @@ func readMsg(r *bufio.Reader) (Msg, error) {
 		return Msg{}, perr
 	}
 	return m, nil
+}
+
+// tooLong turns a line the client could not take into something to do: a
+// history answer is asked for again, half as long; anything else becomes
+// an error event (code too_long) for the application.
+func (c *Client) tooLong(long *lineTooLong) (Msg, bool) {
+	typ, ref := "", ""
+	if sub := headOf.FindSubmatch(long.head); sub != nil {
+		typ, ref = string(sub[1]), string(sub[2])
+	}
+	if typ == TypeHistory {
+		c.hmu.Lock()
+		p, ok := c.pages[ref]
+		c.hmu.Unlock()
+		if ok && p.limit > 1 {
+			p.limit /= 2
+			if c.askHistory(ref, p) == nil {
+				return Msg{}, false
+			}
+		}
+		c.hmu.Lock()
+		delete(c.pages, ref)
+		c.hmu.Unlock()
+	}
+	return Msg{Type: TypeError, Code: CodeTooLong, Ref: ref,
+		Message: fmt.Sprintf("a %s from the server was longer than %d bytes and was skipped", typ, MaxServerLine)}, true
 }
 
 // Events delivers what the server sends after the welcome: chat,
@@ -137,7 +211,13 @@ func (c *Client) readLoop(r *bufio.Reader) {
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(DeadAfter))
 		m, err := readMsg(r)
-		if err != nil {
+		var long *lineTooLong
+		if errors.As(err, &long) {
+			var deliver bool
+			if m, deliver = c.tooLong(long); !deliver {
+				continue
+			}
+		} else if err != nil {
 			c.finish(err)
 			return
 		}
@@ -147,6 +227,10 @@ func (c *Client) readLoop(r *bufio.Reader) {
 			continue
 		case TypePong:
 			continue
+		case TypeHistory:
+			c.hmu.Lock()
+			delete(c.pages, m.Ref)
+			c.hmu.Unlock()
 		}
 		select {
 		case c.events <- m:
@@ -210,9 +294,21 @@ func (c *Client) Announce(op string, id uint64, text string) (string, error) {
 }
 
 // History asks for up to limit messages older than before (0: the newest).
+// An answer too long to take is asked for again with half the limit, under
+// the same ref; the answer's More says whether older ones remain.
 func (c *Client) History(before uint64, limit int) (string, error) {
 	ref := c.ref()
-	return ref, c.write(Msg{Type: TypeHistory, Before: before, Limit: limit, Ref: ref})
+	if limit <= 0 || limit > MaxHistoryPage {
+		limit = MaxHistoryPage
+	}
+	return ref, c.askHistory(ref, page{before: before, limit: limit})
+}
+
+func (c *Client) askHistory(ref string, p page) error {
+	c.hmu.Lock()
+	c.pages[ref] = p
+	c.hmu.Unlock()
+	return c.write(Msg{Type: TypeHistory, Before: p.before, Limit: p.limit, Ref: ref})
 }
 
 // Who asks who is here.

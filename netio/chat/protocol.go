@@ -69,6 +69,9 @@ const (
 	CodeNotFound    = "not_found"
 	CodeBadRequest  = "bad_request"
 	CodeInternal    = "internal"
+	// CodeNotExported: an announcement change is stored and shown to
+	// everyone, but the broadcaster's announcements file was not written.
+	CodeNotExported = "not_exported"
 )
 
 // Msg is every message of the protocol; Type says which fields matter.
@@ -111,7 +114,10 @@ type Msg struct {
 	Code       string `json:"code,omitempty"`
 	Message    string `json:"message,omitempty"`
 	Suggestion string `json:"suggestion,omitempty"`
-	Reason     string `json:"reason,omitempty"`
+	// Scope says which limit a server_full refusal hit: ScopeClients,
+	// ScopeAddress or ScopePending.
+	Scope  string `json:"scope,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Error is a protocol error: what went wrong, in a code programs can act
@@ -120,6 +126,7 @@ type Error struct {
 	Code       string
 	Message    string
 	Suggestion string
+	Scope      string // of a server_full refusal
 }
 
 func (e *Error) Error() string {
@@ -157,14 +164,18 @@ func Decode(line []byte) (Msg, *Error) {
 	return m, nil
 }
 
-// Encode renders m as one line, newline included.
+// Encode renders m as one line, newline included. '<', '>' and '&' go as
+// they are: escaped for HTML they take six bytes each, and 2 KiB of legal
+// text would no longer fit in a client's line.
 func Encode(m Msg) []byte {
-	b, err := json.Marshal(m)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		// Every field of Msg marshals; this is a programming error.
 		panic(fmt.Sprintf("chat: encode %s: %v", m.Type, err))
 	}
-	return append(b, '\n')
+	return b.Bytes() // Encoder ends it with the newline
 }
 
 // CheckText accepts text people may send to others: valid UTF-8 within

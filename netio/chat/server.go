@@ -31,7 +31,6 @@ const (
 	// MaxHistoryPage bounds one history answer.
 	MaxHistoryPage = 200
 
-	helloTimeout = 10 * time.Second
 	// PingEvery and DeadAfter: a quiet peer is pinged; one that sends
 	// nothing, not even a pong, for DeadAfter is dropped.
 	PingEvery    = 5 * time.Second
@@ -45,6 +44,9 @@ const (
 	commitBatch = 256
 	// socketBuffer is the kernel send buffer of a client connection.
 	socketBuffer = 64 << 10
+	// settleTimeout bounds how long a client being cut off waits for the
+	// acks of what it had sent before.
+	settleTimeout = 5 * time.Second
 )
 
 // Server is the chat service. Set the fields, Listen, then Serve.
@@ -55,23 +57,34 @@ type Server struct {
 	Info    func() netio.Stream // what the welcome says of the stream
 	// Announced, when set, is given the current announcements each time
 	// they change, before anyone is told or acknowledged: what it keeps
-	// (an export file) holds every acknowledged announcement. Its error is
-	// logged; the change stands.
-	Announced  func([]store.Announcement) error
-	Logger     *slog.Logger
-	MaxClients int
-	Queue      int
+	// (an export file) holds every acknowledged announcement. When it
+	// fails the change stands (it is in the store, and everyone is told)
+	// but its author gets error not_exported instead of an ack.
+	Announced func([]store.Announcement) error
+	Logger    *slog.Logger
+	// Limits; zero means the default. MaxClients and MaxPerAddress count
+	// joined clients, MaxPending and MaxPendingPerAddress connections that
+	// have not said hello within HelloTimeout yet.
+	MaxClients           int
+	MaxPerAddress        int
+	MaxPending           int
+	MaxPendingPerAddress int
+	HelloTimeout         time.Duration
+	Queue                int
 
 	ln      net.Listener
 	commits chan pending
 
-	mu      sync.Mutex           // guards clients, names and the order of broadcasts
-	clients map[*client]struct{} // joined
-	all     map[*client]struct{} // connected, joined or not
-	names   map[string]*client   // lower-cased
-	conns   atomic.Int64
-	viewers atomic.Int64
-	wg      sync.WaitGroup
+	mu       sync.Mutex           // guards clients, all, names, shares, npending and the order of broadcasts
+	clients  map[*client]struct{} // joined
+	all      map[*client]struct{} // connected, joined or not
+	names    map[string]*client   // lower-cased
+	shares   map[string]*share    // by addrKey
+	npending int
+	viewers  atomic.Int64
+	keys     keyGuard
+	gate     logGate
+	wg       sync.WaitGroup
 }
 
 type pending struct {
@@ -101,9 +114,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
-	if s.MaxClients == 0 {
-		s.MaxClients = DefaultMaxClients
-	}
+	setDefault(&s.MaxClients, DefaultMaxClients)
+	setDefault(&s.MaxPerAddress, DefaultMaxPerAddress)
+	setDefault(&s.MaxPending, DefaultMaxPending)
+	setDefault(&s.MaxPendingPerAddress, DefaultMaxPendingPerAddress)
+	setDefault(&s.HelloTimeout, DefaultHelloTimeout)
 	if s.Queue < 2*commitBatch {
 		// One commit batch is broadcast at once: a smaller queue would cut
 		// off healthy clients in a burst.
@@ -115,6 +130,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.clients = map[*client]struct{}{}
 	s.all = map[*client]struct{}{}
 	s.names = map[string]*client{}
+	s.shares = map[string]*share{}
 	s.commits = make(chan pending, 4*commitBatch)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -141,10 +157,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		if s.conns.Add(1) > int64(s.MaxClients) {
-			s.conns.Add(-1)
+		c, refusal := s.admit(nc)
+		if c == nil {
+			// A fresh socket's send buffer is empty: this write never waits.
 			nc.SetWriteDeadline(time.Now().Add(time.Second))
-			nc.Write(Encode(Msg{Type: TypeError, Code: CodeServerFull, Message: fmt.Sprintf("server full (%d clients)", s.MaxClients)}))
+			nc.Write(Encode(refusal))
 			nc.Close()
 			continue
 		}
@@ -153,11 +170,6 @@ func (s *Server) Serve(ctx context.Context) error {
 			// reading; this keeps its share small so the queue decides.
 			tc.SetWriteBuffer(socketBuffer)
 		}
-		c := &client{s: s, nc: nc, out: make(chan []byte, s.Queue), quit: make(chan struct{}),
-			bucket: rateBurst, refill: time.Now()}
-		s.mu.Lock()
-		s.all[c] = struct{}{}
-		s.mu.Unlock()
 		s.wg.Add(2)
 		go c.readLoop(ctx)
 		go c.writeLoop()
@@ -170,6 +182,86 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.wg.Wait()
 	<-committed
 	return nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// admit takes a new connection into the pool of those that have not said
+// hello, or says why not. A full pool makes room by dropping the oldest
+// silent connection of the address holding the most: a real client says
+// hello at once, so whoever waits longest is the likeliest squatter.
+func (s *Server) admit(nc net.Conn) (*client, Msg) {
+	addr := addrKey(nc.RemoteAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.shares[addr]
+	if sh != nil && len(sh.pending) >= s.MaxPendingPerAddress {
+		s.gate.warn(s.Logger, "chat limit: connections without hello from one address", "address", addr, "limit", s.MaxPendingPerAddress)
+		return nil, Msg{Type: TypeError, Code: CodeServerFull, Scope: ScopePending,
+			Message: fmt.Sprintf("%d connections from your address have not said hello yet", len(sh.pending))}
+	}
+	if s.npending >= s.MaxPending {
+		s.evictPending()
+	}
+	if sh == nil {
+		sh = &share{}
+		s.shares[addr] = sh
+	}
+	c := &client{s: s, nc: nc, addr: addr, out: make(chan []byte, s.Queue), quit: make(chan struct{}),
+		settled: make(chan struct{}, 1), bucket: rateBurst, refill: time.Now(), pending: true}
+	sh.pending = append(sh.pending, c)
+	s.npending++
+	s.all[c] = struct{}{}
+	return c, Msg{}
+}
+
+// evictPending drops the oldest connection without hello of the address
+// holding the most. Called with s.mu held.
+func (s *Server) evictPending() {
+	var most *share
+	var addr string
+	for a, sh := range s.shares {
+		if most == nil || len(sh.pending) > len(most.pending) {
+			most, addr = sh, a
+		}
+	}
+	if most == nil || len(most.pending) == 0 {
+		return
+	}
+	victim := most.pending[0]
+	s.unpend(victim)
+	victim.kick(CodeServerFull, "too many connections waiting for their hello")
+	s.gate.warn(s.Logger, "chat limit: connections without hello, oldest dropped", "address", addr,
+		"limit", s.MaxPending)
+}
+
+// unpend takes c out of the pool without hello, if it is there. Called with
+// s.mu held.
+func (s *Server) unpend(c *client) {
+	if !c.pending {
+		return
+	}
+	c.pending = false
+	s.npending--
+	sh := s.shares[c.addr]
+	for i, p := range sh.pending {
+		if p == c {
+			sh.pending = append(sh.pending[:i], sh.pending[i+1:]...)
+			break
+		}
+	}
+	s.dropIdle(c.addr)
+}
+
+// dropIdle forgets an address that holds nothing. Called with s.mu held.
+func (s *Server) dropIdle(addr string) {
+	if sh := s.shares[addr]; sh != nil && sh.joined == 0 && len(sh.pending) == 0 {
+		delete(s.shares, addr)
+	}
 }
 
 // commitLoop stores messages in batches, one fsync each, then tells
@@ -198,13 +290,19 @@ func (s *Server) commitLoop(ctx context.Context) {
 		}
 		s.mu.Lock()
 		annChanged, err := s.Store.Append(recs)
+		var exportErr error
 		if annChanged && s.Announced != nil {
 			// Before the acks: an acknowledged announcement is exported too.
-			if err := s.Announced(s.Store.Announcements()); err != nil {
-				s.Logger.Warn("announcements not exported", "error", err)
+			// A failed export keeps the change: it is committed to the
+			// store, whose state every welcome shows, and undoing it would
+			// need another write to what is likely the same full disk.
+			// Its author is told instead of acknowledged.
+			if exportErr = s.Announced(s.Store.Announcements()); exportErr != nil {
+				s.Logger.Warn("announcements not exported", "error", exportErr)
 			}
 		}
 		for _, p := range batch {
+			ts := p.rec.Time.Format(time.RFC3339Nano)
 			switch {
 			case err != nil:
 				p.from.send(Encode(Msg{Type: TypeError, Code: CodeInternal, Ref: p.ref, Message: "not stored: " + err.Error()}))
@@ -215,8 +313,14 @@ func (s *Server) commitLoop(ctx context.Context) {
 				for c := range s.clients {
 					c.send(line)
 				}
-				p.from.send(Encode(Msg{Type: TypeAck, Ref: p.ref, ID: p.rec.ID, TS: p.rec.Time.Format(time.RFC3339Nano)}))
+				if exportErr != nil && p.rec.Kind == store.KindAnnouncement {
+					p.from.send(Encode(Msg{Type: TypeError, Code: CodeNotExported, Ref: p.ref, ID: p.rec.ID, TS: ts,
+						Message: "stored and shown to everyone, but the announcements file was not written: " + exportErr.Error()}))
+				} else {
+					p.from.send(Encode(Msg{Type: TypeAck, Ref: p.ref, ID: p.rec.ID, TS: ts}))
+				}
 			}
+			p.from.answered()
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -225,20 +329,30 @@ func (s *Server) commitLoop(ctx context.Context) {
 	}
 }
 
-// maxHistoryBytes bounds the history a welcome or history answer carries,
-// newest kept, so a server line stays well under MaxServerLine.
-const maxHistoryBytes = 256 << 10
+// Bounds of what a welcome or a history answer carries, in bytes as they
+// go on the wire: JSON escapes '<', '>' and '&' as six bytes each, so text
+// is measured encoded, never raw. Half of MaxServerLine leaves room for
+// the rest of a welcome (the names of everyone present).
+const (
+	maxPageBytes         = MaxServerLine / 2
+	maxAnnouncementBytes = MaxServerLine / 8
+)
 
-func historyMsgs(recs []store.Record) []Msg {
-	out := []Msg{}
+// fitNewest keeps the newest of msgs (oldest first) whose encoded size adds
+// up to at most budget bytes, and says whether any were left out.
+func fitNewest(msgs []Msg, budget int) ([]Msg, bool) {
 	size := 0
-	for i := len(recs) - 1; i >= 0; i-- {
-		size += len(recs[i].Text) + 128
-		if size > maxHistoryBytes {
-			recs = recs[i+1:]
-			break
+	for i := len(msgs) - 1; i >= 0; i-- {
+		size += len(Encode(msgs[i])) // its newline stands for the comma
+		if size > budget {
+			return msgs[i+1:], true
 		}
 	}
+	return msgs, false
+}
+
+func recordMsgs(recs []store.Record) []Msg {
+	out := make([]Msg, 0, len(recs))
 	for _, r := range recs {
 		out = append(out, recordMsg(r))
 	}
@@ -281,6 +395,8 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	case "", RoleViewer:
 	case RoleHost:
 		if !keyMatches(s.HostKey, hello.Key) {
+			n := s.keys.failed(c.addr, time.Now())
+			s.gate.warn(s.Logger, "chat: wrong host key", "address", c.addr, "failures", n)
 			return errorf(CodeForbidden, "wrong host key")
 		}
 		role = RoleHost
@@ -289,6 +405,21 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	sh := s.shares[c.addr]
+	switch {
+	case !c.pending:
+		return errorf(CodeServerFull, "too many connections waiting for their hello")
+	case len(s.clients) >= s.MaxClients:
+		s.gate.warn(s.Logger, "chat limit: clients", "address", c.addr, "limit", s.MaxClients)
+		e := errorf(CodeServerFull, "server full (%d clients)", s.MaxClients)
+		e.Scope = ScopeClients
+		return e
+	case sh.joined >= s.MaxPerAddress:
+		s.gate.warn(s.Logger, "chat limit: clients from one address", "address", c.addr, "limit", s.MaxPerAddress)
+		e := errorf(CodeServerFull, "%d clients from your address are here already", sh.joined)
+		e.Scope = ScopeAddress
+		return e
+	}
 	if _, taken := s.names[strings.ToLower(name)]; taken {
 		e := errorf(CodeNameTaken, "%q is already here", name)
 		e.Suggestion = s.freeName(name)
@@ -305,14 +436,27 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	w := Msg{Type: TypeWelcome, V: Version, You: name, Role: role, Count: len(s.names) + 1}
 	info := s.Info()
 	w.Stream = &info
-	w.Messages = historyMsgs(recs)
+	var ann []Msg
 	for _, a := range s.Store.Announcements() {
-		w.Announcements = append(w.Announcements, announcementMsg(a))
+		ann = append(ann, announcementMsg(a))
+	}
+	var cut bool
+	if w.Announcements, cut = fitNewest(ann, maxAnnouncementBytes); cut {
+		s.gate.warn(s.Logger, "chat: announcements too long for a welcome, oldest left out", "count", len(ann))
 	}
 	c.name, c.role = name, role
+	sh.joined++ // before unpend, which forgets an address holding nothing
+	s.unpend(c)
+	c.joined = true
 	s.names[strings.ToLower(name)] = c
 	s.clients[c] = struct{}{}
 	w.Present = s.present()
+	// Whatever the rest weighs, the messages get what is left of the page,
+	// so the line stays under MaxServerLine.
+	w.Messages, cut = fitNewest(recordMsgs(recs), maxPageBytes-len(Encode(w)))
+	// More tells the client older messages (after its since) were left
+	// out: it pages back with history.
+	w.More = cut || len(recs) == limit
 	c.send(Encode(w))
 	s.viewers.Store(int64(len(s.clients)))
 	s.presence("join", name, c)
@@ -363,9 +507,13 @@ func (s *Server) leave(c *client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.all, c)
-	if _, ok := s.clients[c]; !ok {
+	s.unpend(c)
+	if !c.joined {
 		return
 	}
+	c.joined = false
+	s.shares[c.addr].joined--
+	s.dropIdle(c.addr)
 	delete(s.clients, c)
 	delete(s.names, strings.ToLower(c.name))
 	s.viewers.Store(int64(len(s.clients)))
@@ -381,7 +529,15 @@ type client struct {
 	once sync.Once
 	bye  []byte
 
-	name, role string // set by join
+	addr            string // addrKey of its address
+	pending, joined bool   // guarded by s.mu
+	name, role      string // set by join
+
+	// inflight counts its messages waiting for their commit; settled is
+	// signalled when that falls to zero, so a client being cut off gets
+	// its acks before the bye.
+	inflight atomic.Int64
+	settled  chan struct{}
 
 	bucket  float64 // rate limit tokens
 	refill  time.Time
@@ -448,13 +604,57 @@ func (c *client) writeLoop() {
 	}
 }
 
+// answered notes one of its messages committed (or refused) and answered.
+func (c *client) answered() {
+	if c.inflight.Add(-1) == 0 {
+		select {
+		case c.settled <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// settle waits, within settleTimeout, until every message c sent has been
+// answered, so the acks go out before a bye.
+func (c *client) settle(ctx context.Context) {
+	t := time.NewTimer(settleTimeout)
+	defer t.Stop()
+	for c.inflight.Load() > 0 {
+		select {
+		case <-c.settled:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// cutOff says bye after the answers to what c sent before.
+func (c *client) cutOff(ctx context.Context, code, reason string) {
+	c.settle(ctx)
+	c.kick(code, reason)
+}
+
+// pause waits d, unless the server stops or the client goes first.
+func (c *client) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-c.quit:
+	}
+	return false
+}
+
 func (c *client) readLoop(ctx context.Context) {
 	defer c.s.wg.Done()
-	defer c.s.conns.Add(-1)
 	defer c.s.leave(c)
 	defer c.kick("", "connection closed")
 	r := bufio.NewReaderSize(c.nc, MaxLine)
-	c.nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(c.s.HelloTimeout))
 	joined := false
 	long := 0
 	for ctx.Err() == nil {
@@ -466,7 +666,7 @@ func (c *client) readLoop(ctx context.Context) {
 				_, err = r.ReadSlice('\n')
 			}
 			if long >= longStrike {
-				c.kick(CodeTooLong, "too many oversize lines")
+				c.cutOff(ctx, CodeTooLong, "too many oversize lines")
 				return
 			}
 			continue
@@ -497,8 +697,16 @@ func (c *client) readLoop(ctx context.Context) {
 				c.kick(CodeVersion, "incompatible protocol version")
 				return
 			}
+			if m.Role == RoleHost {
+				// The wait comes before the key is looked at: a guesser
+				// learns nothing by hanging up early.
+				if d := c.s.keys.delay(c.addr, time.Now()); d > 0 && !c.pause(ctx, d) {
+					return
+				}
+			}
 			if perr := c.s.join(c, m); perr != nil {
-				c.send(Encode(Msg{Type: TypeError, Code: perr.Code, Message: perr.Message, Suggestion: perr.Suggestion, Ref: m.Ref}))
+				c.send(Encode(Msg{Type: TypeError, Code: perr.Code, Message: perr.Message, Suggestion: perr.Suggestion,
+					Scope: perr.Scope, Ref: m.Ref}))
 				c.kick(perr.Code, perr.Message)
 				return
 			}
@@ -509,7 +717,7 @@ func (c *client) readLoop(ctx context.Context) {
 			c.strikes++
 			c.refuse(errorf(CodeRateLimited, "slow down: at most %d messages a second", time.Second/rateEvery), m.Ref)
 			if c.strikes >= floodStrike {
-				c.kick(CodeRateLimited, "flooding")
+				c.cutOff(ctx, CodeRateLimited, "flooding")
 				return
 			}
 			continue
@@ -581,8 +789,10 @@ func (c *client) handle(ctx context.Context, m Msg) *Error {
 		if err != nil {
 			return errorf(CodeInternal, "history: %v", err)
 		}
-		msgs := historyMsgs(recs)
-		h := Msg{Type: TypeHistory, Ref: m.Ref, More: more || len(msgs) < len(recs), Messages: msgs}
+		h := Msg{Type: TypeHistory, Ref: m.Ref}
+		var cut bool
+		h.Messages, cut = fitNewest(recordMsgs(recs), maxPageBytes-len(Encode(h)))
+		h.More = more || cut
 		c.send(Encode(h))
 	case TypeWho:
 		c.s.mu.Lock()
@@ -596,10 +806,12 @@ func (c *client) handle(ctx context.Context, m Msg) *Error {
 }
 
 func (c *client) commit(ctx context.Context, rec *store.Record, ref string) *Error {
+	c.inflight.Add(1)
 	select {
 	case c.s.commits <- pending{rec: rec, from: c, ref: ref}:
 		return nil
 	case <-ctx.Done():
+		c.answered()
 		return errorf(CodeInternal, "server shutting down")
 	}
 }

@@ -219,23 +219,16 @@ func (s *Store) prune(logB *bolt.Bucket, count int, now time.Time) int {
 	return dropped
 }
 
-// History returns up to limit records after since, oldest first; with since
-// 0, the latest limit records.
+// History returns the newest limit records, oldest first; with since > 0,
+// only those after since (none when since is the newest id or beyond).
+// A client that has since gets what is closest to now, so nothing is
+// missing between this and what it receives live; older ones it can page
+// back to with Before.
 func (s *Store) History(since uint64, limit int) ([]Record, error) {
 	var out []Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
-		if since > 0 {
-			for k, v := c.Seek(key(since + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-				var r Record
-				if err := json.Unmarshal(v, &r); err != nil {
-					return err
-				}
-				out = append(out, r)
-			}
-			return nil
-		}
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+		for k, v := c.Last(); k != nil && len(out) < limit && binary.BigEndian.Uint64(k) > since; k, v = c.Prev() {
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err
