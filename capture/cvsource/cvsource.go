@@ -133,6 +133,8 @@ func firstElement(pipeline string) string {
 // Name implements capture.Source.
 func (s *Source) Name() string { return s.name }
 
+var _ capture.Source = (*Source)(nil)
+
 // Size is the size of the frames Run delivers.
 func (s *Source) Size() capture.Size { return s.size }
 

@@ -107,6 +107,8 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 // Close implements capture.Source: the pattern holds nothing between runs.
 func (s *Source) Close() error { return nil }
 
+var _ capture.Source = (*Source)(nil)
+
 // Layout of the strip: Cells cells across the width in two rows at the
 // bottom of the frame, each row StripRows tall in eighths of the frame height
 // over 8. Cell 0 is always white and the last cell always black, so a reader

@@ -27,17 +27,6 @@ const (
 	pollSlice = 100 * time.Millisecond
 )
 
-// Config says what to ask the camera for.
-type Config struct {
-	Size    capture.Size // zero: the driver's current size
-	FPS     int          // 0: the driver's current rate
-	Quality int          // JPEG quality 1–100 for raw formats
-	Workers int          // encoder goroutines for raw formats; 0: one per CPU
-	// PixelFormat, e.g. "YUYV", forces one of the device's formats;
-	// empty: the best (JPEG first).
-	PixelFormat string
-}
-
 // Source is an open V4L2 capture device. Run streams it; Close releases it.
 type Source struct {
 	path   string
