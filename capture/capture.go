@@ -8,7 +8,8 @@
 //   - capture/cvsource: GoCV (OpenCV) VideoCapture: device index, file, GStreamer pipeline
 //   - capture/v4l2: V4L2 through go4vl, MJPEG pass-through and raw encode
 //
-// Raw pixels become JPEG in capture/encode, a worker pool that keeps frame order.
+// Raw pixels become JPEG in capture/encode, a worker pool that keeps frame
+// order; Pool.Feed is how every source starts it.
 package capture
 
 import (
@@ -34,13 +35,19 @@ type Frame struct {
 // time, in frame order, and must return quickly: a slow Emit slows capture.
 type Emit func(Frame)
 
-// Source produces frames until its context ends or it fails.
+// Source produces frames until its context ends or it fails. Whoever
+// opened it owns it: it calls Run, then Close once Run has returned (or
+// instead of Run, when it never starts).
 type Source interface {
 	// Name describes the source for people, e.g. the camera's model.
 	Name() string
 	// Run delivers frames to emit. It returns nil when ctx ends, and an
-	// error when the source fails (device gone, end of file, …).
+	// error when the source fails (device gone, end of file, …). It
+	// returns only after its last emit.
 	Run(ctx context.Context, emit Emit) error
+	// Close releases what opening the source took (a device, a child
+	// process). It is called once.
+	Close() error
 }
 
 // Kind names a family of sources in a --source spec.

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,10 @@ type Broadcaster struct {
 // Run starts the broadcaster and blocks until ctx ends. Problems at start
 // that the user must fix (a busy port, a camera that can't be opened, a
 // state directory in use) are UsageErrors.
+//
+// It reads as the pipeline: open the state, open the source, listen on
+// every service, serve them, run the source until ctx ends, and stop in
+// reverse.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	b := &Broadcaster{cfg: cfg, log: log, size: cfg.Size, first: make(chan struct{}), notify: NewNotifier(log)}
 	st, err := OpenState(cfg.StateDir)
@@ -63,72 +68,65 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if _, err := cfg.MDNS.Resolve(); err != nil {
 		return &UsageError{err}
 	}
-	b.rtsp = &rtsp.Server{Host: cfg.Listen, Port: cfg.RTSPPort, RTPPort: cfg.RTPPort,
-		Multicast: cfg.Multicast, Logger: log.With("service", "rtsp")}
-	if err := b.rtsp.Start(); err != nil {
-		return &UsageError{err}
-	}
-	defer b.rtsp.Close()
-
-	chatSrv, closeStore, err := b.openChat()
-	if err != nil {
-		return &UsageError{err}
-	}
-	defer closeStore()
 
 	op := opener{cfg: cfg, log: log}
-	src, release, err := op.open(true)
+	src, err := op.open(true)
 	if err != nil {
 		return &UsageError{err}
 	}
-	name := cfg.Name
-	if name == "" {
-		name = src.Name()
+	b.name = cmp.Or(cfg.Name, src.Name())
+
+	svcs := &services{log: log}
+	defer svcs.stop()
+	if err := b.listen(svcs); err != nil {
+		src.Close()
+		return &UsageError{err}
 	}
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	svcCtx, stopServices := context.WithCancel(ctx)
-	defer stopServices()
-	adv, err := mdns.Advertise(svcCtx, cfg.MDNS, b.announcement(name), log.With("service", "mdns"))
-	if err != nil {
-		release()
-		return &UsageError{err}
-	}
-	defer adv.Close()
-
-	// The host key is made at the first start that succeeds; its path and
-	// fingerprint are logged that once, never the key.
-	key, created, err := st.HostKey()
-	if err != nil {
-		release()
-		return &UsageError{err}
-	}
-	chatSrv.HostKey = key
-	if created {
-		log.Info("host key created: give the file to the host, who joins with lsview --host-key FILE",
-			"file", st.Files.HostKey, "fingerprint", HostKeyFingerprint(key))
-	}
-	log.Info("broadcasting", "name", name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
+	log.Info("broadcasting", "name", b.name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
 		"instance", st.InstanceID, "state_dir", st.Dir)
-	b.name = name
-	wg.Go(func() {
-		if err := chatSrv.Serve(svcCtx); err != nil {
-			log.Error("chat service stopped", "error", err)
-		}
-	})
-	wg.Go(func() { b.followAnnouncement(svcCtx, adv, name) })
-	wg.Go(func() { b.reportToSystemd(svcCtx, name) })
-	b.supervise(ctx, op, src, release)
+
+	// The services outlive ctx until the supervisor has returned, so
+	// readers get every frame up to the end.
+	svcs.serve(context.WithoutCancel(ctx))
+	var reporting sync.WaitGroup
+	reporting.Go(func() { b.reportToSystemd(ctx) })
+	b.supervise(ctx, op, src)
+	reporting.Wait()
 	b.notify.Stopping()
 	log.Info("stopped", "frames", b.frames.Load())
 	return nil
+}
+
+// listen has every service bind its ports or register: RTSP, chat, mDNS.
+func (b *Broadcaster) listen(svcs *services) error {
+	b.rtsp = &rtsp.Server{Host: b.cfg.Listen, Port: b.cfg.RTSPPort, RTPPort: b.cfg.RTPPort,
+		Multicast: b.cfg.Multicast, Logger: b.log.With("service", "rtsp")}
+	if err := svcs.listen("rtsp", b.rtsp); err != nil {
+		return err
+	}
+	chatSrv, closeStore, err := b.openChat()
+	if err != nil {
+		return err
+	}
+	svcs.add("chat", chatWithStore{chatSrv, closeStore})
+	return svcs.listen("mdns", &mdns.Advertiser{Interfaces: b.cfg.MDNS, Stream: b.stream, Logger: b.log.With("service", "mdns")})
 }
 
 // openChat opens the chat store, carrying over announcements.json when the
 // store holds no announcement, and binds the chat port. The chat keeps
 // announcements.json current.
 func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
+	// The host key is made at the first start; its path and
+	// fingerprint are logged that once, never the key.
+	key, created, err := b.state.HostKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	if created {
+		b.log.Info("host key created: give the file to the host, who joins with lsview --host-key FILE",
+			"file", b.state.Files.HostKey, "fingerprint", HostKeyFingerprint(key))
+	}
 	st, err := store.Open(b.state.Files.ChatDB, store.Retention{MaxCount: b.cfg.HistoryCount, MaxAge: b.cfg.HistoryAge})
 	if err != nil {
 		return nil, nil, err
@@ -139,7 +137,7 @@ func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
 		return nil, nil, err
 	}
 	b.chat = &chat.Server{Addr: net.JoinHostPort(b.cfg.Listen, strconv.Itoa(b.cfg.ChatPort)), Store: st,
-		Info: b.streamInfo, Announced: export.write, Logger: b.log.With("service", "chat")}
+		HostKey: key, Info: b.stream, Announced: export.write, Logger: b.log.With("service", "chat")}
 	if err := b.chat.Listen(); err != nil {
 		st.Close()
 		return nil, nil, err
@@ -147,8 +145,9 @@ func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
 	return b.chat, func() { st.Close() }, nil
 }
 
-// streamInfo is what the chat welcome says of the stream.
-func (b *Broadcaster) streamInfo() netio.Stream {
+// stream is what we say of the stream now, over mDNS and in the chat
+// welcome.
+func (b *Broadcaster) stream() netio.Stream {
 	b.sizeMu.Lock()
 	size := b.size
 	b.sizeMu.Unlock()
@@ -157,42 +156,12 @@ func (b *Broadcaster) streamInfo() netio.Stream {
 		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
 }
 
-// chatProtocol is the chat protocol version announced over mDNS.
-const chatProtocol = chat.Version
-
-// announcement is what mDNS says of us now.
-func (b *Broadcaster) announcement(name string) mdns.Service {
-	b.sizeMu.Lock()
-	size := b.size
-	b.sizeMu.Unlock()
-	return mdns.Service{Name: name, InstanceID: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chatProtocol,
-		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, Width: size.W, Height: size.H, FPS: b.cfg.FPS,
-		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
-}
-
-// followEvery is how often the announcement is checked against the
-// viewer count and picture size; Update sends only what changed.
-const followEvery = time.Second
-
-func (b *Broadcaster) followAnnouncement(ctx context.Context, adv *mdns.Advertiser, name string) {
-	t := time.NewTicker(followEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			adv.Update(b.announcement(name))
-		}
-	}
-}
-
 // statusEvery is how often systemd's status line is refreshed.
 const statusEvery = 5 * time.Second
 
 // reportToSystemd says READY once the first frame is out (every listener
 // is open by then), then keeps the status line and the watchdog fed.
-func (b *Broadcaster) reportToSystemd(ctx context.Context, name string) {
+func (b *Broadcaster) reportToSystemd(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 		return
@@ -217,7 +186,7 @@ func (b *Broadcaster) reportToSystemd(ctx context.Context, name string) {
 			if !b.live.Load() {
 				state = noSignal
 			}
-			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers, %d in chat", name, state, fps, b.rtsp.Stats().Readers, b.chat.Viewers()))
+			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers, %d in chat", b.name, state, fps, b.rtsp.Stats().Readers, b.chat.Viewers()))
 		}
 	}
 }
@@ -253,20 +222,22 @@ func (b *Broadcaster) emit(f capture.Frame) {
 
 func roundUp8(n int) int { return (n + capture.SideStep - 1) &^ (capture.SideStep - 1) }
 
-// supervise runs the source; when it fails, it shows a NO SIGNAL slate and
-// reopens the source until it returns or ctx ends. A lost camera is a state
-// of the stream, never an exit.
-func (b *Broadcaster) supervise(ctx context.Context, op opener, src capture.Source, release func()) {
+// supervise runs the source, and closes it; when it fails, it shows a NO
+// SIGNAL slate and reopens the source until it returns or ctx ends. A lost
+// camera is a state of the stream, never an exit.
+func (b *Broadcaster) supervise(ctx context.Context, op opener, src capture.Source) {
 	for {
 		b.live.Store(true)
 		err := src.Run(ctx, b.emit)
 		b.live.Store(false)
-		release()
+		if closeErr := src.Close(); closeErr != nil {
+			b.log.Warn("source not released", "source", src.Name(), "error", closeErr)
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		b.log.Warn("source lost, showing the slate until it returns", "source", src.Name(), "error", err)
-		src, release = b.slateUntilReopened(ctx, op)
+		src = b.slateUntilReopened(ctx, op)
 		if src == nil {
 			return
 		}
@@ -274,7 +245,7 @@ func (b *Broadcaster) supervise(ctx context.Context, op opener, src capture.Sour
 	}
 }
 
-func (b *Broadcaster) slateUntilReopened(ctx context.Context, op opener) (capture.Source, func()) {
+func (b *Broadcaster) slateUntilReopened(ctx context.Context, op opener) capture.Source {
 	b.sizeMu.Lock()
 	size := b.size
 	b.sizeMu.Unlock()
@@ -294,12 +265,12 @@ func (b *Broadcaster) slateUntilReopened(ctx context.Context, op opener) (captur
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, nil
+			return nil
 		case <-t.C:
 		}
-		src, release, err := op.open(false)
+		src, err := op.open(false)
 		if err == nil {
-			return src, release
+			return src
 		}
 		if err.Error() != lastErr {
 			b.log.Info("source still away", "error", err)

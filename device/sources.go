@@ -20,13 +20,13 @@ type opener struct {
 	log *slog.Logger
 }
 
-// open returns a ready source and a function that releases it. Under
-// --source auto, the test pattern stands in for a missing camera only when
+// open returns a ready source; its Close releases it. Under --source
+// auto, the test pattern stands in for a missing camera only when
 // withPattern is set: once a camera was seen, its absence is a slate.
-func (o opener) open(withPattern bool) (capture.Source, func(), error) {
+func (o opener) open(withPattern bool) (capture.Source, error) {
 	switch o.cfg.Source.Kind {
 	case capture.KindPattern:
-		return o.pattern(), func() {}, nil
+		return o.pattern(), nil
 	case capture.KindGoCV:
 		return o.gocv(o.cfg.Source.Arg)
 	case capture.KindV4L2:
@@ -34,7 +34,7 @@ func (o opener) open(withPattern bool) (capture.Source, func(), error) {
 	case capture.KindAuto:
 		return o.auto(withPattern)
 	}
-	return nil, nil, fmt.Errorf("source kind %q not supported", o.cfg.Source.Kind)
+	return nil, fmt.Errorf("source kind %q not supported", o.cfg.Source.Kind)
 }
 
 func (o opener) pattern() capture.Source {
@@ -46,65 +46,61 @@ const cvHelper = "lsbroadcast-cv"
 
 // gocv runs the OpenCV capture in the helper process, so lsbroadcast itself
 // never loads OpenCV.
-func (o opener) gocv(arg string) (capture.Source, func(), error) {
+func (o opener) gocv(arg string) (capture.Source, error) {
 	exe, err := subproc.Executable(cvHelper)
 	if err != nil {
-		return nil, nil, fmt.Errorf("gocv:%s: %w", arg, err)
+		return nil, fmt.Errorf("gocv:%s: %w", arg, err)
 	}
 	argv := []string{exe, "--fps", strconv.Itoa(o.cfg.FPS), "--quality", strconv.Itoa(o.cfg.Quality)}
 	if o.cfg.SizeSet {
 		argv = append(argv, "--size", o.cfg.Size.String())
 	}
-	src, err := subproc.Start(append(argv, arg))
-	if err != nil {
-		return nil, nil, err
-	}
-	return src, src.Close, nil
+	return subproc.Start(append(argv, arg))
 }
 
 // v4l2 opens a camera with go4vl. When go4vl can open the node but not
 // stream it (no format it takes, such as the raw Bayer of a Pi camera on
 // unicam), OpenCV gets a try: its GStreamer and V4L2 backends convert more.
-func (o opener) v4l2(path string) (capture.Source, func(), error) {
+func (o opener) v4l2(path string) (capture.Source, error) {
 	cfg := v4l2.Config{FPS: o.cfg.FPS, Quality: o.cfg.Quality}
 	if o.cfg.SizeSet {
 		cfg.Size = o.cfg.Size
 	}
 	src, err := v4l2.Open(path, cfg, o.log.With("device", path))
 	if err == nil {
-		return src, func() { src.Close() }, nil
+		return src, nil
 	}
 	idx, isVideo := videoIndex(path)
 	if !isVideo || !errors.Is(err, v4l2.ErrNoFormat) {
-		return nil, nil, fmt.Errorf("v4l2: %w", err)
+		return nil, fmt.Errorf("v4l2: %w", err)
 	}
 	o.log.Info("go4vl cannot stream the camera, trying OpenCV", "device", path, "reason", err)
-	cv, release, cvErr := o.gocv(strconv.Itoa(idx))
+	cv, cvErr := o.gocv(strconv.Itoa(idx))
 	if cvErr != nil {
-		return nil, nil, fmt.Errorf("v4l2: %w; OpenCV: %w", err, cvErr)
+		return nil, fmt.Errorf("v4l2: %w; OpenCV: %w", err, cvErr)
 	}
-	return cv, release, nil
+	return cv, nil
 }
 
 // auto tries each capture device in turn and settles for the test pattern,
 // logging why each camera was passed over.
-func (o opener) auto(withPattern bool) (capture.Source, func(), error) {
+func (o opener) auto(withPattern bool) (capture.Source, error) {
 	devices, err := v4l2.Enumerate()
 	if err != nil {
 		o.log.Info("cannot list cameras", "error", err)
 	}
 	for _, d := range devices {
-		src, release, err := o.v4l2(d.Path)
+		src, err := o.v4l2(d.Path)
 		if err == nil {
-			return src, release, nil
+			return src, nil
 		}
 		o.log.Info("camera passed over", "device", d.Path, "card", d.Card, "reason", err)
 	}
 	if !withPattern {
-		return nil, nil, fmt.Errorf("no usable camera among %d capture devices", len(devices))
+		return nil, fmt.Errorf("no usable camera among %d capture devices", len(devices))
 	}
 	o.log.Info("no usable camera: broadcasting the test pattern")
-	return o.pattern(), func() {}, nil
+	return o.pattern(), nil
 }
 
 func videoIndex(path string) (int, bool) {

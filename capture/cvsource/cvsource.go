@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -134,103 +133,96 @@ func firstElement(pipeline string) string {
 // Name implements capture.Source.
 func (s *Source) Name() string { return s.name }
 
+var _ capture.Source = (*Source)(nil)
+
 // Size is the size of the frames Run delivers.
 func (s *Source) Size() capture.Size { return s.size }
 
-// Close releases the capture. Run must have returned.
-func (s *Source) Close() {
+// Close implements capture.Source: it releases the capture. Run must have
+// returned.
+func (s *Source) Close() error {
 	s.first.Close()
-	s.vc.Close()
+	return s.vc.Close()
 }
 
 // Run implements capture.Source. A file restarts at its end; a device or
 // pipeline that stops delivering frames ends Run with an error.
-func (s *Source) Run(ctx context.Context, emit capture.Emit) (err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pool := encode.Pool{Quality: s.quality}
+func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	const bufs = 4
 	free := make(chan *gocv.Mat, bufs)
 	for range bufs {
 		m := gocv.NewMat()
 		free <- &m
 	}
-	jobs := make(chan encode.Job)
-	var wg sync.WaitGroup
-	var poolErr error
-	wg.Go(func() {
-		poolErr = pool.Run(ctx, jobs, emit)
-		cancel()
-	})
+	// Feed returns once the pool let go of every Mat.
 	defer func() {
-		close(jobs)
-		wg.Wait()
-		if err == nil {
-			err = poolErr
-		}
 		for range bufs {
 			m := <-free
 			m.Close()
 		}
 	}()
-
 	raw := gocv.NewMat()
 	defer raw.Close()
-	start := time.Now()
-	var seq uint64
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		frame := &raw
-		if seq == 0 {
-			frame = &s.first
-		} else if !s.vc.Read(&raw) || raw.Empty() {
-			if !s.isFile {
-				return fmt.Errorf("%s: capture stopped delivering frames", s.name)
+	return encode.Pool{Quality: s.quality}.Feed(ctx, emit, func(ctx context.Context, send encode.Send) error {
+		start := time.Now()
+		for seq := uint64(0); ctx.Err() == nil; seq++ {
+			frame, err := s.read(seq, &raw)
+			if err != nil {
+				return err
 			}
-			s.vc.Set(gocv.VideoCapturePosFrames, 0)
-			if !s.vc.Read(&raw) || raw.Empty() {
-				return fmt.Errorf("%s: cannot restart the file", s.name)
-			}
-		}
-		captured := time.Now()
-		var dst *gocv.Mat
-		select {
-		case <-ctx.Done():
-			return nil
-		case dst = <-free:
-		}
-		if frame.Cols() != s.size.W || frame.Rows() != s.size.H {
-			gocv.Resize(*frame, dst, image.Pt(s.size.W, s.size.H), 0, 0, gocv.InterpolationArea)
-		} else {
-			frame.CopyTo(dst)
-		}
-		pix, ptrErr := dst.DataPtrUint8()
-		if ptrErr != nil || !dst.IsContinuous() {
-			free <- dst
-			return errors.Join(fmt.Errorf("%s: frame memory not contiguous", s.name), ptrErr)
-		}
-		job := encode.Job{
-			Raw:      encode.Raw{Format: encode.BGR, Width: s.size.W, Height: s.size.H, Stride: 3 * s.size.W, Pix: pix},
-			Seq:      seq,
-			Captured: captured,
-			Done:     func() { free <- dst },
-		}
-		select {
-		case <-ctx.Done():
-			free <- dst
-			return nil
-		case jobs <- job:
-		}
-		seq++
-		if s.isFile && s.fps > 0 {
-			next := start.Add(time.Duration(seq) * time.Second / time.Duration(s.fps))
+			captured := time.Now()
+			var dst *gocv.Mat
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Until(next)):
+			case dst = <-free:
+			}
+			if frame.Cols() != s.size.W || frame.Rows() != s.size.H {
+				gocv.Resize(*frame, dst, image.Pt(s.size.W, s.size.H), 0, 0, gocv.InterpolationArea)
+			} else {
+				frame.CopyTo(dst)
+			}
+			pix, ptrErr := dst.DataPtrUint8()
+			if ptrErr != nil || !dst.IsContinuous() {
+				free <- dst
+				return errors.Join(fmt.Errorf("%s: frame memory not contiguous", s.name), ptrErr)
+			}
+			if !send(encode.Job{
+				Raw:      encode.Raw{Format: encode.BGR, Width: s.size.W, Height: s.size.H, Stride: 3 * s.size.W, Pix: pix},
+				Seq:      seq,
+				Captured: captured,
+				Done:     func() { free <- dst },
+			}) {
+				return nil
+			}
+			if s.isFile && s.fps > 0 {
+				next := start.Add(time.Duration(seq+1) * time.Second / time.Duration(s.fps))
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Until(next)):
+				}
 			}
 		}
+		return nil
+	})
+}
+
+// read returns frame seq: the one Open read first, else the next one into
+// raw. A file starts over at its end.
+func (s *Source) read(seq uint64, raw *gocv.Mat) (*gocv.Mat, error) {
+	if seq == 0 {
+		return &s.first, nil
 	}
+	if s.vc.Read(raw) && !raw.Empty() {
+		return raw, nil
+	}
+	if !s.isFile {
+		return nil, fmt.Errorf("%s: capture stopped delivering frames", s.name)
+	}
+	s.vc.Set(gocv.VideoCapturePosFrames, 0)
+	if !s.vc.Read(raw) || raw.Empty() {
+		return nil, fmt.Errorf("%s: cannot restart the file", s.name)
+	}
+	return raw, nil
 }

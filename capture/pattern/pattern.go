@@ -11,7 +11,6 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"sync"
 	"time"
 
 	"golang.org/x/image/font"
@@ -52,7 +51,7 @@ func (s *Source) Name() string {
 // Run implements capture.Source. Frames are timed from the start so the
 // rate holds on average; when encoding falls behind, ticks are skipped
 // rather than queued.
-func (s *Source) Run(ctx context.Context, emit capture.Emit) (err error) {
+func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	if s.FPS <= 0 {
 		return fmt.Errorf("pattern: fps %d must be positive", s.FPS)
 	}
@@ -60,8 +59,7 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) (err error) {
 	if err != nil {
 		return err
 	}
-	pool := encode.Pool{Workers: s.Workers, Quality: s.Quality}
-	workers := pool.Workers
+	workers := s.Workers
 	if workers <= 0 {
 		workers = 2
 	}
@@ -71,61 +69,45 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) (err error) {
 	for range cap(free) {
 		free <- image.NewRGBA(image.Rect(0, 0, s.Size.W, s.Size.H))
 	}
-	jobs := make(chan encode.Job)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var poolErr error
-	wg.Go(func() {
-		poolErr = pool.Run(ctx, jobs, emit)
-		cancel()
+	pool := encode.Pool{Workers: s.Workers, Quality: s.Quality}
+	return pool.Feed(ctx, emit, func(ctx context.Context, send encode.Send) error {
+		interval := time.Second / time.Duration(s.FPS)
+		start := time.Now()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		for tick := uint64(0); ; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+			var img *image.RGBA
+			select {
+			case <-ctx.Done():
+				return nil
+			case img = <-free:
+			}
+			now := time.Now()
+			seq := max(uint64(now.Sub(start)/interval), tick)
+			r.render(img, seq, now)
+			if !send(encode.Job{
+				Raw:      encode.Raw{Format: encode.RGBA, Width: s.Size.W, Height: s.Size.H, Stride: img.Stride, Pix: img.Pix},
+				Seq:      seq,
+				Captured: now,
+				Done:     func() { free <- img },
+			}) {
+				return nil
+			}
+			tick = seq + 1
+			timer.Reset(time.Until(start.Add(time.Duration(tick) * interval)))
+		}
 	})
-	// The pool's error is read only once it has returned.
-	defer func() {
-		close(jobs)
-		wg.Wait()
-		if err == nil {
-			err = poolErr
-		}
-	}()
-
-	interval := time.Second / time.Duration(s.FPS)
-	start := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for tick := uint64(0); ; {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C:
-		}
-		var img *image.RGBA
-		select {
-		case <-ctx.Done():
-			return nil
-		case img = <-free:
-		}
-		now := time.Now()
-		seq := uint64(now.Sub(start) / interval)
-		if seq < tick {
-			seq = tick
-		}
-		r.render(img, seq, now)
-		job := encode.Job{
-			Raw:      encode.Raw{Format: encode.RGBA, Width: s.Size.W, Height: s.Size.H, Stride: img.Stride, Pix: img.Pix},
-			Seq:      seq,
-			Captured: now,
-			Done:     func() { free <- img },
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case jobs <- job:
-		}
-		tick = seq + 1
-		timer.Reset(time.Until(start.Add(time.Duration(tick) * interval)))
-	}
 }
+
+// Close implements capture.Source: the pattern holds nothing between runs.
+func (s *Source) Close() error { return nil }
+
+var _ capture.Source = (*Source)(nil)
 
 // Layout of the strip: Cells cells across the width in two rows at the
 // bottom of the frame, each row StripRows tall in eighths of the frame height

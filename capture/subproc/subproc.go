@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -105,8 +106,7 @@ const openTimeout = 20 * time.Second
 func Start(argv []string) (*Source, error) {
 	s := &Source{cmd: exec.Command(argv[0], argv[1:]...), stderr: &tailBuffer{}, done: make(chan struct{})}
 	s.cmd.Stderr = s.stderr
-	// The child must not outlive us, even when we are killed.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.cmd.SysProcAttr = dieWithParent()
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -145,12 +145,14 @@ func Start(argv []string) (*Source, error) {
 // Name implements capture.Source.
 func (s *Source) Name() string { return s.hello.Name }
 
+var _ capture.Source = (*Source)(nil)
+
 // Size is the size of the child's frames.
 func (s *Source) Size() capture.Size { return capture.Size{W: s.hello.Width, H: s.hello.Height} }
 
 // Run implements capture.Source: frames until ctx ends or the child stops.
 func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
-	stop := context.AfterFunc(ctx, s.Close)
+	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	for {
 		f, err := ReadFrame(s.out)
@@ -168,10 +170,14 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	}
 }
 
-// Close stops the child and waits for it.
-func (s *Source) Close() {
+// Close implements capture.Source: it stops the child and waits for it.
+// How the child ended is not an error of Close: Run reports failures.
+func (s *Source) Close() error {
 	s.once.Do(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			// No SIGTERM where there are no signals (Windows).
+			s.cmd.Process.Kill()
+		}
 		select {
 		case <-s.done:
 		case <-time.After(time.Second):
@@ -179,6 +185,7 @@ func (s *Source) Close() {
 			<-s.done
 		}
 	})
+	return nil
 }
 
 // tailBuffer keeps the last few KiB a child wrote to standard error: its
@@ -211,7 +218,7 @@ func (t *tailBuffer) lastLine() string {
 // on PATH.
 func Executable(name string) (string, error) {
 	if self, err := os.Executable(); err == nil {
-		p := self[:strings.LastIndexByte(self, '/')+1] + name
+		p := filepath.Join(filepath.Dir(self), name)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}

@@ -13,22 +13,6 @@ import (
 // ErrUnsupported: V4L2 exists on Linux only.
 var ErrUnsupported = errors.New("v4l2 capture is available on Linux only")
 
-// Config says what to ask the camera for.
-type Config struct {
-	Size        capture.Size
-	FPS         int
-	Quality     int
-	Workers     int
-	PixelFormat string
-}
-
-// DeviceInfo describes a video capture node.
-type DeviceInfo struct {
-	Path, Card, Driver, Bus string
-	Formats                 []string
-	Usable                  bool
-}
-
 // Source is a V4L2 camera; there are none off Linux.
 type Source struct{}
 

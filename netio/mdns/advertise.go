@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/grandcat/zeroconf"
+
+	"github.com/lsbroadcast/lsbroadcast/netio"
 )
 
 // Service types and the domain we announce in.
@@ -20,8 +23,9 @@ const (
 	domain     = "local."
 )
 
-// TXT keys of the _lsview._tcp record (and id, path on _rtsp._tcp). Keys
-// stay at most 9 bytes as RFC 6763 section 6.4 asks.
+// TXT keys of the _lsview._tcp record (and id, path on _rtsp._tcp), each
+// carrying a field of netio.Stream. Keys stay at most 9 bytes as RFC 6763
+// section 6.4 asks.
 const (
 	KeyProto    = "proto"    // chat protocol version
 	KeyRTSPPort = "rtspport" // RTSP port
@@ -34,22 +38,7 @@ const (
 	KeyPath     = "path" // on _rtsp._tcp, as other RTSP announcers use
 )
 
-// Service describes one broadcaster as announced.
-type Service struct {
-	Name       string // instance name people see in pickers, e.g. "Kitchen camera"
-	InstanceID string
-	ChatPort   int
-	Proto      int // chat protocol version
-	RTSPPort   int
-	RTSPPath   string
-	Width      int
-	Height     int
-	FPS        int
-	Codec      string
-	Viewers    int
-}
-
-func (s Service) validate() error {
+func validate(s netio.Stream) error {
 	switch {
 	case strings.TrimSpace(s.Name) == "":
 		return errors.New("service name is empty")
@@ -64,17 +53,17 @@ func (s Service) validate() error {
 }
 
 // lsviewTXT is the TXT record of _lsview._tcp.
-func (s Service) lsviewTXT() []string {
+func lsviewTXT(s netio.Stream) []string {
 	txt := []string{
 		KeyProto + "=" + strconv.Itoa(s.Proto),
 		KeyRTSPPort + "=" + strconv.Itoa(s.RTSPPort),
 		KeyRTSPPath + "=" + s.RTSPPath,
 		KeyCodec + "=" + s.Codec,
 		KeyViewers + "=" + strconv.Itoa(s.Viewers),
-		KeyID + "=" + s.InstanceID,
+		KeyID + "=" + s.Instance,
 	}
-	if s.Width > 0 && s.Height > 0 {
-		txt = append(txt, KeySize+"="+strconv.Itoa(s.Width)+"x"+strconv.Itoa(s.Height))
+	if size := s.Size(); size != "" {
+		txt = append(txt, KeySize+"="+size)
 	}
 	if s.FPS > 0 {
 		txt = append(txt, KeyFPS+"="+strconv.Itoa(s.FPS))
@@ -82,140 +71,114 @@ func (s Service) lsviewTXT() []string {
 	return txt
 }
 
-func (s Service) rtspTXT() []string {
-	return []string{KeyPath + "=" + s.RTSPPath, KeyID + "=" + s.InstanceID}
+func rtspTXT(s netio.Stream) []string {
+	return []string{KeyPath + "=" + s.RTSPPath, KeyID + "=" + s.Instance}
 }
 
-// Advertiser keeps a broadcaster announced until Close or its context ends.
-type Advertiser struct {
-	log    *slog.Logger
-	mu     sync.Mutex
-	svc    Service
-	lsview *zeroconf.Server
-	rtsp   *zeroconf.Server
-	closed bool
-	stop   chan struct{}
-	done   chan struct{}
-}
+// followEvery is how often Serve asks Stream what to announce; a TXT
+// record is re-sent only when it changed.
+const followEvery = time.Second
 
-// Advertise announces svc on the interfaces ifs selects, as _lsview._tcp
-// and _rtsp._tcp, until ctx ends or Close is called; either sends goodbye
-// packets so browsers drop it at once. With ifs.Off it announces nothing
-// and returns an Advertiser whose methods do nothing.
+// Advertiser announces one broadcaster, as _lsview._tcp and _rtsp._tcp,
+// on the interfaces Interfaces selects (none when Interfaces.Off). Set the
+// fields, call Listen, then Serve until its context ends.
 //
 // The records name their own host, <name>-<id>.local, with the selected
 // interfaces' addresses, so they never contend with the machine's own
 // hostname that avahi-daemon may publish beside us.
-func Advertise(ctx context.Context, ifs Interfaces, svc Service, log *slog.Logger) (*Advertiser, error) {
-	if log == nil {
-		log = slog.Default()
+type Advertiser struct {
+	Interfaces Interfaces
+	// Stream says what to announce. Its name, ports and instance are
+	// announced once, by Listen; Serve follows the rest (viewers, picture
+	// size, …) as it changes.
+	Stream func() netio.Stream
+	Logger *slog.Logger
+
+	announced    netio.Stream
+	lsview, rtsp *zeroconf.Server // nil when Interfaces.Off
+}
+
+// Listen registers both services and starts answering for them. A bad
+// interface or a stream that can't be announced is reported here.
+func (a *Advertiser) Listen() error {
+	if a.Logger == nil {
+		a.Logger = slog.Default()
 	}
-	a := &Advertiser{log: log, svc: svc, stop: make(chan struct{}), done: make(chan struct{})}
-	if ifs.Off {
-		a.closed = true
-		close(a.done)
-		return a, nil
+	if a.Interfaces.Off {
+		return nil
 	}
-	if err := svc.validate(); err != nil {
-		return nil, fmt.Errorf("mdns advertise: %w", err)
+	s := a.Stream()
+	if err := validate(s); err != nil {
+		return fmt.Errorf("mdns advertise: %w", err)
 	}
-	list, err := ifs.Resolve()
+	list, err := a.Interfaces.Resolve()
 	if err != nil {
-		return nil, fmt.Errorf("mdns advertise: %w", err)
+		return fmt.Errorf("mdns advertise: %w", err)
 	}
 	ips := addresses(list)
 	if len(ips) == 0 {
-		return nil, fmt.Errorf("mdns advertise: interfaces %s have no address", names(list))
+		return fmt.Errorf("mdns advertise: interfaces %s have no address", names(list))
 	}
-	host := hostLabel(svc)
-	a.lsview, err = zeroconf.RegisterProxy(svc.Name, LsviewType, domain, svc.ChatPort, host, ips, svc.lsviewTXT(), list)
+	host := hostLabel(s)
+	lsview, err := zeroconf.RegisterProxy(s.Name, LsviewType, domain, s.ChatPort, host, ips, lsviewTXT(s), list)
 	if err != nil {
-		return nil, fmt.Errorf("mdns advertise %s on %s: %w", LsviewType, names(list), err)
+		return fmt.Errorf("mdns advertise %s on %s: %w", LsviewType, names(list), err)
 	}
-	a.rtsp, err = zeroconf.RegisterProxy(svc.Name, RTSPType, domain, svc.RTSPPort, host, ips, svc.rtspTXT(), list)
+	rtsp, err := zeroconf.RegisterProxy(s.Name, RTSPType, domain, s.RTSPPort, host, ips, rtspTXT(s), list)
 	if err != nil {
-		a.lsview.Shutdown()
-		return nil, fmt.Errorf("mdns advertise %s on %s: %w", RTSPType, names(list), err)
+		lsview.Shutdown()
+		return fmt.Errorf("mdns advertise %s on %s: %w", RTSPType, names(list), err)
 	}
-	log.Info("mdns announcing", "name", svc.Name, "host", host+".local", "interfaces", names(list), "addresses", ips)
-	go func() {
-		defer close(a.done)
+	a.announced, a.lsview, a.rtsp = s, lsview, rtsp
+	a.Logger.Info("mdns announcing", "name", s.Name, "host", host+".local", "interfaces", names(list), "addresses", ips)
+	return nil
+}
+
+// Serve keeps the announcement current until ctx ends, then sends goodbye
+// packets, so browsers drop us at once, and returns nil. Call it once,
+// after Listen succeeded.
+func (a *Advertiser) Serve(ctx context.Context) error {
+	if a.lsview == nil {
+		<-ctx.Done()
+		return nil
+	}
+	defer a.goodbye()
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-		case <-a.stop:
+			return nil
+		case <-t.C:
+			a.update(a.Stream())
 		}
-		a.shutdown()
-	}()
-	return a, nil
+	}
 }
 
-// Update re-announces the TXT record when what it says changed, e.g. the
+// update re-announces a TXT record when what it says changed, e.g. the
 // viewer count or the picture size. Ports and name stay as announced.
-func (a *Advertiser) Update(svc Service) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return
+func (a *Advertiser) update(s netio.Stream) {
+	old := a.announced
+	s.Name, s.ChatPort, s.RTSPPort, s.Instance = old.Name, old.ChatPort, old.RTSPPort, old.Instance
+	a.announced = s
+	if !slices.Equal(lsviewTXT(old), lsviewTXT(s)) {
+		a.lsview.SetText(lsviewTXT(s))
 	}
-	old := a.svc
-	svc.Name, svc.ChatPort, svc.RTSPPort, svc.InstanceID = old.Name, old.ChatPort, old.RTSPPort, old.InstanceID
-	a.svc = svc
-	if !equal(old.lsviewTXT(), svc.lsviewTXT()) {
-		a.lsview.SetText(svc.lsviewTXT())
-	}
-	if !equal(old.rtspTXT(), svc.rtspTXT()) {
-		a.rtsp.SetText(svc.rtspTXT())
+	if !slices.Equal(rtspTXT(old), rtspTXT(s)) {
+		a.rtsp.SetText(rtspTXT(s))
 	}
 }
 
-// SetViewers re-announces with a new viewer count.
-func (a *Advertiser) SetViewers(n int) {
-	a.mu.Lock()
-	svc := a.svc
-	a.mu.Unlock()
-	svc.Viewers = n
-	a.Update(svc)
-}
-
-// Close sends goodbye packets and stops answering. It returns when done.
-func (a *Advertiser) Close() {
-	a.mu.Lock()
-	if !a.closed {
-		select {
-		case <-a.stop:
-		default:
-			close(a.stop)
-		}
-	}
-	a.mu.Unlock()
-	<-a.done
-}
-
-func (a *Advertiser) shutdown() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.closed = true
+func (a *Advertiser) goodbye() {
 	// zeroconf's Shutdown multicasts every record with TTL 0 (the goodbye).
 	a.lsview.Shutdown()
 	a.rtsp.Shutdown()
-	a.log.Info("mdns goodbye sent", "name", a.svc.Name)
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	a.Logger.Info("mdns goodbye sent", "name", a.announced.Name)
 }
 
 // hostLabel makes the DNS label of our own host record from the service:
 // its name reduced to letters, digits and hyphens, and the instance id.
-func hostLabel(s Service) string {
+func hostLabel(s netio.Stream) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s.Name) {
 		switch {
@@ -237,7 +200,7 @@ func hostLabel(s Service) string {
 			return r
 		}
 		return -1
-	}, strings.ToLower(s.InstanceID))
+	}, strings.ToLower(s.Instance))
 	if len(id) > 8 {
 		id = id[:8]
 	}

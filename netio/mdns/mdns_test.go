@@ -14,10 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
 )
 
@@ -39,12 +41,12 @@ func helperContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 }
 
-// helperAdvertise announces the service in $LSVIEW_MDNS_SERVICE, takes
+// helperAdvertise announces the stream in $LSVIEW_MDNS_SERVICE, takes
 // "viewers N" lines on stdin, and says goodbye on SIGTERM or end of stdin.
 func helperAdvertise() int {
 	ctx, cancel := helperContext()
 	defer cancel()
-	var svc Service
+	var svc netio.Stream
 	if err := json.Unmarshal([]byte(os.Getenv("LSVIEW_MDNS_SERVICE")), &svc); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -54,12 +56,19 @@ func helperAdvertise() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	a, err := Advertise(ctx, ifs, svc, log)
-	if err != nil {
+	var viewers atomic.Int64
+	a := &Advertiser{Interfaces: ifs, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Stream: func() netio.Stream {
+			s := svc
+			s.Viewers = int(viewers.Load())
+			return s
+		}}
+	if err := a.Listen(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
 	fmt.Println("ready")
 	lines := make(chan string)
 	go func() {
@@ -72,16 +81,17 @@ func helperAdvertise() int {
 	for {
 		select {
 		case <-ctx.Done():
-			a.Close()
+			<-served
 			return 0
 		case l, ok := <-lines:
 			if !ok {
-				a.Close()
+				cancel()
+				<-served
 				return 0
 			}
 			if n, found := strings.CutPrefix(l, "viewers "); found {
 				v, _ := strconv.Atoi(n)
-				a.SetViewers(v)
+				viewers.Store(int64(v))
 				fmt.Println("updated")
 			}
 		}
@@ -125,7 +135,7 @@ type helper struct {
 	done   chan struct{}
 }
 
-func startHelper(t testing.TB, ns, mode, ifaces string, svc *Service) *helper {
+func startHelper(t testing.TB, ns, mode, ifaces string, svc *netio.Stream) *helper {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -223,8 +233,8 @@ func (h *helper) event(t testing.TB, within time.Duration, kind EventKind, typ, 
 	return ev
 }
 
-func testService(name string) *Service {
-	return &Service{Name: name, InstanceID: "0123456789abcdef", ChatPort: 4000, Proto: 1,
+func testService(name string) *netio.Stream {
+	return &netio.Stream{Name: name, Instance: "0123456789abcdef", ChatPort: 4000, Proto: 1,
 		RTSPPort: 8554, RTSPPath: "/live", Width: 1280, Height: 720, FPS: 30, Codec: "jpeg", Viewers: 0}
 }
 
@@ -244,7 +254,7 @@ func TestDiscoveryAcrossNamespaces(t *testing.T) {
 		t.Errorf("entry %+v: want address %s port %d", e, p.PiAddr, svc.ChatPort)
 	}
 	want := map[string]string{KeyProto: "1", KeyRTSPPort: "8554", KeyRTSPPath: "/live", KeySize: "1280x720",
-		KeyFPS: "30", KeyCodec: "jpeg", KeyViewers: "0", KeyID: svc.InstanceID}
+		KeyFPS: "30", KeyCodec: "jpeg", KeyViewers: "0", KeyID: svc.Instance}
 	for k, v := range want {
 		if e.TXT[k] != v {
 			t.Errorf("TXT %s=%q, want %q (all: %v)", k, e.TXT[k], v, e.TXT)
@@ -254,7 +264,7 @@ func TestDiscoveryAcrossNamespaces(t *testing.T) {
 		t.Errorf("RTSPURL %q, want %q", got, url)
 	}
 	rt := browser.event(t, 5*time.Second, Appeared, RTSPType, svc.Name, nil)
-	if rt.Entry.Port != svc.RTSPPort || rt.Entry.TXT[KeyPath] != "/live" || rt.Entry.TXT[KeyID] != svc.InstanceID {
+	if rt.Entry.Port != svc.RTSPPort || rt.Entry.TXT[KeyPath] != "/live" || rt.Entry.TXT[KeyID] != svc.Instance {
 		t.Errorf("rtsp entry %+v", rt.Entry)
 	}
 
@@ -410,7 +420,7 @@ func TestHostLabel(t *testing.T) {
 		{"ünï", "", "n"},
 		{"!!!", "x", "lsbroadcast-x"},
 	} {
-		if got := hostLabel(Service{Name: tc.name, InstanceID: tc.id}); got != tc.want {
+		if got := hostLabel(netio.Stream{Name: tc.name, Instance: tc.id}); got != tc.want {
 			t.Errorf("hostLabel(%q, %q) = %q, want %q", tc.name, tc.id, got, tc.want)
 		}
 	}

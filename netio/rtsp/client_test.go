@@ -40,14 +40,13 @@ func freeTCPPort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// patternServer serves the test pattern on free loopback ports until the
-// test ends.
-func patternServer(t testing.TB, size capture.Size, fps int) *Server {
+// patternServer serves the test pattern on free loopback ports until stop
+// is called or the test ends.
+func patternServer(t testing.TB, size capture.Size, fps int) (s *Server, stop func()) {
 	t.Helper()
-	var s *Server
 	for range 20 {
 		s = &Server{Host: "127.0.0.1", Port: freeTCPPort(t), RTPPort: 20000 + 2*rand.IntN(10000), Logger: quietLog()}
-		if err := s.Start(); err == nil {
+		if err := s.Listen(); err == nil {
 			break
 		}
 		s = nil
@@ -55,6 +54,7 @@ func patternServer(t testing.TB, size capture.Size, fps int) *Server {
 	if s == nil {
 		t.Fatal("no free ports for the rtsp server")
 	}
+	stop = serve(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -62,8 +62,8 @@ func patternServer(t testing.TB, size capture.Size, fps int) *Server {
 		src := &pattern.Source{Size: size, FPS: fps, Quality: 80, Workers: 1}
 		src.Run(ctx, func(f capture.Frame) { s.WriteJPEG(f.JPEG, f.Captured) })
 	}()
-	t.Cleanup(func() { cancel(); <-done; s.Close() })
-	return s
+	t.Cleanup(func() { cancel(); <-done })
+	return s, stop
 }
 
 // frameNumber decodes a received picture and reads the pattern's counter.
@@ -90,7 +90,7 @@ func frameNumber(t *testing.T, b []byte) uint32 {
 func TestClientReceivesPatternInOrder(t *testing.T) {
 	for _, tr := range []Transport{TransportTCP, TransportUDP, TransportAuto} {
 		t.Run(tr.String(), func(t *testing.T) {
-			s := patternServer(t, capture.Size{W: 320, H: 240}, 30)
+			s, _ := patternServer(t, capture.Size{W: 320, H: 240}, 30)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			c := &Client{URL: s.URL("127.0.0.1"), Transport: tr, Logger: quietLog()}
@@ -148,7 +148,7 @@ func TestClientReceivesPatternInOrder(t *testing.T) {
 }
 
 func TestClientServerGoneEndsRun(t *testing.T) {
-	s := patternServer(t, capture.Size{W: 160, H: 120}, 30)
+	s, stop := patternServer(t, capture.Size{W: 160, H: 120}, 30)
 	c := &Client{URL: s.URL("127.0.0.1"), Transport: TransportTCP, Logger: quietLog()}
 	first := make(chan struct{}, 1)
 	errc := make(chan error, 1)
@@ -165,7 +165,7 @@ func TestClientServerGoneEndsRun(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no frame")
 	}
-	s.Close()
+	stop()
 	select {
 	case err := <-errc:
 		if err == nil {
@@ -350,9 +350,10 @@ func TestClientMulticast(t *testing.T) {
 	addr := os.Getenv("LSVIEW_RTSP_IN_NETNS")
 	s := &Server{Host: addr, Port: freeTCPPort(t), RTPPort: 20000 + 2*rand.IntN(10000),
 		Multicast: DefaultMulticastRange, Logger: quietLog()}
-	if err := s.Start(); err != nil {
+	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
+	stop := serve(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan struct{})
@@ -361,7 +362,7 @@ func TestClientMulticast(t *testing.T) {
 		src := &pattern.Source{Size: capture.Size{W: 320, H: 240}, FPS: 30, Quality: 80, Workers: 1}
 		src.Run(ctx, func(f capture.Frame) { s.WriteJPEG(f.JPEG, f.Captured) })
 	}()
-	defer func() { cancel(); <-done; s.Close() }()
+	defer func() { cancel(); <-done; stop() }()
 	c := &Client{URL: s.URL(addr), Transport: TransportMulticast, Logger: quietLog()}
 	got := make(chan Frame, 8)
 	errc := make(chan error, 1)

@@ -4,6 +4,7 @@
 package rtsp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,8 +48,8 @@ const (
 	jpegClockRate = 90000
 )
 
-// Server serves one JPEG stream. Set the fields, call Start, then
-// WriteJPEG for each picture; Close stops it.
+// Server serves one JPEG stream. Set the fields, call Listen, run Serve
+// until its context ends, and call WriteJPEG for each picture meanwhile.
 type Server struct {
 	Host          string // address to listen on; empty for all
 	Port          int    // RTSP (TCP)
@@ -73,8 +74,8 @@ type Server struct {
 	closed     atomic.Bool
 }
 
-// Start opens the listeners. A port in use is reported here, not later.
-func (s *Server) Start() error {
+// Listen opens the listeners. A port in use is reported here, not later.
+func (s *Server) Listen() error {
 	if s.Port == 0 {
 		s.Port = DefaultPort
 	}
@@ -185,15 +186,28 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Close disconnects every reader and closes the listeners.
-func (s *Server) Close() {
-	if s.closed.Swap(true) {
-		return
+// Serve serves readers until ctx ends, then disconnects every reader,
+// closes the listeners and returns nil; WriteJPEG fails from then on. It
+// returns early with an error when the server fails (its listener dies).
+// Call it once, after Listen succeeded.
+func (s *Server) Serve(ctx context.Context) error {
+	failed := make(chan error, 1)
+	go func() { failed <- s.srv.Wait() }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+		err = fmt.Errorf("rtsp server on %s: %w", s.srv.RTSPAddress, err)
 	}
+	s.closed.Store(true)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.stream.Close()
 	s.srv.Close()
+	if err == nil {
+		<-failed
+	}
+	return err
 }
 
 // handler receives gortsplib's callbacks; a separate type keeps them out of

@@ -3,6 +3,7 @@ package rtsp
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -29,13 +30,32 @@ func startServer(t testing.TB) *Server {
 		l.Close()
 		s := &Server{Host: "127.0.0.1", Port: port, RTPPort: 20000 + 2*rand.IntN(10000),
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		if err := s.Start(); err == nil {
-			t.Cleanup(s.Close)
+		if err := s.Listen(); err == nil {
+			serve(t, s)
 			return s
 		}
 	}
 	t.Fatal("no free ports")
 	return nil
+}
+
+// serve runs s, already listening, until stop is called or the test
+// ends; stop returns once Serve has.
+func serve(t testing.TB, s *Server) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-served; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func testJPEG(t testing.TB, w, h int) []byte {

@@ -1,5 +1,3 @@
-//go:build linux
-
 package v4l2
 
 import (
@@ -81,37 +79,20 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 
 // encode streams raw frames through the worker pool. The encoders read
 // the driver's buffers in place, each buffer going back to the driver
-// once encoded, so raw pixels are never copied.
+// once encoded, so raw pixels are never copied. Feed returns only once the
+// pool is done with the buffers, before Run unmaps them.
 func (s *Source) encode(ctx context.Context, b *buffers, emit capture.Emit) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan encode.Job)
-	poolErr := make(chan error, 1)
-	go func() {
-		poolErr <- encode.Pool{Workers: s.cfg.Workers, Quality: s.cfg.Quality}.Run(ctx, jobs, emit)
-	}()
-	err := s.loop(ctx, b, func(f capture.Frame, idx uint32) error {
-		raw, err := rawFrame(s.format, f.JPEG)
-		if err != nil {
-			return err
-		}
-		job := encode.Job{Raw: raw, Seq: f.Seq, Captured: f.Captured, Done: func() { b.queue(idx) }}
-		select {
-		case jobs <- job:
+	pool := encode.Pool{Workers: s.cfg.Workers, Quality: s.cfg.Quality}
+	return pool.Feed(ctx, emit, func(ctx context.Context, send encode.Send) error {
+		return s.loop(ctx, b, func(f capture.Frame, idx uint32) error {
+			raw, err := rawFrame(s.format, f.JPEG)
+			if err != nil {
+				return err
+			}
+			send(encode.Job{Raw: raw, Seq: f.Seq, Captured: f.Captured, Done: func() { b.queue(idx) }})
 			return nil
-		case err := <-poolErr:
-			poolErr <- err
-			return fmt.Errorf("%s: encode: %w", s.path, err)
-		case <-ctx.Done():
-			return nil
-		}
+		})
 	})
-	close(jobs)
-	// The pool must be done with the buffers before they are unmapped.
-	if perr := <-poolErr; err == nil && perr != nil {
-		err = fmt.Errorf("%s: encode: %w", s.path, perr)
-	}
-	return err
 }
 
 // loop dequeues filled buffers and hands each to frame, whose Frame.JPEG

@@ -1,5 +1,3 @@
-//go:build linux
-
 package v4l2
 
 import (

@@ -1,5 +1,3 @@
-//go:build linux
-
 package v4l2
 
 import (
@@ -12,27 +10,6 @@ import (
 	"syscall"
 
 	"github.com/vladimirvivien/go4vl/v4l2"
-)
-
-// DeviceInfo describes a video capture node.
-type DeviceInfo struct {
-	Path    string // e.g. /dev/video0
-	Card    string // the camera's name (QUERYCAP card), the default stream name
-	Driver  string // e.g. uvcvideo, vivid
-	Bus     string // e.g. usb-0000:00:14.0-1
-	Formats []string
-	// Usable says whether Open can stream it: it offers a format we take
-	// (JPEG, or raw YUV or RGB to encode).
-	Usable bool
-}
-
-// Errors that Open and Enumerate wrap, for errors.Is.
-var (
-	ErrNotCapture = errors.New("not a video capture device")
-	ErrBusy       = errors.New("device busy: another program is capturing from it")
-	ErrNoFormat   = errors.New("no pixel format lsbroadcast can stream")
-	ErrGone       = errors.New("device gone (unplugged?)")
-	ErrStalled    = errors.New("device delivers no frames")
 )
 
 // Drivers of the Raspberry Pi's memory-to-memory nodes (/dev/video10–31:

@@ -1,13 +1,3 @@
-//go:build linux
-
-// Package v4l2 captures Linux V4L2 cameras through go4vl: MJPEG and JPEG
-// frames pass through byte for byte; raw YUV and RGB frames are encoded to
-// JPEG by the encode worker pool straight from the driver's buffers.
-//
-// go4vl's v4l2 package does the ioctls. Its device package is not used:
-// its stream loop panics when a camera is unplugged, and its goroutines
-// outlive the device; here one loop owns the buffers and returns an error
-// instead, so the caller can show a slate and reopen.
 package v4l2
 
 import (
@@ -36,17 +26,6 @@ const (
 	// context again.
 	pollSlice = 100 * time.Millisecond
 )
-
-// Config says what to ask the camera for.
-type Config struct {
-	Size    capture.Size // zero: the driver's current size
-	FPS     int          // 0: the driver's current rate
-	Quality int          // JPEG quality 1–100 for raw formats
-	Workers int          // encoder goroutines for raw formats; 0: one per CPU
-	// PixelFormat, e.g. "YUYV", forces one of the device's formats;
-	// empty: the best (JPEG first).
-	PixelFormat string
-}
 
 // Source is an open V4L2 capture device. Run streams it; Close releases it.
 type Source struct {
