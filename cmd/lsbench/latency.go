@@ -13,6 +13,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // patternLoop is how many distinct numbered frames the latency run cycles
@@ -70,7 +71,7 @@ func (e *env) latency(ctx context.Context) error {
 func (e *env) latencyOnce(ctx context.Context, sys string, frames []capture.Frame) (sample, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	port, err := freePorts(4)
+	port, err := testenv.FreeUDPRun("127.0.0.1", 4)
 	if err != nil {
 		return nil, err
 	}
