@@ -1,67 +1,125 @@
 # lsbroadcast and lsview. `make demo` and `make test` work on a fresh Debian 12
-# machine with Go and gcc: they install what else they need.
+# machine with Go and gcc: they install what else they need with apt-get (as
+# root, or with sudo). `make help` lists the targets, one line each.
 SHELL := /bin/bash
 GO ?= go
-BIN ?= bin
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages that `make deps` installs when missing; fragments add theirs.
-# Services they bring (avahi-daemon above all) are not started: a policy-rc.d
-# guards the install, so nothing speaks on this machine's real network.
-DEB_DEPS := pkg-config libopencv-dev libturbojpeg0-dev \
-	ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-	iproute2 nftables procps
-# Stages `make test` runs after the Go tests; fragments add theirs.
-TEST_STAGES :=
-# Fuzz targets as package:FuzzName, each run for FUZZ_TIME by `make test`.
-FUZZ_TARGETS := ./netio/rtsp:FuzzRequest ./capture:FuzzParseSpec ./capture:FuzzParseSize ./capture/pattern:FuzzReadStrip ./capture/subproc:FuzzReadFrame
+# Where things go; all of it is git-ignored.
+BIN ?= bin
+PKG_OUT := packaging/out
+DEB_OUT := $(PKG_OUT)/deb
+DEB_VERSION := 0.1.0+git$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+# Kernels, initramfs images and VM builds, kept between runs.
+VM_DIR := $(CURDIR)/$(PKG_OUT)/vm
+# Sysroots and e2e base images take minutes to make and CI works in a fresh
+# clone, so they are kept outside the tree, in the machine's cache.
+PKG_CACHE ?= $(HOME)/.cache/lsbroadcast-packaging
+export SYSROOTS := $(PKG_CACHE)
+export E2E_CACHE := $(PKG_CACHE)
+
+# What `make test` runs, stage by stage, in this order (CI: .ci/run, with
+# CI=true, where a test that cannot run fails instead of skipping):
+#   build           every command, into $(BIN)/
+#   vet             go vet, the VM, e2e and repository checks included
+#   tidy            go.mod and go.sum state exactly what is used
+#   checks          imports go down; the portable packages build for macOS and
+#                   Windows; nothing built is in git (packaging/checks)
+#   unit            every package's Go tests
+#   fuzz            each of FUZZ_TARGETS for FUZZ_TIME
+#   package-checks  the .deb packages (amd64, arm64, armhf), lintian, the
+#                   systemd unit's exposure             (packaging/packages.mk)
+#   e2e             the .deb on booted Debian under qemu (packaging/packages.mk)
+#   vmtest          V4L2 capture on vivid in qemu VMs    (packaging/vm.mk)
+#   bench-smoke     one short run of the benchmark driver (packaging/bench.mk)
+TEST_STAGES := build vet tidy checks unit fuzz package-checks e2e vmtest bench-smoke
+
+# Fuzz targets as package:FuzzName: every parser that faces the network or
+# the command line.
+FUZZ_TARGETS := \
+	./netio/rtsp:FuzzRequest ./netio/rtsp:FuzzParseTransport \
+	./netio/chat:FuzzDecode \
+	./netio/mdns:FuzzParseInterfaces ./netio/mdns:FuzzParseTXT \
+	./capture:FuzzParseSpec ./capture:FuzzParseSize \
+	./capture/pattern:FuzzReadStrip ./capture/subproc:FuzzReadFrame \
+	./cmd/lsview:FuzzParseTarget ./cmd/lsview:FuzzParseKey \
+	./cmd/lsbench:FuzzParseRecord
 FUZZ_TIME ?= 10s
 
-include $(sort $(wildcard packaging/*.mk))
+# Debian packages, each named once, by what needs it. `make demo` installs
+# only DEPS_DEMO; `make deps` (and so every stage of `make test`) all.
+# lsbroadcast's JPEG encoder (cgo): all the demo needs.
+DEPS_DEMO := pkg-config libturbojpeg0-dev
+# GoCV: lsview's window and lsbroadcast's OpenCV capture helper.
+DEPS_OPENCV := libopencv-dev
+# The peers the tests and benchmarks play against.
+DEPS_PEERS := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+# Network namespaces and packet loss; avahi with its own D-Bus for the mDNS
+# interop tests, inside a namespace.
+DEPS_NET := iproute2 nftables procps util-linux avahi-daemon avahi-utils dbus
+# lsview's window and terminal picker, driven headless (screenshots, keys).
+DEPS_GUI := xvfb xdotool imagemagick tmux
+# The .deb packages, their checks (lintian, systemd-analyze) and the e2e
+# images; cross compilers for the Pi's arm64 and armhf.
+DEPS_DEB := dpkg-dev lintian systemd mmdebstrap arch-test e2fsprogs qemu-user-static binfmt-support
+DEPS_CROSS := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf
+# The V4L2 VMs: qemu, an initramfs, vivid's tools, µStreamer to compare with.
+DEPS_VM := qemu-system-x86 qemu-system-arm busybox-static cpio kmod binutils v4l-utils ustreamer
+DEPS := $(DEPS_DEMO) $(DEPS_OPENCV) $(DEPS_PEERS) $(DEPS_NET) $(DEPS_GUI) $(DEPS_DEB) $(DEPS_CROSS) $(DEPS_VM)
 
-.PHONY: all deps build vet unit fuzz test demo bench clean
+.PHONY: all help deps build pi vet tidy checks unit fuzz test demo clean
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_DEPS); do \
-		dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null | grep -qx installed || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "make deps: installing$$missing"; \
-		guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
-			printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && \
-			$(SUDO) chmod 755 /usr/sbin/policy-rc.d && guard=1; \
-		fi; \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-		rc=$$?; [ -z "$$guard" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$rc; \
-	fi
+help: ## list the targets
+	@awk -F':[^#]*## ' '/^[a-z][a-zA-Z0-9_-]*:[^=]*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "make test runs, in order: $(TEST_STAGES)"
 
-build: deps
+test: $(TEST_STAGES) ## every stage, in order (listed below; what CI runs)
+
+deps: ## install the Debian packages the build and the tests need
+	@dups=$$(printf '%s\n' $(DEPS) | sort | uniq -d); \
+		if [ -n "$$dups" ]; then echo "Makefile: listed twice in DEPS_*: $$dups" >&2; exit 1; fi
+	./packaging/apt-install.sh $(DEPS)
+
+build: deps ## build every command into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-vet: deps
-	$(GO) vet ./...
+# Cross compiling against sysroots of the Pi's architectures (see
+# packaging/vm/cross.sh); the .deb packages are `make packages`.
+pi: deps ## cross-build lsbroadcast and its OpenCV helper for the Pi (arm64, armhf)
+	./packaging/vm/cross.sh arm64 $(BIN)/pi/arm64 ./cmd/lsbroadcast ./cmd/lsbroadcast-cv
+	./packaging/vm/cross.sh armhf $(BIN)/pi/armhf ./cmd/lsbroadcast ./cmd/lsbroadcast-cv
+	ls -l $(BIN)/pi/*/*
 
-unit: deps
+vet: deps ## go vet every package, the tagged harnesses included
+	$(GO) vet -tags 'vmtest e2e checks' ./...
+
+tidy: ## fail if go mod tidy would change go.mod or go.sum
+	$(GO) mod tidy -diff
+
+checks: ## the repository's own rules (packaging/checks)
+	$(GO) test -tags checks -count=1 ./packaging/checks
+
+unit: deps ## every package's Go tests
 	$(GO) test -count=1 -timeout 30m ./...
 
-fuzz: deps
+fuzz: deps ## run each fuzz target for FUZZ_TIME (10s)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name for $(FUZZ_TIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) $$pkg; \
 	done
 
-test: build vet unit fuzz $(TEST_STAGES)
-
-# Broadcasts the first usable camera, else the test pattern, on loopback
-# with discovery off, and shows it.
-demo: build
+# The demo needs lsbroadcast alone. lsview (OpenCV, hundreds of MB) is built
+# only when OpenCV is already here; else ffplay shows the stream if it is
+# installed, else packaging/demo.sh prints the URL to open.
+demo: ## broadcast the first camera, else the test pattern, on 127.0.0.1 (mDNS off) and show it
+	./packaging/apt-install.sh $(DEPS_DEMO)
+	$(GO) build -o $(BIN)/ ./cmd/lsbroadcast
+	@if pkg-config --exists opencv4; then echo "$(GO) build -o $(BIN)/ ./cmd/lsview"; $(GO) build -o $(BIN)/ ./cmd/lsview; fi
 	./packaging/demo.sh $(BIN)
 
-bench: build bench-peers
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./... | tee $(BIN)/bench.txt
-
-clean:
+# packaging/out/ stays: its VM kernels and images take long to make again.
+clean: ## remove bin/
 	rm -rf $(BIN)
+
+include packaging/packages.mk packaging/vm.mk packaging/bench.mk

@@ -1,6 +1,9 @@
 #!/bin/bash
-# make demo: run lsbroadcast on loopback with discovery off (the first usable
-# camera, else the test pattern) and show the stream.
+# demo.sh [BIN]: runs BIN/lsbroadcast on loopback with discovery off (the
+# first usable camera, else the test pattern) and shows the stream with
+# whatever viewer is already here: BIN/lsview (built by `make demo` when
+# OpenCV is installed), else ffplay; else it prints the URL to open.
+# `make demo` installs only what lsbroadcast needs to build.
 set -euo pipefail
 bin=${1:-bin}
 port=8554

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 const (
@@ -23,11 +25,11 @@ type server struct {
 // startOurs runs bin/lsbroadcast on host (inside ns when set) serving
 // source at size, 30 fps.
 func (e *env) startOurs(ctx context.Context, ns, host, source, size string) (*server, error) {
-	base, err := freePorts(4)
+	base, err := testenv.FreeUDPRun("127.0.0.1", 4)
 	if err != nil {
 		return nil, err
 	}
-	chat, err := freePorts(2)
+	chat, err := testenv.FreeUDPRun("127.0.0.1", 2)
 	if err != nil {
 		return nil, err
 	}
@@ -43,19 +45,12 @@ func (e *env) startOurs(ctx context.Context, ns, host, source, size string) (*se
 	// The port opens before the first frame; the farm's warm-up covers the
 	// rest. Dialling into a namespace needs to be in it, so there we wait on
 	// the farm's own retries instead.
-	for deadline := time.Now().Add(60 * time.Second); ns == ""; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) || p.cmd.ProcessState != nil {
+	if ns == "" {
+		if err := testenv.DialWait(addr, 60*time.Second); err != nil {
 			p.stop()
-			return nil, fmt.Errorf("lsbroadcast not listening on %s: %s", addr, p.tail)
+			return nil, fmt.Errorf("lsbroadcast: %w: %s", err, p.tail)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if ns != "" {
+	} else {
 		time.Sleep(2 * time.Second)
 	}
 	return &server{p: p, farm: farmSpec{RTSP: "rtsp://" + addr + "/live"}}, nil
@@ -97,9 +92,9 @@ func (e *env) window(s *server, f *farm) (sample, error) {
 		return nil, err
 	}
 	pid := s.p.cmd.Process.Pid
-	c0, t0 := cpuSeconds(pid), time.Now()
+	c0, t0 := testenv.TreeCPUTime(pid).Seconds(), time.Now()
 	time.Sleep(e.measure)
-	c1, t1 := cpuSeconds(pid), time.Now()
+	c1, t1 := testenv.TreeCPUTime(pid).Seconds(), time.Now()
 	counts, err := f.mark()
 	if err != nil {
 		return nil, err
@@ -115,7 +110,7 @@ func (e *env) window(s *server, f *farm) (sample, error) {
 	out := sample{
 		"cpu_s":       cpu,
 		"cpu_pct":     100 * cpu / wall,
-		"rss_mb":      rssMB(pid),
+		"rss_mb":      float64(testenv.TreeRSS(pid)) / (1 << 20),
 		"delivered":   min(1, float64(frames)/expected),
 		"frames":      float64(frames),
 		"bytes_frame": float64(counts.Bytes) / max(1, float64(frames)),
@@ -190,7 +185,7 @@ func (e *env) fanoutOnce(ctx context.Context, sys string, n int) (sample, error)
 			return nil, err
 		}
 	} else {
-		port, err := freePorts(n)
+		port, err := testenv.FreeUDPRun("127.0.0.1", n)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // patternLoop is how many distinct numbered frames the latency run cycles
@@ -70,7 +71,7 @@ func (e *env) latency(ctx context.Context) error {
 func (e *env) latencyOnce(ctx context.Context, sys string, frames []capture.Frame) (sample, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	port, err := freePorts(4)
+	port, err := testenv.FreeUDPRun("127.0.0.1", 4)
 	if err != nil {
 		return nil, err
 	}
@@ -80,10 +81,13 @@ func (e *env) latencyOnce(ctx context.Context, sys string, frames []capture.Fram
 	)
 	if sys == ours {
 		srv := &rtsp.Server{Host: "127.0.0.1", Port: port, RTPPort: port + 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		if err := srv.Start(); err != nil {
+		if err := srv.Listen(); err != nil {
 			return nil, err
 		}
-		defer srv.Close()
+		srvCtx, stopSrv := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(srvCtx) }()
+		defer func() { stopSrv(); <-served }()
 		send = func(j []byte) error { return srv.WriteJPEG(j, time.Now()) }
 		if f, err = startFarm(ctx, "", farmSpec{RTSP: srv.URL("127.0.0.1"), N: 1, Record: true}); err != nil {
 			return nil, err

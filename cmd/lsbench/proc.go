@@ -2,121 +2,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
-
-// cpuSeconds is the user+system CPU time of pid and of its living
-// descendants (lsbroadcast's OpenCV helper, GStreamer's threads are in
-// the process already).
-func cpuSeconds(pid int) float64 {
-	total := 0.0
-	for _, p := range tree(pid) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		// Fields after the command, which may hold spaces, in brackets.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		total += (ut + st) / 100 // USER_HZ is 100 on Linux
-	}
-	return total
-}
-
-// rssMB is the resident memory of pid and its descendants, in MiB.
-func rssMB(pid int) float64 {
-	total := 0.0
-	for _, p := range tree(pid) {
-		total += statusMB(p, "VmRSS")
-	}
-	return total
-}
-
-// statusMB reads a memory field such as VmRSS of /proc/PID/status, in MiB;
-// 0 when the process is gone.
-func statusMB(pid int, field string) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return v / 1024
-		}
-	}
-	return 0
-}
-
-// tree lists pid and its descendants, through /proc/PID/task/*/children.
-func tree(pid int) []int {
-	out := []int{pid}
-	for i := 0; i < len(out) && i < 64; i++ {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", out[i]))
-		for _, t := range tasks {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", out[i], t.Name()))
-			for _, f := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil {
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// freePorts returns the first of n consecutive free UDP ports on
-// loopback, even and also free for TCP: the kernel picks a base, and we
-// check the rest.
-func freePorts(n int) (int, error) {
-	for range 50 {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		// Even, because RTP wants its port even and RTCP on the next.
-		base := l.LocalAddr().(*net.UDPAddr).Port &^ 1
-		l.Close()
-		if base+n > 65000 {
-			continue
-		}
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			c.Close()
-		}
-		if t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base)); err == nil {
-			t.Close()
-		} else {
-			ok = false
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, errors.New("no run of free ports")
-}
 
 // proc is a child process whose stderr tail is kept for error messages.
 type proc struct {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // readerBench runs bench (6): lsview --headless against ffmpeg reading the
@@ -69,8 +71,8 @@ func (e *env) readersOnce(ctx context.Context, size string, rep int) error {
 		var peak float64
 	poll:
 		for {
-			if v := statusMB(cmd.Process.Pid, "VmHWM"); v > 0 {
-				peak = v
+			if v, err := testenv.MemoryField(cmd.Process.Pid, "VmHWM"); err == nil && v > 0 {
+				peak = float64(v) / (1 << 20)
 			}
 			select {
 			case err = <-done:

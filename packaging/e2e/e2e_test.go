@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // Time limits bound the waits; they are not what is measured. TCG emulates
@@ -54,32 +56,16 @@ func outDir(t *testing.T) string {
 	return abs
 }
 
-// need fails the test (under CI) or skips it when a tool or file is missing.
+// need stops the test (see testenv.Unavailable) when a tool or file is
+// missing.
 func need(t *testing.T, what string, ok bool) {
 	t.Helper()
-	if ok {
-		return
+	if !ok {
+		testenv.Unavailable(t, "%s is missing: run `make e2e`", what)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing: run `make e2e`", what)
-	}
-	t.Skipf("%s is missing: run `make e2e`", what)
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func tool(name string) bool { _, err := exec.LookPath(name); return err == nil }
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // vm is one qemu guest and the agent channel into it.
 type vm struct {
@@ -107,7 +93,7 @@ func bootAMD64(t *testing.T, dir string) *vm {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	v := &vm{t: t, hellos: make(chan string, 4), replies: make(chan reply, 16),
-		console: filepath.Join(dir, "console.log"), rtsp: freePort(t)}
+		console: filepath.Join(dir, "console.log"), rtsp: testenv.FreePort(t)}
 	args := []string{
 		"-accel", "tcg,thread=multi", "-m", "1024", "-smp", "2",
 		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
@@ -330,8 +316,7 @@ rmmod vivid`
 func TestAMD64Booted(t *testing.T) {
 	dir := filepath.Join(outDir(t), "amd64")
 	need(t, "packaging/out/e2e/amd64/root.img", exists(filepath.Join(dir, "root.img")))
-	need(t, "qemu-system-x86_64", tool("qemu-system-x86_64"))
-	need(t, "ffmpeg", tool("ffmpeg"))
+	testenv.NeedTools(t, "qemu-system-x86_64", "ffmpeg")
 
 	v := bootAMD64(t, dir)
 	boot := v.waitBoot("")
@@ -504,11 +489,8 @@ func TestARM64Package(t *testing.T) {
 	root := filepath.Join(outDir(t), "arm64", "root")
 	bin := filepath.Join(root, "usr", "bin", "lsbroadcast")
 	need(t, "packaging/out/e2e/arm64/root", exists(bin))
-	need(t, "ffmpeg", tool("ffmpeg"))
-	need(t, "ip", tool("ip"))
-	if os.Geteuid() != 0 {
-		need(t, "root (chroot, network namespace)", false)
-	}
+	testenv.NeedTools(t, "ffmpeg", "ip")
+	testenv.NeedRoot(t, "a chroot and a network namespace")
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)

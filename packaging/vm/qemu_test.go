@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // machine is a booted VM whose console the test types into and reads.
@@ -49,16 +50,6 @@ func qemuArgs(arch, dir string) (string, []string, error) {
 	return "", nil, fmt.Errorf("unknown architecture %q", arch)
 }
 
-// freePort is a loopback TCP port nobody listens on now.
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // boot starts the VM and waits for its init to say @@READY. KVM guests
 // hang on this workplace's machines, so qemu emulates (TCG). The network
 // is qemu's user network: the guest reaches nothing, the host reaches
@@ -72,7 +63,7 @@ func boot(t testing.TB, arch string) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &machine{t: t, arch: arch, port: freePort(t), done: make(chan struct{})}
+	m := &machine{t: t, arch: arch, port: testenv.FreePort(t), done: make(chan struct{})}
 	args = append(args, fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:8554", m.port))
 	args = append(args, "-accel", "tcg", "-m", "1024", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults",
 		"-serial", "stdio", "-monitor", "none")

@@ -83,11 +83,14 @@ func main() {
 	var srv *rtsp.Server
 	if *port > 0 {
 		srv = &rtsp.Server{Port: *port, RTPPort: 18000, Path: "/live", Logger: log}
-		if err := srv.Start(); err != nil {
+		if err := srv.Listen(); err != nil {
 			fmt.Fprintln(os.Stderr, "vmcam:", err)
 			os.Exit(2)
 		}
-		defer srv.Close()
+		srvCtx, stopSrv := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(srvCtx) }()
+		defer func() { stopSrv(); <-served }()
 	}
 	if err := run(ctx, *device, cfg, srv, sums, log); err != nil {
 		fmt.Fprintln(os.Stderr, "vmcam:", err)
