@@ -15,8 +15,6 @@ import (
 // tagged for Linux (`//go:build linux`, *_linux.go) says so itself and
 // needs no entry here.
 var notPortable = map[string]string{
-	"capture/encode":     "libjpeg-turbo through cgo",
-	"capture/pattern":    "renders through capture/encode (cgo)",
 	"capture/cvsource":   "OpenCV (gocv, cgo)",
 	"cmd/lsbroadcast-cv": "OpenCV (gocv, cgo)",
 	"cmd/lsview":         "its window is OpenCV's highgui (gocv, cgo)",
