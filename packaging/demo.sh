@@ -2,7 +2,8 @@
 # demo.sh [BIN]: runs BIN/lsbroadcast on loopback with discovery off (the
 # first usable camera, else the test pattern) and shows the stream with
 # whatever viewer is already here: BIN/lsview (built by `make demo` when
-# OpenCV is installed), else ffplay; else it prints the URL to open.
+# OpenCV is installed), else ffplay, else GStreamer's gst-launch; else it
+# prints the URL to open.
 # `make demo` installs only what lsbroadcast needs to build.
 set -euo pipefail
 bin=${1:-bin}
@@ -21,6 +22,8 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -x "$bin/lsview" ]; then
 	"$bin/lsview" 127.0.0.1
 elif [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v ffplay >/dev/null; then
 	ffplay -loglevel warning -rtsp_transport tcp -fflags nobuffer -flags low_delay -window_title "lsbroadcast demo" "$url"
+elif [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v gst-launch-1.0 >/dev/null; then
+	gst-launch-1.0 -q rtspsrc location="$url" protocols=tcp latency=0 ! rtpjpegdepay ! jpegdec ! videoconvert ! autovideosink
 else
 	echo "No display here: open $url in VLC, ffplay or lsview. Ctrl-C stops."
 	wait "$pid"
