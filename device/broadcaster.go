@@ -82,7 +82,18 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		src.Close()
 		return &UsageError{err}
 	}
-
+	// The host key is made at the first start that succeeds; its path
+	// and fingerprint are logged that once, never the key.
+	key, created, err := st.HostKey()
+	if err != nil {
+		src.Close()
+		return &UsageError{err}
+	}
+	b.chat.HostKey = key
+	if created {
+		log.Info("host key created: give the file to the host, who joins with lsview --host-key FILE",
+			"file", st.Files.HostKey, "fingerprint", HostKeyFingerprint(key))
+	}
 	log.Info("broadcasting", "name", b.name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
 		"instance", st.InstanceID, "state_dir", st.Dir)
 
@@ -117,16 +128,6 @@ func (b *Broadcaster) listen(svcs *services) error {
 // store holds no announcement, and binds the chat port. The chat keeps
 // announcements.json current.
 func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
-	// The host key is made at the first start; its path and
-	// fingerprint are logged that once, never the key.
-	key, created, err := b.state.HostKey()
-	if err != nil {
-		return nil, nil, err
-	}
-	if created {
-		b.log.Info("host key created: give the file to the host, who joins with lsview --host-key FILE",
-			"file", b.state.Files.HostKey, "fingerprint", HostKeyFingerprint(key))
-	}
 	st, err := store.Open(b.state.Files.ChatDB, store.Retention{MaxCount: b.cfg.HistoryCount, MaxAge: b.cfg.HistoryAge})
 	if err != nil {
 		return nil, nil, err
@@ -137,7 +138,7 @@ func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
 		return nil, nil, err
 	}
 	b.chat = &chat.Server{Addr: net.JoinHostPort(b.cfg.Listen, strconv.Itoa(b.cfg.ChatPort)), Store: st,
-		HostKey: key, Info: b.stream, Announced: export.write, Logger: b.log.With("service", "chat")}
+		Info: b.stream, Announced: export.write, Logger: b.log.With("service", "chat")}
 	if err := b.chat.Listen(); err != nil {
 		st.Close()
 		return nil, nil, err
