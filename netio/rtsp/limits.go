@@ -20,7 +20,7 @@ const (
 	// VLC, ffplay, a recorder) without leaving room for a flood.
 	DefaultMaxReadersPerAddr = 8
 
-	// GhostTimeout is how long a UDP reader whose RTSP connections are all
+	// DefaultGhostTimeout is how long a UDP reader whose RTSP connections are all
 	// closed keeps receiving without sending RTCP. Real clients (ffmpeg,
 	// GStreamer, VLC, lsview) keep their connection open, so this only ends
 	// readers that are gone: a crashed player, or one that closed its
