@@ -112,7 +112,8 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 // listen has every service bind its ports or register: RTSP, chat, mDNS.
 func (b *Broadcaster) listen(svcs *services) error {
 	b.rtsp = &rtsp.Server{Host: b.cfg.Listen, Port: b.cfg.RTSPPort, RTPPort: b.cfg.RTPPort,
-		Multicast: b.cfg.Multicast, Logger: b.log.With("service", "rtsp")}
+		Multicast: b.cfg.Multicast, MaxReaders: b.cfg.RTSPMaxReaders, MaxReadersPerAddr: b.cfg.RTSPMaxPerAddress,
+		Logger: b.log.With("service", "rtsp")}
 	if err := svcs.listen("rtsp", b.rtsp); err != nil {
 		return err
 	}
