@@ -105,7 +105,7 @@ func TestBuildOnceIntoOneDirectory(t *testing.T) {
 
 func TestProcReaders(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("/proc is Linux's")
+		Unavailable(t, "/proc is Linux's")
 	}
 	cmd := Child(childEnv, "spin")
 	if err := cmd.Start(); err != nil {
