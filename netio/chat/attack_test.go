@@ -37,20 +37,7 @@ func rawFrom(t testing.TB, from, addr string) *raw {
 func (r *raw) hello(t testing.TB, line string) Msg {
 	t.Helper()
 	fmt.Fprintln(r, line)
-	r.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		l, err := r.r.ReadBytes('\n')
-		if err != nil {
-			t.Fatalf("hello %s: %v", line, err)
-		}
-		m, perr := Decode(l[:len(l)-1])
-		if perr != nil {
-			t.Fatalf("server sent %q: %v", l, perr)
-		}
-		if m.Type == TypeWelcome || m.Type == TypeError {
-			return m
-		}
-	}
+	return r.next(t, TypeWelcome, TypeError)
 }
 
 // answerPings keeps a joined raw client alive, as a real one would; it

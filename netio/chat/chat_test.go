@@ -316,7 +316,8 @@ func rawDial(t *testing.T, addr, name string) *raw {
 	return r
 }
 
-func (r *raw) next(t *testing.T, types ...string) Msg {
+// next reads until the server sends a message of one of types.
+func (r *raw) next(t testing.TB, types ...string) Msg {
 	t.Helper()
 	r.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image"
 	"image/jpeg"
 	"io"
 	"log/slog"
@@ -54,18 +53,7 @@ func patternServer(t testing.TB, size capture.Size, fps int) (s *Server, stop fu
 // frameNumber decodes a received picture and reads the pattern's counter.
 func frameNumber(t *testing.T, b []byte) uint32 {
 	t.Helper()
-	img, err := jpeg.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("received picture is no JPEG: %v", err)
-	}
-	r := img.Bounds()
-	gray := image.NewGray(r)
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			gray.Set(x, y, img.At(x, y))
-		}
-	}
-	seq, _, ok := pattern.Read(gray.Pix, r.Dx(), r.Dy())
+	seq, _, ok := pattern.Read(testenv.Gray(t, b))
 	if !ok {
 		t.Fatal("received picture carries no pattern strip")
 	}
