@@ -19,7 +19,8 @@ func BenchmarkReaders(b *testing.B) {
 	testenv.NeedTools(b, "ffmpeg")
 	for _, n := range []int{0, 16} {
 		b.Run(fmt.Sprintf("readers=%d", n), func(b *testing.B) {
-			bc := startBroadcaster(b, "127.0.0.1", nil, "--source", "pattern", "--size", "1280x720", "--fps", "30")
+			bc := startBroadcaster(b, "127.0.0.1", nil, "--source", "pattern", "--size", "1280x720", "--fps", "30",
+				"--rtsp-max-per-address", "64") // every reader is on loopback
 			for range n {
 				r := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "udp", "-i", bc.URL, "-c", "copy", "-f", "null", "-")
 				if err := r.Start(); err != nil {
