@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"image"
 	"io"
 	"log/slog"
@@ -213,7 +212,7 @@ type stats struct {
 	ChatMessages uint64         `json:"chat_messages"`  // headless: messages received
 }
 
-// writeStats prints one line of JSON.
+// writeStats prints one line of JSON; its chat state names the server.
 func writeStats(w io.Writer, s stats) error {
-	return json.NewEncoder(w).Encode(s)
+	return encodeJSON(w, s, false)
 }

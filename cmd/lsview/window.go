@@ -14,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
@@ -117,7 +118,7 @@ func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logg
 	}
 	// After the first picture, the session has learnt the name from the
 	// chat's welcome if there is one.
-	title := sanitize(p.session.Stream().Name)
+	title := textsafe.Terminal(p.session.Stream().Name)
 	sc, err := newScreen("lsview: "+title, o.size[0], o.size[1])
 	if err != nil {
 		return err

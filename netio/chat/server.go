@@ -10,7 +10,6 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +77,7 @@ type Server struct {
 	mu       sync.Mutex           // guards clients, all, names, shares, npending and the order of broadcasts
 	clients  map[*client]struct{} // joined
 	all      map[*client]struct{} // connected, joined or not
-	names    map[string]*client   // lower-cased
+	names    map[string]*client   // by NameKey: look-alikes are one name
 	shares   map[string]*share    // by addrKey
 	npending int
 	viewers  atomic.Int64
@@ -420,7 +419,7 @@ func (s *Server) join(c *client, hello Msg) *Error {
 		e.Scope = ScopeAddress
 		return e
 	}
-	if _, taken := s.names[strings.ToLower(name)]; taken {
+	if _, taken := s.names[NameKey(name)]; taken {
 		e := errorf(CodeNameTaken, "%q is already here", name)
 		e.Suggestion = s.freeName(name)
 		return e
@@ -448,7 +447,7 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	sh.joined++ // before unpend, which forgets an address holding nothing
 	s.unpend(c)
 	c.joined = true
-	s.names[strings.ToLower(name)] = c
+	s.names[NameKey(name)] = c
 	s.clients[c] = struct{}{}
 	w.Present = s.present()
 	// Whatever the rest weighs, the messages get what is left of the page,
@@ -467,7 +466,10 @@ func keyMatches(want, got string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 
-// freeName suggests name2, name3, … for a taken name. Called with s.mu held.
+// freeName suggests name2, name3, … for a taken name: one whose NameKey is
+// free, so the suggestion isn't a twin of someone either, and that
+// CleanName accepts (shortening may cut an emoji sequence). Called with s.mu
+// held.
 func (s *Server) freeName(name string) string {
 	base := []rune(name)
 	for i := 2; ; i++ {
@@ -477,7 +479,10 @@ func (s *Server) freeName(name string) string {
 			b = b[:MaxName-len(suffix)]
 		}
 		cand := string(b) + suffix
-		if _, taken := s.names[strings.ToLower(cand)]; !taken {
+		if _, err := CleanName(cand); err != nil {
+			continue
+		}
+		if _, taken := s.names[NameKey(cand)]; !taken {
 			return cand
 		}
 	}
@@ -515,7 +520,7 @@ func (s *Server) leave(c *client) {
 	s.shares[c.addr].joined--
 	s.dropIdle(c.addr)
 	delete(s.clients, c)
-	delete(s.names, strings.ToLower(c.name))
+	delete(s.names, NameKey(c.name))
 	s.viewers.Store(int64(len(s.clients)))
 	s.presence("leave", c.name, nil)
 }
