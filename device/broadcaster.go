@@ -19,6 +19,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 )
 
 // Timings of the source supervisor.
@@ -74,7 +75,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return &UsageError{err}
 	}
-	b.name = cmp.Or(cfg.Name, src.Name())
+	b.name = cmp.Or(cfg.Name, streamName(src.Name()))
 
 	svcs := &services{log: log}
 	defer svcs.stop()
@@ -107,6 +108,16 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	b.notify.Stopping()
 	log.Info("stopped", "frames", b.frames.Load())
 	return nil
+}
+
+// streamName is the camera's own name as every picker may show it: a
+// driver's card name comes from the device, so what a name may not hold
+// is escaped visibly, as a terminal would show it.
+func streamName(camera string) string {
+	if checkName(camera) == nil {
+		return camera
+	}
+	return textsafe.Terminal(camera)
 }
 
 // listen has every service bind its ports or register: RTSP, chat, mDNS.

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
@@ -22,39 +21,18 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 )
 
+// maxNameBytes is the longest stream name: an mDNS instance name is one
+// DNS label.
+const maxNameBytes = 63
+
 // checkName refuses a stream name that would do more than show itself in
-// every picker that discovers it over mDNS: what textsafe.CheckName refuses
-// in a chat name. Empty means the camera's name. The length limit is the
-// mDNS label's (63 bytes), which may hold more than a chat name's MaxName
-// characters: a longer name is checked for hazards as a whole
-// (textsafe.CheckText, which judges emoji joiners in their context), then
-// MaxName characters at a time for what only names refuse (fillers,
-// unprintables); the first piece must also show a letter, digit or symbol.
+// every picker that discovers it over mDNS: what textsafe refuses in a chat
+// name, with the DNS label's limit. Empty means the camera's name.
 func checkName(name string) error {
-	switch {
-	case name == "":
+	if name == "" {
 		return nil
-	case utf8.RuneCountInString(name) <= textsafe.MaxName:
-		return textsafe.CheckName(name)
 	}
-	if err := textsafe.CheckText(name); err != nil {
-		return err
-	}
-	runes := []rune(name)
-	for i := 0; i < len(runes); i += textsafe.MaxName {
-		piece := strings.Map(func(r rune) rune {
-			if r == 0x200D || r == 0xFE0E || r == 0xFE0F {
-				return -1 // already judged in context by CheckText
-			}
-			return r
-		}, string(runes[i:min(i+textsafe.MaxName, len(runes))]))
-		err := textsafe.CheckName(strings.TrimSpace(piece))
-		var te *textsafe.Error
-		if err != nil && (i == 0 || errors.As(err, &te) && te.Rune >= 0) {
-			return err
-		}
-	}
-	return nil
+	return textsafe.CheckNameLen(name, maxNameBytes)
 }
 
 // Config is what lsbroadcast is told to do, from flags and an optional
@@ -202,8 +180,8 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	if c.MDNS, err = mdns.ParseInterfaces(*mdnsFlag); err != nil {
 		return nil, &UsageError{err}
 	}
-	if len(c.Name) > 63 {
-		return nil, usagef("invalid name: %d bytes, at most 63 (an mDNS label)", len(c.Name))
+	if len(c.Name) > maxNameBytes {
+		return nil, usagef("invalid name: %d bytes, at most %d (an mDNS label)", len(c.Name), maxNameBytes)
 	}
 	if err := checkName(c.Name); err != nil {
 		return nil, usagef("invalid name \"%s\": %v", textsafe.Terminal(c.Name), err)

@@ -20,6 +20,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 )
 
@@ -62,7 +63,7 @@ func evilAdvertiser(t *testing.T, p *mdnstest.Pair) {
 	t.Helper()
 	cmd := mdnstest.Command(context.Background(), p.Pi, os.Args[0], "-test.run=^TestEvilAdvertiser$")
 	cmd.Env = append(os.Environ(), evilEnv+"="+p.PiIf)
-	start(t, cmd)
+	testenv.Start(t, cmd)
 }
 
 // hazardIn returns the first thing in out a terminal would act on rather
@@ -87,7 +88,6 @@ func hazardIn(out string) string {
 // lsview --list, on stdout or in its logs; --list --json carries the name as
 // sent, its hazards written as JSON escapes.
 func TestListHostileName(t *testing.T) {
-	mdnstest.Require(t, "ip")
 	p := mdnstest.NewPair(t)
 	evilAdvertiser(t, p)
 	bin, _ := binaries(t)
@@ -138,8 +138,7 @@ func TestListHostileName(t *testing.T) {
 // TestPickerHostileName: the picker shows the hostile name escaped; the
 // pane's screen holds no escape sequence and its title stays ours.
 func TestPickerHostileName(t *testing.T) {
-	mdnstest.Require(t, "ip")
-	need(t, "tmux")
+	testenv.NeedTools(t, "tmux")
 	p := mdnstest.NewPair(t)
 	evilAdvertiser(t, p)
 	bin, _ := binaries(t)
