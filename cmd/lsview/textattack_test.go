@@ -20,8 +20,8 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
-	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // Finding 4 of issue 11, written as the attack: a machine on the LAN

@@ -105,14 +105,12 @@ func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logg
 	if err := st.Usable(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	p, err := startPlayer(ctx, o, st, log)
 	if err != nil {
 		return err
 	}
-	// The player must be gone before the screen is: wait for it.
-	defer func() { cancel(); <-p.done }()
+	// The player must be gone before the screen is.
+	defer p.close()
 	if ok, err := firstPicture(ctx, p); !ok {
 		return err
 	}
