@@ -12,12 +12,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/netio/web"
 )
 
 // Config is what lsbroadcast is told to do, from flags and an optional
@@ -33,6 +35,7 @@ type Config struct {
 	RTSPPort  int
 	RTPPort   int
 	ChatPort  int
+	HTTPPort  int    // web viewer port; 0 when off
 	Multicast string // multicast range, or empty when off
 	MDNS      mdns.Interfaces
 	StateDir  string
@@ -81,6 +84,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		rtspPort  = fs.Int("rtsp-port", rtsp.DefaultPort, "RTSP port (TCP)")
 		rtpPort   = fs.Int("rtp-port", rtsp.DefaultRTPPort, "RTP port for UDP readers; RTCP is the next port")
 		chatPort  = fs.Int("chat-port", DefaultChatPort, "chat port (TCP)")
+		httpPort  = fs.String("http-port", strconv.Itoa(web.DefaultPort), "web viewer port (TCP), or off")
 		multicast = fs.String("multicast", rtsp.DefaultMulticastRange, "multicast range for UDP-multicast readers, or off")
 		mdnsFlag  = fs.String("mdns", "all", "mDNS announcement: all, off, or interfaces IFACE[,IFACE]")
 		stateDir  = fs.String("state-dir", defaultStateDir(), "directory for identity, keys and history")
@@ -133,6 +137,11 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	}{{"rtsp-port", c.RTSPPort}, {"rtp-port", c.RTPPort}, {"chat-port", c.ChatPort}} {
 		if p.v < 1 || p.v > 65535 {
 			return nil, usagef("invalid %s %d: want 1 to 65535", p.name, p.v)
+		}
+	}
+	if *httpPort != "off" {
+		if c.HTTPPort, err = strconv.Atoi(*httpPort); err != nil || c.HTTPPort < 1 || c.HTTPPort > 65535 {
+			return nil, usagef("invalid http-port %q: want 1 to 65535, or off", *httpPort)
 		}
 	}
 	if c.RTPPort%2 != 0 || c.RTPPort == 65535 {
