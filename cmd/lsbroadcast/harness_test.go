@@ -102,6 +102,7 @@ type broadcaster struct {
 	cmd      *exec.Cmd
 	URL      string
 	ChatAddr string
+	HTTPBase string // http://HOST:PORT of the web viewer
 	StateDir string
 	mu       sync.Mutex
 	log      strings.Builder
@@ -121,18 +122,21 @@ func (b *broadcaster) Log() string {
 // is stopped with SIGTERM when the test ends.
 func startBroadcaster(t testing.TB, host string, prefix []string, args ...string) *broadcaster {
 	t.Helper()
-	rtspPort, rtpPort, chatPort := 8554, 8000, 4000
+	rtspPort, rtpPort, chatPort, httpPort := 8554, 8000, 4000, 8080
 	if host == "127.0.0.1" {
 		rtspPort, rtpPort = freePorts(t, host)
 		chatPort, _ = freePorts(t, host)
+		httpPort, _ = freePorts(t, host)
 	}
 	state := t.TempDir()
 	full := append([]string{"--listen", host, "--mdns", "off", "--state-dir", state,
-		"--rtsp-port", fmt.Sprint(rtspPort), "--rtp-port", fmt.Sprint(rtpPort), "--chat-port", fmt.Sprint(chatPort)}, args...)
+		"--rtsp-port", fmt.Sprint(rtspPort), "--rtp-port", fmt.Sprint(rtpPort), "--chat-port", fmt.Sprint(chatPort),
+		"--http-port", fmt.Sprint(httpPort)}, args...)
 	argv := append(append([]string{}, prefix...), binary)
 	argv = append(argv, full...)
 	b := &broadcaster{cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan struct{}),
-		URL: fmt.Sprintf("rtsp://%s:%d/live", host, rtspPort), ChatAddr: fmt.Sprintf("%s:%d", host, chatPort), StateDir: state}
+		URL: fmt.Sprintf("rtsp://%s:%d/live", host, rtspPort), ChatAddr: fmt.Sprintf("%s:%d", host, chatPort),
+		HTTPBase: fmt.Sprintf("http://%s:%d", host, httpPort), StateDir: state}
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
