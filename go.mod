@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/bluenviron/gortsplib/v5 v5.2.0
+	github.com/coder/websocket v1.8.15
 	github.com/coreos/go-systemd/v22 v22.5.0
 	github.com/grandcat/zeroconf v1.0.0
 	github.com/pion/rtp v1.8.25

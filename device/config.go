@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
+	"github.com/lsbroadcast/lsbroadcast/netio/web"
 )
 
 // maxNameBytes is the longest stream name: an mDNS instance name is one
@@ -48,6 +50,7 @@ type Config struct {
 	RTSPPort  int
 	RTPPort   int
 	ChatPort  int
+	HTTPPort  int    // web viewer port; 0 when off
 	Multicast string // multicast range, or empty when off
 	// RTSP limits: readers in all, and readers from one address (an IPv4
 	// address or an IPv6 /64).
@@ -103,6 +106,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		maxReaders = fs.Int("rtsp-max-readers", rtsp.DefaultMaxReaders, "RTSP readers in all; more are refused with 453")
 		maxPerAddr = fs.Int("rtsp-max-per-address", rtsp.DefaultMaxReadersPerAddr,
 			"RTSP readers from one address (IPv4 address or IPv6 /64); it may hold twice as many connections and sessions")
+		httpPort  = fs.String("http-port", strconv.Itoa(web.DefaultPort), "web viewer port (TCP), or off")
 		multicast = fs.String("multicast", rtsp.DefaultMulticastRange, "multicast range for UDP-multicast readers, or off")
 		mdnsFlag  = fs.String("mdns", "all", "mDNS announcement: all, off, or interfaces IFACE[,IFACE]")
 		stateDir  = fs.String("state-dir", defaultStateDir(), "directory for identity, keys and history")
@@ -160,6 +164,11 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	if c.RTSPMaxReaders < 1 || c.RTSPMaxPerAddress < 1 || c.RTSPMaxPerAddress > c.RTSPMaxReaders {
 		return nil, usagef("invalid rtsp limits %d readers, %d per address: want at least 1, per address at most the total",
 			c.RTSPMaxReaders, c.RTSPMaxPerAddress)
+	}
+	if *httpPort != "off" {
+		if c.HTTPPort, err = strconv.Atoi(*httpPort); err != nil || c.HTTPPort < 1 || c.HTTPPort > 65535 {
+			return nil, usagef("invalid http-port %q: want 1 to 65535, or off", *httpPort)
+		}
 	}
 	if c.RTPPort%2 != 0 || c.RTPPort == 65535 {
 		return nil, usagef("invalid rtp-port %d: RTP wants an even port with RTCP on the next one", c.RTPPort)

@@ -27,6 +27,7 @@ type broadcaster struct {
 	*testenv.Proc
 	URL      string
 	ChatAddr string
+	HTTPBase string // http://HOST:PORT of the web viewer
 	StateDir string
 }
 
@@ -35,21 +36,23 @@ type broadcaster struct {
 // is stopped with SIGTERM when the test ends.
 func startBroadcaster(t testing.TB, host string, prefix []string, args ...string) *broadcaster {
 	t.Helper()
-	rtspPort, rtpPort, chatPort := 8554, 8000, 4000
+	rtspPort, rtpPort, chatPort, httpPort := 8554, 8000, 4000, 8080
 	if host == "127.0.0.1" {
 		var err error
 		if rtpPort, err = testenv.FreeUDPRun(host, 2); err != nil {
 			t.Fatal(err)
 		}
-		rtspPort, chatPort = testenv.FreePortOn(t, host), testenv.FreePortOn(t, host)
+		rtspPort, chatPort, httpPort = testenv.FreePortOn(t, host), testenv.FreePortOn(t, host), testenv.FreePortOn(t, host)
 	}
 	state := t.TempDir()
 	full := append([]string{"--listen", host, "--mdns", "off", "--state-dir", state,
-		"--rtsp-port", fmt.Sprint(rtspPort), "--rtp-port", fmt.Sprint(rtpPort), "--chat-port", fmt.Sprint(chatPort)}, args...)
+		"--rtsp-port", fmt.Sprint(rtspPort), "--rtp-port", fmt.Sprint(rtpPort), "--chat-port", fmt.Sprint(chatPort),
+		"--http-port", fmt.Sprint(httpPort)}, args...)
 	argv := append(append([]string{}, prefix...), lsbroadcast(t))
 	argv = append(argv, full...)
 	b := &broadcaster{Proc: testenv.Start(t, exec.Command(argv[0], argv[1:]...)),
-		URL: fmt.Sprintf("rtsp://%s:%d/live", host, rtspPort), ChatAddr: fmt.Sprintf("%s:%d", host, chatPort), StateDir: state}
+		URL: fmt.Sprintf("rtsp://%s:%d/live", host, rtspPort), ChatAddr: fmt.Sprintf("%s:%d", host, chatPort),
+		HTTPBase: fmt.Sprintf("http://%s:%d", host, httpPort), StateDir: state}
 	b.WaitOutput(t, "msg=broadcasting", 20*time.Second)
 	return b
 }

@@ -13,8 +13,8 @@ import (
 // netio/viewer) play against.
 type Broadcaster struct {
 	*Proc
-	RTSPPort, RTPPort, ChatPort int
-	StateDir                    string
+	RTSPPort, RTPPort, ChatPort, HTTPPort int
+	StateDir                              string
 }
 
 // StartBroadcaster builds lsbroadcast (see Build) and runs its size@fps
@@ -31,15 +31,19 @@ func StartBroadcaster(t testing.TB, size string, fps int, earlier *Broadcaster) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		b = Broadcaster{RTSPPort: FreePort(t), RTPPort: rtp, ChatPort: FreePort(t), StateDir: t.TempDir()}
+		b = Broadcaster{RTSPPort: FreePort(t), RTPPort: rtp, ChatPort: FreePort(t), HTTPPort: FreePort(t), StateDir: t.TempDir()}
 	}
 	b.Proc = Start(t, exec.Command(Build(t, "cmd/lsbroadcast")[0], "--source", "pattern", "--size", size, "--fps", strconv.Itoa(fps),
 		"--listen", "127.0.0.1", "--mdns", "off", "--rtsp-port", strconv.Itoa(b.RTSPPort),
-		"--rtp-port", strconv.Itoa(b.RTPPort), "--chat-port", strconv.Itoa(b.ChatPort), "--state-dir", b.StateDir))
+		"--rtp-port", strconv.Itoa(b.RTPPort), "--chat-port", strconv.Itoa(b.ChatPort),
+		"--http-port", strconv.Itoa(b.HTTPPort), "--state-dir", b.StateDir))
 	WaitPort(t, addr(b.RTSPPort), 10*time.Second)
 	WaitPort(t, b.ChatAddr(), 10*time.Second)
 	return &b
 }
+
+// PageURL is the web viewer's address.
+func (b *Broadcaster) PageURL() string { return "http://" + addr(b.HTTPPort) + "/" }
 
 // URL is the stream's RTSP URL.
 func (b *Broadcaster) URL() string { return "rtsp://" + addr(b.RTSPPort) + "/live" }
