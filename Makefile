@@ -37,7 +37,7 @@ TEST_STAGES := build vet tidy checks unit fuzz package-checks e2e vmtest bench-s
 # the command line.
 FUZZ_TARGETS := \
 	./netio/rtsp:FuzzRequest ./netio/rtsp:FuzzParseTransport \
-	./netio/chat:FuzzDecode \
+	./netio/chat:FuzzDecode ./netio/textsafe:FuzzSanitize \
 	./netio/mdns:FuzzParseInterfaces ./netio/mdns:FuzzParseTXT \
 	./capture:FuzzParseSpec ./capture:FuzzParseSize \
 	./capture/pattern:FuzzReadStrip ./capture/subproc:FuzzReadFrame \
