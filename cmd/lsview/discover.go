@@ -31,11 +31,12 @@ type listing struct {
 	Viewers int    `json:"viewers"`
 	Proto   int    `json:"proto,omitempty"`
 	ID      string `json:"id,omitempty"`
+	Page    string `json:"page,omitempty"` // the web viewer, http://host:port/
 }
 
 func listingOf(s viewer.Stream) listing {
 	return listing{Name: s.Name, Kind: string(s.Kind), Chat: s.Chat, URL: s.URL, Size: s.Size(), FPS: s.FPS,
-		Codec: s.Codec, Viewers: s.Viewers, Proto: s.Proto, ID: s.Instance}
+		Codec: s.Codec, Viewers: s.Viewers, Proto: s.Proto, ID: s.Instance, Page: s.PageURL()}
 }
 
 // discover browses for d and returns what it found, or stops early when
@@ -79,11 +80,11 @@ func runList(ctx context.Context, o *options, out io.Writer, log *slog.Logger) e
 		}
 	} else if len(list) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tKIND\tSIZE\tFPS\tVIEWERS\tCHAT\tRTSP")
+		fmt.Fprintln(tw, "NAME\tKIND\tSIZE\tFPS\tVIEWERS\tCHAT\tRTSP\tPAGE")
 		for _, s := range list {
 			t := textsafe.Terminal
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t(s.Name), t(s.Kind), t(dash(s.Size)), dashInt(s.FPS, s.Kind),
-				dashInt(s.Viewers, s.Kind), t(dash(s.Chat)), t(s.URL))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t(s.Name), t(s.Kind), t(dash(s.Size)), dashInt(s.FPS, s.Kind),
+				dashInt(s.Viewers, s.Kind), t(dash(s.Chat)), t(s.URL), t(dash(s.Page)))
 		}
 		tw.Flush()
 	}

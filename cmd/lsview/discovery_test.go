@@ -60,7 +60,8 @@ func TestListPlayAndLoseAcrossNamespaces(t *testing.T) {
 	}
 	s := found[0]
 	if s.Name != "Kitchen cam" || s.Kind != "lsview" || s.URL != "rtsp://"+p.PiAddr+":8554/live" ||
-		s.Chat != p.PiAddr+":4000" || s.Proto != chat.Version || s.Codec != "jpeg" || s.FPS != 15 {
+		s.Chat != p.PiAddr+":4000" || s.Proto != chat.Version || s.Codec != "jpeg" || s.FPS != 15 ||
+		s.Page != "http://"+p.PiAddr+":8080/" {
 		t.Fatalf("listed %+v", s)
 	}
 

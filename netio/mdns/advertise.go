@@ -35,8 +35,9 @@ const (
 	KeyFPS      = "fps"
 	KeyCodec    = "codec" // jpeg
 	KeyViewers  = "viewers"
-	KeyID       = "id"   // instance id, stable across restarts
-	KeyPath     = "path" // on _rtsp._tcp and _http._tcp, as other announcers use
+	KeyID       = "id"       // instance id, stable across restarts
+	KeyPath     = "path"     // on _rtsp._tcp and _http._tcp, as other announcers use
+	KeyHTTPPort = "httpport" // the web viewer's port, when there is one
 )
 
 func validate(s netio.Stream) error {
@@ -70,6 +71,9 @@ func lsviewTXT(s netio.Stream) []string {
 	}
 	if s.FPS > 0 {
 		txt = append(txt, KeyFPS+"="+strconv.Itoa(s.FPS))
+	}
+	if s.HTTPPort > 0 {
+		txt = append(txt, KeyHTTPPort+"="+strconv.Itoa(s.HTTPPort))
 	}
 	return txt
 }

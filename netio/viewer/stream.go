@@ -38,6 +38,16 @@ type Stream struct {
 	GuessedURL bool
 }
 
+// PageURL is the broadcaster's web viewer, on the chat's host, or "" when
+// it has none.
+func (s Stream) PageURL() string {
+	host, _, err := net.SplitHostPort(s.Chat)
+	if s.HTTPPort <= 0 || err != nil {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(s.HTTPPort)) + "/"
+}
+
 // HasChat says whether the stream has a chat to join.
 func (s Stream) HasChat() bool { return s.Kind == KindLsview && s.Chat != "" }
 
@@ -67,6 +77,7 @@ func FromEntry(e mdns.Entry) Stream {
 	s.Width, s.Height = parseSize(e.TXT[mdns.KeySize])
 	s.FPS, s.Codec = e.Int(mdns.KeyFPS), e.TXT[mdns.KeyCodec]
 	s.Viewers, s.Proto = e.Int(mdns.KeyViewers), e.Int(mdns.KeyProto)
+	s.HTTPPort = e.Int(mdns.KeyHTTPPort)
 	return s
 }
 
