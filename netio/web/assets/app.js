@@ -423,6 +423,14 @@
       if (!m || !m.id || byId.has(m.id)) return;
       if (m.type === 'announcement') return; // history pages may hold them; the banner shows them
       const stick = nearBottom();
+      if (m.from && me && m.from.toLowerCase() === me.toLowerCase()) {
+        for (const lost of list.querySelectorAll('li[data-lost]')) {
+          if (lost.dataset.lost === m.text) {
+            lost.remove();
+            break;
+          }
+        }
+      }
       const li = messageItem(m);
       byId.set(m.id, li);
       // Keep id order even when an ack made a pending line real first.
@@ -542,10 +550,17 @@
       p.status.appendChild(drop);
     }
 
+    // failPending: the connection dropped with messages unacknowledged.
+    // They may still have been stored: each stays marked lost until the
+    // history of the next join shows it (then the real one replaces it).
     function failPending(text) {
       for (const [ref, p] of pendingByRef) {
-        if (p.kind === 'chat') failItem(p, text);
-        else annFail(text);
+        if (p.kind === 'chat') {
+          failItem(p, text);
+          p.li.dataset.lost = p.text;
+        } else {
+          annFail(text);
+        }
         pendingByRef.delete(ref);
       }
     }
@@ -878,7 +893,12 @@
   if (window.visualViewport) {
     const vv = window.visualViewport;
     const fit = () => {
+      // Pinch zoom shrinks the visual viewport too: only the keyboard
+      // (at scale 1) should shrink the page.
+      if (Math.abs(vv.scale - 1) > 0.01) return;
       document.documentElement.style.setProperty('--app-h', Math.round(vv.height) + 'px');
+      // Safari scrolls the page up under the keyboard; the page now fits.
+      window.scrollTo(0, 0);
       if (document.activeElement === $('text')) $('text').scrollIntoView({ block: 'nearest' });
     };
     vv.addEventListener('resize', fit);

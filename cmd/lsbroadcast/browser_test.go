@@ -304,9 +304,16 @@ func TestWebViewerInChromium(t *testing.T) {
 	tcp, _ := dialChat(t, srv.ChatAddr, chat.Hello{Name: "Kofi (lsview)"})
 
 	t.Run("chat both ways", func(t *testing.T) {
-		// First visit: the page asks for a name.
+		// First visit: the page asks for a name. One already here is
+		// refused, and the page says so and offers another.
 		do(t, ctx, chromedp.WaitVisible("#name-input"),
-			chromedp.SendKeys("#name-input", "Zoë Ångström"), chromedp.KeyEvent("\r"))
+			chromedp.SendKeys("#name-input", "kofi (LSVIEW)"), chromedp.KeyEvent("\r"))
+		waitTrue(t, ctx, 10*time.Second, `!document.getElementById('name-dialog').hidden && document.getElementById('name-error').textContent.includes('already')`)
+		if v := eval[string](t, ctx, `document.getElementById('name-input').value`); v == "" || strings.EqualFold(v, "Kofi (lsview)") {
+			t.Errorf("after name_taken the page offers %q", v)
+		}
+		eval[bool](t, ctx, `(document.getElementById('name-input').value = '', true)`)
+		do(t, ctx, chromedp.SendKeys("#name-input", "Zoë Ångström"), chromedp.KeyEvent("\r"))
 		waitTrue(t, ctx, 10*time.Second, `document.body.dataset.chat === 'live'`)
 		if name := eval[string](t, ctx, `localStorage.getItem('lsbroadcast.name')`); name != "Zoë Ångström" {
 			t.Errorf("name kept as %q", name)
