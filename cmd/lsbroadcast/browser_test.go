@@ -431,13 +431,14 @@ func TestWebViewerInChromium(t *testing.T) {
 		waitTrue(t, ctx, time.Second, shown("#presence-list li", `<img src=x onerror=alert(1)>`))
 
 		// A right-to-left override typed in the page: the server refuses it
-		// (bad_text), the page says so beside the message, shown as typed.
-		bidi := "abc \u202Egnp.exe\u202C def"
+		// (bad_text), the page says so beside the message, and shows the
+		// controls as codes rather than obeying them.
+		override := "abc \u202Egnp.exe\u202C def"
+		const overrideShown = "abc [U+202E]gnp.exe[U+202C] def"
 		// No keyboard has the override as a key: it comes pasted.
-		eval[bool](t, ctx, `(document.getElementById('text').value = `+jsString(bidi)+`, true)`)
+		eval[bool](t, ctx, `(document.getElementById('text').value = `+jsString(override)+`, true)`)
 		do(t, ctx, chromedp.Focus("#text"), chromedp.KeyEvent("\r"))
-		waitTrue(t, ctx, 10*time.Second, `Array.from(document.querySelectorAll('#messages li.failed')).some((li) => li.querySelector('.text').textContent === `+jsString(bidi)+` && li.querySelector('.status').textContent.includes('not sent'))`)
-		// And one the server lets through from a name: isolated, as text.
+		waitTrue(t, ctx, 10*time.Second, `Array.from(document.querySelectorAll('#messages li.failed')).some((li) => li.querySelector('.text').textContent === `+jsString(overrideShown)+` && li.querySelector('.status').textContent.includes('not sent'))`)
 		if n := eval[int](t, ctx, `document.querySelectorAll('#app img, #app script, #app b, #messages li li').length`); n != 0 {
 			t.Errorf("%d elements made from chat text", n)
 		}

@@ -19,11 +19,17 @@
   const KEY_NAME = 'lsbroadcast.name';
   const KEY_HOST = 'lsbroadcast.hostKey';
 
+  // Direction controls (overrides, embeddings, isolates) let a text
+  // reorder what is shown around it ("gnp.exe" shown as "exe.png"). The
+  // server refuses them; any that still reach the page are shown as codes.
+  const BIDI = /[\u202A-\u202E\u2066-\u2069]/g;
+  const visible = (s) => String(s).replace(BIDI, (c) => '[U+' + c.charCodeAt(0).toString(16).toUpperCase() + ']');
+
   // el makes an element whose text is set as text.
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (text !== undefined && text !== null) e.textContent = visible(text);
     return e;
   }
 
@@ -357,11 +363,11 @@
       hideNotice();
       setChatState('live');
       body.dataset.role = role;
-      $('my-name').textContent = me;
+      $('my-name').textContent = visible(me);
       if (me) store.set(KEY_NAME, me);
       if (m.stream && m.stream.name) {
-        $('stream-name').textContent = m.stream.name;
-        document.title = m.stream.name + ' · lsbroadcast';
+        $('stream-name').textContent = visible(m.stream.name);
+        document.title = visible(m.stream.name) + ' · lsbroadcast';
       }
       const isHost = role === 'host';
       hostBtn.setAttribute('aria-pressed', String(isHost));
