@@ -278,7 +278,21 @@ func screenshot(t *testing.T, ctx context.Context, name string, w, h int64, opts
 func TestWebViewerInChromium(t *testing.T) {
 	srv := startWeb(t)
 	ctx, alerts := chromium(t)
+	// From the first byte of the page on: what the Content-Security-Policy
+	// blocked (an inline script or style would be) and uncaught errors.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+		window.__problems = [];
+		document.addEventListener('securitypolicyviolation', (e) => window.__problems.push('CSP ' + e.violatedDirective + ' ' + e.blockedURI));
+		window.addEventListener('error', (e) => window.__problems.push('error ' + e.message));
+		window.addEventListener('unhandledrejection', (e) => window.__problems.push('rejection ' + e.reason));`}); err != nil {
+		t.Fatal(err)
+	}
 	do(t, ctx, chromedp.Navigate(srv.URL))
+	t.Cleanup(func() {
+		if p := eval[[]string](t, ctx, `window.__problems`); len(p) != 0 {
+			t.Errorf("the page had problems: %q", p)
+		}
+	})
 
 	t.Run("video advances", func(t *testing.T) {
 		waitTrue(t, ctx, 15*time.Second, `Number(document.body.dataset.frames) >= 5`)
