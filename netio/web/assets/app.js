@@ -131,6 +131,8 @@
         while (times.length && now - times[0] > 2000) times.shift();
         const l = now - f.captured;
         latency = latency < 0 ? l : latency * 0.9 + l * 0.1;
+        // For measurements (the benchmarks read every frame's latency).
+        document.dispatchEvent(new CustomEvent('lsbroadcast:frame', { detail: { seq: f.seq, latency: l } }));
         body.dataset.frames = String(drawn);
         body.dataset.lastSeq = String(f.seq);
         if (stateEl.dataset.state !== 'live') setState('live', null);
