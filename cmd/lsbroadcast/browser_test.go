@@ -64,6 +64,7 @@ type webServer struct {
 	Addr     string // 127.0.0.1:PORT
 	ChatAddr string // the TCP chat
 	HostKey  string
+	b        *broadcaster
 }
 
 func startWeb(t testing.TB, size string) *webServer {
@@ -77,7 +78,20 @@ func startWeb(t testing.TB, size string) *webServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &webServer{URL: "http://" + addr + "/", Addr: addr, ChatAddr: b.ChatAddr, HostKey: strings.TrimSpace(string(key))}
+	return &webServer{URL: "http://" + addr + "/", Addr: addr, ChatAddr: b.ChatAddr, HostKey: strings.TrimSpace(string(key)), b: b}
+}
+
+// restartWeb stops the broadcaster and starts another on the same web and
+// chat ports, as after a restart of the service.
+func restartWeb(t *testing.T, old *webServer) *webServer {
+	t.Helper()
+	old.b.cmd.Process.Signal(syscall.SIGTERM)
+	<-old.b.exited
+	port := func(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "320x240", "--fps", "30",
+		"--http-port", port(old.Addr), "--chat-port", port(old.ChatAddr))
+	testenv.WaitPort(t, old.Addr, 10*time.Second)
+	return &webServer{URL: old.URL, Addr: old.Addr, ChatAddr: old.ChatAddr, b: b}
 }
 
 // jsString is s as a JavaScript string literal (JSON is one; Go's encoder
@@ -517,6 +531,33 @@ func BenchmarkWebFrameToDrawn(b *testing.B) {
 	b.ReportMetric(lat[len(lat)/2], "p50-ms")
 	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
 	b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "drawn-fps")
+}
+
+// TestWebViewerReconnects: the broadcaster goes away (a restart, the Pi's
+// power) and comes back; the page carries on by itself, video and chat.
+func TestWebViewerReconnects(t *testing.T) {
+	srv := startWeb(t, "320x240")
+	ctx, alerts := chromium(t)
+	do(t, ctx, chromedp.Navigate(srv.URL), chromedp.WaitVisible("#name-input"),
+		chromedp.SendKeys("#name-input", "Rémi"), chromedp.KeyEvent("\r"))
+	waitTrue(t, ctx, 15*time.Second, `document.body.dataset.chat === 'live' && Number(document.body.dataset.frames) >= 5`)
+
+	srv.b.cmd.Process.Signal(syscall.SIGTERM)
+	<-srv.b.exited
+	waitTrue(t, ctx, 10*time.Second, `document.body.dataset.chat === 'offline' && document.getElementById('video-state').dataset.state === 'offline'`)
+	before := eval[int](t, ctx, `Number(document.body.dataset.frames)`)
+
+	again := restartWeb(t, srv)
+	// The backoff is at most 10 s (with jitter) between attempts.
+	waitTrue(t, ctx, 25*time.Second, fmt.Sprintf(`document.body.dataset.chat === 'live' && Number(document.body.dataset.frames) >= %d`, before+5))
+	tcp, _ := dialChat(t, again.ChatAddr, chat.Hello{Name: "Kofi"})
+	do(t, ctx, chromedp.SendKeys("#text", "Back again"), chromedp.KeyEvent("\r"))
+	tcp.wait(t, 10*time.Second, "chat after the restart", func(m chat.Msg) bool {
+		return m.Type == chat.TypeChat && m.Text == "Back again" && m.From == "Rémi"
+	})
+	if a := alerts(); len(a) != 0 {
+		t.Errorf("alerts: %q", a)
+	}
 }
 
 // TestWebSocketForeignOrigin: a page of another site open in a viewer's
