@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
+	"github.com/lsbroadcast/lsbroadcast/netio/web"
 )
 
 // Timings of the source supervisor.
@@ -38,7 +41,9 @@ type Broadcaster struct {
 
 	notify    *Notifier
 	chat      *chat.Server
+	web       *web.Server // nil when --http-port off
 	name      string
+	source    atomic.Pointer[string] // name of the source running now
 	firstOnce sync.Once
 	first     chan struct{} // closed by the first frame sent
 	frames    atomic.Uint64
@@ -74,7 +79,8 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return &UsageError{err}
 	}
-	b.name = cmp.Or(cfg.Name, src.Name())
+	b.name = cmp.Or(cfg.Name, streamName(src.Name()))
+	b.setSource(src)
 
 	svcs := &services{log: log}
 	defer svcs.stop()
@@ -94,8 +100,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Info("host key created: give the file to the host, who joins with lsview --host-key FILE",
 			"file", st.Files.HostKey, "fingerprint", HostKeyFingerprint(key))
 	}
-	log.Info("broadcasting", "name", b.name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()),
-		"instance", st.InstanceID, "state_dir", st.Dir)
+	args := []any{"name", b.name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost())}
+	if b.web != nil {
+		args = append(args, "page", b.pageURL())
+	}
+	log.Info("broadcasting", append(args, "instance", st.InstanceID, "state_dir", st.Dir)...)
 
 	// The services outlive ctx until the supervisor has returned, so
 	// readers get every frame up to the end.
@@ -109,10 +118,22 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return nil
 }
 
-// listen has every service bind its ports or register: RTSP, chat, mDNS.
+// streamName is the camera's own name as every picker may show it: a
+// driver's card name comes from the device, so what a name may not hold
+// is escaped visibly, as a terminal would show it.
+func streamName(camera string) string {
+	if checkName(camera) == nil {
+		return camera
+	}
+	return textsafe.Terminal(camera)
+}
+
+// listen has every service bind its ports or register: RTSP, chat, web,
+// mDNS (last: it announces the others).
 func (b *Broadcaster) listen(svcs *services) error {
 	b.rtsp = &rtsp.Server{Host: b.cfg.Listen, Port: b.cfg.RTSPPort, RTPPort: b.cfg.RTPPort,
-		Multicast: b.cfg.Multicast, Logger: b.log.With("service", "rtsp")}
+		Multicast: b.cfg.Multicast, MaxReaders: b.cfg.RTSPMaxReaders, MaxReadersPerAddr: b.cfg.RTSPMaxPerAddress,
+		Logger: b.log.With("service", "rtsp")}
 	if err := svcs.listen("rtsp", b.rtsp); err != nil {
 		return err
 	}
@@ -121,6 +142,13 @@ func (b *Broadcaster) listen(svcs *services) error {
 		return err
 	}
 	svcs.add("chat", chatWithStore{chatSrv, closeStore})
+	if b.cfg.HTTPPort != 0 {
+		b.web = &web.Server{Addr: net.JoinHostPort(b.cfg.Listen, strconv.Itoa(b.cfg.HTTPPort)), Chat: chatSrv,
+			Status: b.webStatus, Health: b.Health, Logger: b.log.With("service", "web")}
+		if err := svcs.listen("web", b.web); err != nil {
+			return err
+		}
+	}
 	return svcs.listen("mdns", &mdns.Advertiser{Interfaces: b.cfg.MDNS, Stream: b.stream, Logger: b.log.With("service", "mdns")})
 }
 
@@ -153,8 +181,23 @@ func (b *Broadcaster) stream() netio.Stream {
 	size := b.size
 	b.sizeMu.Unlock()
 	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chat.Version,
-		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, Width: size.W, Height: size.H, FPS: b.cfg.FPS,
+		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, HTTPPort: b.cfg.HTTPPort, Width: size.W, Height: size.H, FPS: b.cfg.FPS,
 		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
+}
+
+// webStatus is what the web viewer's /state reports.
+func (b *Broadcaster) webStatus() web.Status {
+	b.sizeMu.Lock()
+	size := b.size
+	b.sizeMu.Unlock()
+	return web.Status{Name: b.name, Source: *b.source.Load(), Width: size.W, Height: size.H, FPS: b.cfg.FPS,
+		Live: b.live.Load(), Frames: b.frames.Load(), Readers: web.Readers{RTSP: b.rtsp.Stats().Readers},
+		ChatClients: b.chat.Viewers(), HTTPURL: b.pageURL()}
+}
+
+func (b *Broadcaster) setSource(src capture.Source) {
+	name := src.Name()
+	b.source.Store(&name)
 }
 
 // statusEvery is how often systemd's status line is refreshed.
@@ -187,7 +230,12 @@ func (b *Broadcaster) reportToSystemd(ctx context.Context) {
 			if !b.live.Load() {
 				state = noSignal
 			}
-			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers, %d in chat", b.name, state, fps, b.rtsp.Stats().Readers, b.chat.Viewers()))
+			web := 0
+			if b.web != nil {
+				web = b.web.Viewers()
+			}
+			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers, %d in browsers, %d in chat", b.name, state, fps,
+				b.rtsp.Stats().Readers, web, b.chat.Viewers()))
 		}
 	}
 }
@@ -204,6 +252,20 @@ func (b *Broadcaster) advertisedHost() string {
 	return "localhost"
 }
 
+// pageURL is the web viewer's address as people type it: the listen
+// address when there is one, else this machine's mDNS name (avahi-daemon
+// publishes HOSTNAME.local), else its name.
+func (b *Broadcaster) pageURL() string {
+	host := b.advertisedHost()
+	if host == b.cfg.Listen {
+		return "http://" + net.JoinHostPort(host, strconv.Itoa(b.cfg.HTTPPort)) + "/"
+	}
+	if !b.cfg.MDNS.Off && !strings.HasSuffix(host, ".local") {
+		host += ".local"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(b.cfg.HTTPPort)) + "/"
+}
+
 // emit hands a frame to every service. Called from one goroutine at a time.
 func (b *Broadcaster) emit(f capture.Frame) {
 	if err := b.rtsp.WriteJPEG(f.JPEG, f.Captured); err != nil {
@@ -212,7 +274,10 @@ func (b *Broadcaster) emit(f capture.Frame) {
 		}
 		return
 	}
-	b.frames.Add(1)
+	n := b.frames.Add(1)
+	if b.web != nil {
+		b.web.WriteFrame(n, f.Captured, f.JPEG)
+	}
 	b.lastFrame.Store(time.Now().UnixNano())
 	b.firstOnce.Do(func() { close(b.first) })
 	b.sizeMu.Lock()
@@ -242,6 +307,7 @@ func (b *Broadcaster) supervise(ctx context.Context, op opener, src capture.Sour
 		if src == nil {
 			return
 		}
+		b.setSource(src)
 		b.log.Info("source back", "source", src.Name())
 	}
 }

@@ -12,13 +12,30 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
+	"github.com/lsbroadcast/lsbroadcast/netio/web"
 )
+
+// maxNameBytes is the longest stream name: an mDNS instance name is one
+// DNS label.
+const maxNameBytes = 63
+
+// checkName refuses a stream name that would do more than show itself in
+// every picker that discovers it over mDNS: what textsafe refuses in a chat
+// name, with the DNS label's limit. Empty means the camera's name.
+func checkName(name string) error {
+	if name == "" {
+		return nil
+	}
+	return textsafe.CheckNameLen(name, maxNameBytes)
+}
 
 // Config is what lsbroadcast is told to do, from flags and an optional
 // config file of `name = value` lines using the flag names.
@@ -33,10 +50,15 @@ type Config struct {
 	RTSPPort  int
 	RTPPort   int
 	ChatPort  int
+	HTTPPort  int    // web viewer port; 0 when off
 	Multicast string // multicast range, or empty when off
-	MDNS      mdns.Interfaces
-	StateDir  string
-	LogLevel  string
+	// RTSP limits: readers in all, and readers from one address (an IPv4
+	// address or an IPv6 /64).
+	RTSPMaxReaders    int
+	RTSPMaxPerAddress int
+	MDNS              mdns.Interfaces
+	StateDir          string
+	LogLevel          string
 	// Chat history retention; announcements are kept whatever their age.
 	HistoryCount int
 	HistoryAge   time.Duration
@@ -72,15 +94,19 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("lsbroadcast", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
-		source    = fs.String("source", "auto", "auto, pattern, v4l2:/dev/videoN, gocv:INDEX, gocv:FILE or gocv:gst:PIPELINE")
-		size      = fs.String("size", DefaultSize.String(), "frame size WxH (cameras: the size asked for)")
-		fps       = fs.Int("fps", DefaultFPS, "frames per second, 1-120")
-		quality   = fs.Int("quality", DefaultQuality, "JPEG quality 1-100 for encoded sources")
-		name      = fs.String("name", "", "stream name (default: the camera's name)")
-		listen    = fs.String("listen", "", "IP address to listen on (default: all)")
-		rtspPort  = fs.Int("rtsp-port", rtsp.DefaultPort, "RTSP port (TCP)")
-		rtpPort   = fs.Int("rtp-port", rtsp.DefaultRTPPort, "RTP port for UDP readers; RTCP is the next port")
-		chatPort  = fs.Int("chat-port", DefaultChatPort, "chat port (TCP)")
+		source     = fs.String("source", "auto", "auto, pattern, v4l2:/dev/videoN, gocv:INDEX, gocv:FILE or gocv:gst:PIPELINE")
+		size       = fs.String("size", DefaultSize.String(), "frame size WxH (cameras: the size asked for)")
+		fps        = fs.Int("fps", DefaultFPS, "frames per second, 1-120")
+		quality    = fs.Int("quality", DefaultQuality, "JPEG quality 1-100 for encoded sources")
+		name       = fs.String("name", "", "stream name (default: the camera's name)")
+		listen     = fs.String("listen", "", "IP address to listen on (default: all)")
+		rtspPort   = fs.Int("rtsp-port", rtsp.DefaultPort, "RTSP port (TCP)")
+		rtpPort    = fs.Int("rtp-port", rtsp.DefaultRTPPort, "RTP port for UDP readers; RTCP is the next port")
+		chatPort   = fs.Int("chat-port", DefaultChatPort, "chat port (TCP)")
+		maxReaders = fs.Int("rtsp-max-readers", rtsp.DefaultMaxReaders, "RTSP readers in all; more are refused with 453")
+		maxPerAddr = fs.Int("rtsp-max-per-address", rtsp.DefaultMaxReadersPerAddr,
+			"RTSP readers from one address (IPv4 address or IPv6 /64); it may hold twice as many connections and sessions")
+		httpPort  = fs.String("http-port", strconv.Itoa(web.DefaultPort), "web viewer port (TCP), or off")
 		multicast = fs.String("multicast", rtsp.DefaultMulticastRange, "multicast range for UDP-multicast readers, or off")
 		mdnsFlag  = fs.String("mdns", "all", "mDNS announcement: all, off, or interfaces IFACE[,IFACE]")
 		stateDir  = fs.String("state-dir", defaultStateDir(), "directory for identity, keys and history")
@@ -109,7 +135,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 
 	c := &Config{FPS: *fps, Quality: *quality, Name: strings.TrimSpace(*name), RTSPPort: *rtspPort,
 		RTPPort: *rtpPort, ChatPort: *chatPort, StateDir: *stateDir, LogLevel: *logLevel,
-		HistoryCount: *histCount, HistoryAge: *histAge}
+		HistoryCount: *histCount, HistoryAge: *histAge, RTSPMaxReaders: *maxReaders, RTSPMaxPerAddress: *maxPerAddr}
 	if c.HistoryCount < 0 || c.HistoryAge < 0 {
 		return nil, usagef("invalid history retention: count and age must not be negative")
 	}
@@ -135,6 +161,15 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 			return nil, usagef("invalid %s %d: want 1 to 65535", p.name, p.v)
 		}
 	}
+	if c.RTSPMaxReaders < 1 || c.RTSPMaxPerAddress < 1 || c.RTSPMaxPerAddress > c.RTSPMaxReaders {
+		return nil, usagef("invalid rtsp limits %d readers, %d per address: want at least 1, per address at most the total",
+			c.RTSPMaxReaders, c.RTSPMaxPerAddress)
+	}
+	if *httpPort != "off" {
+		if c.HTTPPort, err = strconv.Atoi(*httpPort); err != nil || c.HTTPPort < 1 || c.HTTPPort > 65535 {
+			return nil, usagef("invalid http-port %q: want 1 to 65535, or off", *httpPort)
+		}
+	}
 	if c.RTPPort%2 != 0 || c.RTPPort == 65535 {
 		return nil, usagef("invalid rtp-port %d: RTP wants an even port with RTCP on the next one", c.RTPPort)
 	}
@@ -154,8 +189,11 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	if c.MDNS, err = mdns.ParseInterfaces(*mdnsFlag); err != nil {
 		return nil, &UsageError{err}
 	}
-	if len(c.Name) > 63 {
-		return nil, usagef("invalid name: %d bytes, at most 63 (an mDNS label)", len(c.Name))
+	if len(c.Name) > maxNameBytes {
+		return nil, usagef("invalid name: %d bytes, at most %d (an mDNS label)", len(c.Name), maxNameBytes)
+	}
+	if err := checkName(c.Name); err != nil {
+		return nil, usagef("invalid name \"%s\": %v", textsafe.Terminal(c.Name), err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

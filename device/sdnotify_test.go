@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // notifySocket listens where systemd would and returns the datagrams it
@@ -106,7 +108,7 @@ func TestWatchdogPingsOnlyWhileHealthy(t *testing.T) {
 		}
 		return nil
 	}
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	n := NewNotifier(slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -165,23 +167,6 @@ func drain(c <-chan string) {
 			return
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type entry struct {

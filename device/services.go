@@ -8,10 +8,10 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 )
 
-// service is what Run needs of a network service (rtsp, chat, mdns, and
-// the web server to come). Listen binds its ports or registers it, so a
-// busy port or a bad interface fails at start; Serve runs it until ctx
-// ends and releases everything before it returns.
+// service is what Run needs of a network service (rtsp, chat, web, mdns).
+// Listen binds its ports or registers it, so a busy port or a bad
+// interface fails at start; Serve runs it until ctx ends and releases
+// everything before it returns.
 type service interface {
 	Listen() error
 	Serve(ctx context.Context) error

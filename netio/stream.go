@@ -17,6 +17,7 @@ type Stream struct {
 	Proto    int    `json:"proto,omitempty"` // chat protocol version
 	RTSPPort int    `json:"rtsp_port"`
 	RTSPPath string `json:"rtsp_path"`
+	HTTPPort int    `json:"http_port,omitempty"` // the web viewer's port; 0: no web viewer
 	Width    int    `json:"width,omitempty"`
 	Height   int    `json:"height,omitempty"`
 	FPS      int    `json:"fps,omitempty"`

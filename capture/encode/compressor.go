@@ -58,15 +58,10 @@ func (c *Compressor) Close() {
 // own subsampling for planar YUV) at quality 1–100. The result is a new
 // slice that the caller owns.
 func (c *Compressor) Encode(r Raw, quality int) ([]byte, error) {
-	if err := r.check(); err != nil {
+	r, planes, err := prepare(r, quality, c.planes)
+	c.planes = planes
+	if err != nil {
 		return nil, err
-	}
-	if quality < 1 || quality > 100 {
-		return nil, fmt.Errorf("jpeg quality %d out of range 1-100", quality)
-	}
-	switch r.Format {
-	case YUYV, UYVY, NV12:
-		r, c.planes = planar(r, c.planes)
 	}
 	subsamp := C.int(C.TJSAMP_420)
 	if r.Format == I422 {

@@ -26,15 +26,10 @@ func (c *Compressor) Close() { c.planes, c.rgba = nil, nil }
 // own subsampling for planar YUV) at quality 1–100. The result is a new
 // slice that the caller owns.
 func (c *Compressor) Encode(r Raw, quality int) ([]byte, error) {
-	if err := r.check(); err != nil {
+	r, planes, err := prepare(r, quality, c.planes)
+	c.planes = planes
+	if err != nil {
 		return nil, err
-	}
-	if quality < 1 || quality > 100 {
-		return nil, fmt.Errorf("jpeg quality %d out of range 1-100", quality)
-	}
-	switch r.Format {
-	case YUYV, UYVY, NV12:
-		r, c.planes = planar(r, c.planes)
 	}
 	rect := image.Rect(0, 0, r.Width, r.Height)
 	var img image.Image

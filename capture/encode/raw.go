@@ -105,3 +105,19 @@ func (r Raw) check() error {
 	}
 	return nil
 }
+
+// prepare checks r and quality, then rearranges packed and semi-planar
+// YUV into the planar form both compressors take, reusing planes.
+func prepare(r Raw, quality int, planes []byte) (Raw, []byte, error) {
+	if err := r.check(); err != nil {
+		return r, planes, err
+	}
+	if quality < 1 || quality > 100 {
+		return r, planes, fmt.Errorf("jpeg quality %d out of range 1-100", quality)
+	}
+	switch r.Format {
+	case YUYV, UYVY, NV12:
+		r, planes = planar(r, planes)
+	}
+	return r, planes, nil
+}

@@ -3,31 +3,13 @@ package pattern
 import (
 	"bytes"
 	"context"
-	"image"
-	"image/jpeg"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
-
-// grey decodes a JPEG into one byte a pixel.
-func grey(t *testing.T, data []byte) (pix []byte, w, h int) {
-	t.Helper()
-	img, err := jpeg.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	b := img.Bounds()
-	g := image.NewGray(b)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			g.Set(x, y, img.At(x, y))
-		}
-	}
-	return g.Pix, b.Dx(), b.Dy()
-}
 
 func collect(t *testing.T, src *Source, n int) []capture.Frame {
 	t.Helper()
@@ -66,7 +48,7 @@ func TestFramesCarryCounterAndClock(t *testing.T) {
 			if i > 0 && f.Seq <= frames[i-1].Seq {
 				t.Fatalf("%v: seq %d after %d", sz, f.Seq, frames[i-1].Seq)
 			}
-			pix, w, h := grey(t, f.JPEG)
+			pix, w, h := testenv.Gray(t, f.JPEG)
 			seq, clock, ok := Read(pix, w, h)
 			if !ok {
 				t.Fatalf("%v frame %d: strip unreadable", sz, i)
@@ -80,7 +62,7 @@ func TestFramesCarryCounterAndClock(t *testing.T) {
 
 func TestSlate(t *testing.T) {
 	f := collect(t, &Source{Size: capture.Size{W: 640, H: 480}, FPS: 5, Quality: 80, Message: "NO SIGNAL"}, 1)[0]
-	pix, w, h := grey(t, f.JPEG)
+	pix, w, h := testenv.Gray(t, f.JPEG)
 	if _, _, ok := Read(pix, w, h); !ok {
 		t.Fatal("slate has no strip")
 	}

@@ -10,24 +10,19 @@ import (
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 const childEnv = "LSB_SUBPROC_CHILD"
 
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		child(mode)
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Children{childEnv: child}) }
 
 // child plays a helper: "frames" writes a Hello and three frames then
 // fails; "fail" fails before its Hello.
-func child(mode string) {
+func child(mode string) int {
 	if mode == "fail" {
 		os.Stderr.WriteString("opencv chatter\ncamera 7: no such device\n")
-		os.Exit(2)
+		return 2
 	}
 	hello, _ := json.Marshal(Hello{Name: "fake", Width: 16, Height: 8})
 	os.Stdout.Write(append(hello, '\n'))
@@ -38,7 +33,7 @@ func child(mode string) {
 		os.Stdout.Write(f.JPEG)
 	}
 	os.Stderr.WriteString("capture stopped delivering frames\n")
-	os.Exit(1)
+	return 1
 }
 
 func childArgv(t *testing.T, mode string) []string {

@@ -36,7 +36,9 @@ func (e *env) startOurs(ctx context.Context, ns, host, source, size string) (*se
 	p, err := startProc(ctx, ns, filepath.Join(e.bin, "lsbroadcast"),
 		"--source", source, "--size", size, "--fps", "30", "--quality", fmt.Sprint(e.quality),
 		"--listen", host, "--rtsp-port", fmt.Sprint(base), "--rtp-port", fmt.Sprint(base+2),
-		"--chat-port", fmt.Sprint(chat), "--multicast", "off", "--mdns", "off",
+		"--chat-port", fmt.Sprint(chat), "--multicast", "off", "--mdns", "off", "--http-port", "off",
+		// Every reader of the farm comes from one address.
+		"--rtsp-max-readers", "256", "--rtsp-max-per-address", "256",
 		"--state-dir", filepath.Join(e.tmp, fmt.Sprintf("state-%d", base)), "--log-level", "warn")
 	if err != nil {
 		return nil, err

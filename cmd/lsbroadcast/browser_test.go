@@ -69,10 +69,8 @@ type webServer struct {
 
 func startWeb(t testing.TB, size string) *webServer {
 	t.Helper()
-	port := testenv.FreePortOn(t, "127.0.0.1")
-	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", size, "--fps", "30",
-		"--name", "Physics 2B", "--http-port", fmt.Sprint(port))
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", size, "--fps", "30", "--name", "Physics 2B")
+	addr := strings.TrimPrefix(b.HTTPBase, "http://")
 	testenv.WaitPort(t, addr, 10*time.Second)
 	key, err := os.ReadFile(device.FilesIn(b.StateDir).HostKey)
 	if err != nil {
@@ -81,12 +79,10 @@ func startWeb(t testing.TB, size string) *webServer {
 	return &webServer{URL: "http://" + addr + "/", Addr: addr, ChatAddr: b.ChatAddr, HostKey: strings.TrimSpace(string(key)), b: b}
 }
 
-// restartWeb stops the broadcaster and starts another on the same web and
-// chat ports, as after a restart of the service.
+// restartWeb starts a broadcaster on the web and chat ports of one that
+// stopped, as after a restart of the service.
 func restartWeb(t *testing.T, old *webServer) *webServer {
 	t.Helper()
-	old.b.cmd.Process.Signal(syscall.SIGTERM)
-	<-old.b.exited
 	port := func(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "320x240", "--fps", "30",
 		"--http-port", port(old.Addr), "--chat-port", port(old.ChatAddr))
@@ -542,8 +538,7 @@ func TestWebViewerReconnects(t *testing.T) {
 		chromedp.SendKeys("#name-input", "Rémi"), chromedp.KeyEvent("\r"))
 	waitTrue(t, ctx, 15*time.Second, `document.body.dataset.chat === 'live' && Number(document.body.dataset.frames) >= 5`)
 
-	srv.b.cmd.Process.Signal(syscall.SIGTERM)
-	<-srv.b.exited
+	srv.b.Stop()
 	waitTrue(t, ctx, 10*time.Second, `document.body.dataset.chat === 'offline' && document.getElementById('video-state').dataset.state === 'offline'`)
 	before := eval[int](t, ctx, `Number(document.body.dataset.frames)`)
 

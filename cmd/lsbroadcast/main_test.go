@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/lsbroadcast/lsbroadcast/device"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -20,13 +21,13 @@ import (
 const minFrames = 60
 
 func TestPatternPlaysInFFmpeg(t *testing.T) {
-	need(t, "ffmpeg")
+	testenv.NeedTools(t, "ffmpeg")
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "640x480", "--fps", "30")
 			frames := readFrames(t, ffmpegGray(b.URL, transport, minFrames), 640, 480, minFrames)
 			checkCounter(t, frames, 640, 480)
-			if want := "transport=" + strings.ToUpper(transport); !strings.Contains(b.Log(), want) {
+			if want := "transport=" + strings.ToUpper(transport); !strings.Contains(b.Stderr.String(), want) {
 				t.Errorf("log does not show a reader with %s", want)
 			}
 		})
@@ -34,7 +35,7 @@ func TestPatternPlaysInFFmpeg(t *testing.T) {
 }
 
 func TestPatternPlaysInGStreamer(t *testing.T) {
-	need(t, "gst-launch-1.0")
+	testenv.NeedTools(t, "gst-launch-1.0")
 	for _, protocols := range []string{"udp", "tcp"} {
 		t.Run(protocols, func(t *testing.T) {
 			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "320x240", "--fps", "30")
@@ -45,7 +46,7 @@ func TestPatternPlaysInGStreamer(t *testing.T) {
 }
 
 func TestFullHD(t *testing.T) {
-	need(t, "ffmpeg")
+	testenv.NeedTools(t, "ffmpeg")
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "1920x1080", "--fps", "30")
 	frames := readFrames(t, ffmpegGray(b.URL, "udp", minFrames), 1920, 1080, minFrames)
 	checkCounter(t, frames, 1920, 1080)
@@ -54,14 +55,14 @@ func TestFullHD(t *testing.T) {
 // TestMulticast plays the stream over UDP multicast between two network
 // namespaces joined by a veth pair: a "pi" and a "laptop".
 func TestMulticast(t *testing.T) {
-	needRoot(t)
-	need(t, "ip", "ffmpeg")
+	testenv.NeedRoot(t, "network namespaces")
+	testenv.NeedTools(t, "ip", "ffmpeg")
 	pi, laptop := netnsPair(t)
 	b := startBroadcaster(t, "10.231.0.1", []string{"ip", "netns", "exec", pi}, "--source", "pattern", "--size", "320x240")
 	frames := readFrames(t, append([]string{"ip", "netns", "exec", laptop}, ffmpegGray(b.URL, "udp_multicast", minFrames)...), 320, 240, minFrames)
 	checkCounter(t, frames, 320, 240)
-	if !strings.Contains(b.Log(), "transport=UDP-multicast") {
-		t.Errorf("the reader did not use multicast:\n%s", b.Log())
+	if !strings.Contains(b.Stderr.String(), "transport=UDP-multicast") {
+		t.Errorf("the reader did not use multicast:\n%s", b.Stderr.String())
 	}
 }
 
@@ -95,7 +96,7 @@ func netnsPair(t *testing.T) (a, b string) {
 }
 
 func TestGoCVFile(t *testing.T) {
-	need(t, "ffmpeg", "ffprobe")
+	testenv.NeedTools(t, "ffmpeg", "ffprobe")
 	// RTP/JPEG carries sizes in units of 8; the OpenCV source scales a
 	// file's 320×180 to 320×176.
 	for _, tc := range []struct{ size, sent string }{{"320x240", "320x240"}, {"320x180", "320x176"}} {
@@ -111,24 +112,24 @@ func TestGoCVFile(t *testing.T) {
 			out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
 				"-show_entries", "stream=width,height", "-of", "csv=s=x:p=0", b.URL).CombinedOutput()
 			if got := strings.TrimSpace(string(out)); err != nil || got != tc.sent {
-				t.Fatalf("ffprobe: %q (%v), want %s\n%s", got, err, tc.sent, b.Log())
+				t.Fatalf("ffprobe: %q (%v), want %s\n%s", got, err, tc.sent, b.Stderr.String())
 			}
 			var w, h int
 			fmt.Sscanf(tc.sent, "%dx%d", &w, &h)
 			frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), w, h, minFrames)
 			checkMotion(t, frames)
-			if !strings.Contains(b.Log(), "clip.avi") {
+			if !strings.Contains(b.Stderr.String(), "clip.avi") {
 				t.Errorf("log does not name the file")
 			}
-			if strings.Contains(b.Log(), "frame not sent") {
-				t.Errorf("frames were dropped:\n%s", b.Log())
+			if strings.Contains(b.Stderr.String(), "frame not sent") {
+				t.Errorf("frames were dropped:\n%s", b.Stderr.String())
 			}
 		})
 	}
 }
 
 func TestGoCVGStreamerPipeline(t *testing.T) {
-	need(t, "ffmpeg", "gst-launch-1.0")
+	testenv.NeedTools(t, "ffmpeg", "gst-launch-1.0")
 	pipeline := "videotestsrc pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink"
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:gst:"+pipeline)
 	frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), 320, 240, minFrames)
@@ -191,7 +192,7 @@ func TestBadInput(t *testing.T) {
 			args := append([]string{"--state-dir", t.TempDir(), "--mdns", "off", "--listen", "127.0.0.1"}, tc.args...)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, args...)
+			cmd := exec.CommandContext(ctx, lsbroadcast(t), args...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
@@ -232,7 +233,7 @@ func TestUnknownPathIs404(t *testing.T) {
 }
 
 func TestConfigFile(t *testing.T) {
-	need(t, "ffprobe")
+	testenv.NeedTools(t, "ffprobe")
 	conf := filepath.Join(t.TempDir(), "lsbroadcast.conf")
 	os.WriteFile(conf, []byte("# test\nsource = pattern\nsize = 320x240\nfps = 15\nquality = 150\n"), 0o644)
 	// The command line overrides the file's bad quality.
@@ -252,14 +253,14 @@ func TestSignalsStopWithinASecond(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "640x480")
 			sent := time.Now()
-			b.cmd.Process.Signal(sig)
+			b.Cmd.Process.Signal(sig)
 			select {
-			case <-b.exited:
+			case <-b.Done():
 			case <-time.After(time.Second):
 				t.Fatalf("still running 1 s after %v", sig)
 			}
-			if b.err != nil {
-				t.Fatalf("exit after %v: %v", sig, b.err)
+			if b.Err() != nil {
+				t.Fatalf("exit after %v: %v", sig, b.Err())
 			}
 			t.Logf("stopped %v after %v", time.Since(sent).Round(time.Millisecond), sig)
 		})
@@ -270,7 +271,7 @@ func TestSignalsStopWithinASecond(t *testing.T) {
 // frames, as a camera does when unplugged: the stream must stay up, show the
 // NO SIGNAL slate, and carry real frames again once the source reopens.
 func TestSourceLossShowsSlate(t *testing.T) {
-	need(t, "ffmpeg", "gst-launch-1.0")
+	testenv.NeedTools(t, "ffmpeg", "gst-launch-1.0")
 	pipeline := "videotestsrc pattern=ball num-buffers=45 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink"
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:gst:"+pipeline)
 	frames := readFrames(t, ffmpegGray(b.URL, "tcp", 100), 320, 240, 100)
@@ -290,7 +291,7 @@ func TestSourceLossShowsSlate(t *testing.T) {
 	if len(phases) < 3 || phases[0] != "camera" || phases[1] != "slate" || phases[2] != "camera" {
 		t.Fatalf("stream phases %v, want camera, slate, camera", phases)
 	}
-	if !strings.Contains(b.Log(), "source lost") || !strings.Contains(b.Log(), "source back") {
+	if !strings.Contains(b.Stderr.String(), "source lost") || !strings.Contains(b.Stderr.String(), "source back") {
 		t.Errorf("log does not tell of the loss and the return")
 	}
 }
@@ -316,7 +317,7 @@ func TestChatBesideVideo(t *testing.T) {
 	if fi, _ := os.Stat(device.FilesIn(b.StateDir).HostKey); fi.Mode().Perm() != 0o600 {
 		t.Errorf("host key mode %v, want 0600", fi.Mode().Perm())
 	}
-	if !strings.Contains(b.Log(), "host key created") {
+	if !strings.Contains(b.Stderr.String(), "host key created") {
 		t.Errorf("the new host key was not logged")
 	}
 	host, w, err := chat.Dial(ctx, b.ChatAddr, chat.Hello{Name: "teacher", HostKey: strings.TrimSpace(string(key))})

@@ -2,37 +2,23 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
-)
 
-// cpuOf is the CPU time (user+system) a running process has used so far.
-func cpuOf(t testing.TB, pid int) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
-}
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
+)
 
 // BenchmarkFirstFrame: from the moment a stream is chosen to its first
 // decoded picture (first_frame_ms), and to lsview's exit with one frame.
 func BenchmarkFirstFrame(b *testing.B) {
-	br := startBroadcaster(b, "1280x720", 30, nil)
+	br := testenv.StartBroadcaster(b, "1280x720", 30, nil)
 	var first float64
 	var wall time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		st, _ := headless(b, "--frames", "1", br.url())
+		st, _ := headless(b, "--frames", "1", br.URL())
 		wall += time.Since(t0)
 		first += st.FirstFrameMS
 	}
@@ -44,20 +30,20 @@ func BenchmarkFirstFrame(b *testing.B) {
 // and decodes 1080p at 30 fps for 10 s, beside the broadcaster's own in
 // the same run.
 func BenchmarkHeadless1080p30CPU(b *testing.B) {
-	br := startBroadcaster(b, "1920x1080", 30, nil)
+	br := testenv.StartBroadcaster(b, "1920x1080", 30, nil)
 	bin, _ := binaries(b)
 	var viewCores, sendCores, fps float64
 	for b.Loop() {
 		const secs = 10
-		sent0, t0 := cpuOf(b, br.cmd.Process.Pid), time.Now()
-		p := start(b, exec.Command(bin, "--headless", "--seconds", strconv.Itoa(secs), br.url()))
-		p.wait(b, 60*time.Second)
+		sent0, t0 := testenv.TreeCPUTime(br.Cmd.Process.Pid), time.Now()
+		p := testenv.Start(b, exec.Command(bin, "--headless", "--seconds", strconv.Itoa(secs), br.URL()))
+		p.Wait(b, 60*time.Second)
 		wall := time.Since(t0).Seconds()
-		sendCores += (cpuOf(b, br.cmd.Process.Pid) - sent0).Seconds() / wall
-		ps := p.cmd.ProcessState
+		sendCores += (testenv.TreeCPUTime(br.Cmd.Process.Pid) - sent0).Seconds() / wall
+		ps := p.Cmd.ProcessState
 		viewCores += (ps.UserTime() + ps.SystemTime()).Seconds() / wall
 		var st stats
-		if err := json.Unmarshal([]byte(p.stdout.String()), &st); err != nil {
+		if err := json.Unmarshal([]byte(p.Stdout.String()), &st); err != nil {
 			b.Fatal(err)
 		}
 		fps += st.FPS
@@ -73,25 +59,25 @@ func BenchmarkHeadless1080p30CPU(b *testing.B) {
 // 1280x720 canvas for 10 s: received-to-shown latency and lsview's CPU.
 func BenchmarkWindowLatency(b *testing.B) {
 	x := startXvfb(b)
-	br := startBroadcaster(b, "1920x1080", 30, nil)
+	br := testenv.StartBroadcaster(b, "1920x1080", 30, nil)
 	bin, _ := binaries(b)
 	var p50, p99, cores, fps float64
 	for b.Loop() {
 		t0 := time.Now()
-		p := start(b, x.command(bin, "--stats", br.url()))
+		p := testenv.Start(b, x.command(bin, "--stats", br.URL()))
 		id := x.window(b, "lsview", 20*time.Second)
 		time.Sleep(10 * time.Second)
 		x.command("xdotool", "key", "--window", id, "Escape").Run()
-		p.wait(b, 20*time.Second)
+		p.Wait(b, 20*time.Second)
 		wall := time.Since(t0).Seconds()
 		var st stats
-		if err := json.Unmarshal([]byte(p.stdout.String()), &st); err != nil {
-			b.Fatalf("%v: %q", err, p.stdout.String())
+		if err := json.Unmarshal([]byte(p.Stdout.String()), &st); err != nil {
+			b.Fatalf("%v: %q", err, p.Stdout.String())
 		}
 		p50 += st.Display.P50
 		p99 += st.Display.P99
 		fps += st.FPS
-		ps := p.cmd.ProcessState
+		ps := p.Cmd.ProcessState
 		cores += (ps.UserTime() + ps.SystemTime()).Seconds() / wall
 	}
 	n := float64(b.N)

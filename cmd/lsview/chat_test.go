@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // TestHeadlessReceivesChat: one chat address is enough for headless too;
 // it plays the video the welcome names and counts the chat.
 func TestHeadlessReceivesChat(t *testing.T) {
-	b := startBroadcaster(t, "320x240", 30, nil)
+	b := testenv.StartBroadcaster(t, "320x240", 30, nil)
 	addr := chatServer(t, b, "")
 	c, _, err := chat.Dial(context.Background(), addr, chat.Hello{Name: "earlier"})
 	if err != nil {

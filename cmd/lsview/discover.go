@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
@@ -74,17 +74,16 @@ func runList(ctx context.Context, o *options, out io.Writer, log *slog.Logger) e
 		list[i] = listingOf(s)
 	}
 	if o.json {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(list); err != nil {
+		if err := encodeJSON(out, list, true); err != nil {
 			return err
 		}
 	} else if len(list) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tKIND\tSIZE\tFPS\tVIEWERS\tCHAT\tRTSP")
 		for _, s := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, dash(s.Size), dashInt(s.FPS, s.Kind),
-				dashInt(s.Viewers, s.Kind), dash(s.Chat), s.URL)
+			t := textsafe.Terminal
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t(s.Name), t(s.Kind), t(dash(s.Size)), dashInt(s.FPS, s.Kind),
+				dashInt(s.Viewers, s.Kind), t(dash(s.Chat)), t(s.URL))
 		}
 		tw.Flush()
 	}

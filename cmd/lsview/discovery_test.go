@@ -13,16 +13,17 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // piBroadcaster runs the real lsbroadcast in the "pi" namespace,
 // announcing on its veth end only.
-func piBroadcaster(t testing.TB, p *mdnstest.Pair, name, size string) *proc {
+func piBroadcaster(t testing.TB, p *mdnstest.Pair, name, size string) *testenv.Proc {
 	t.Helper()
 	_, bin := binaries(t)
 	cmd := mdnstest.Command(context.Background(), p.Pi, bin, "--source", "pattern", "--size", size, "--fps", "15",
 		"--name", name, "--mdns", p.PiIf, "--state-dir", t.TempDir())
-	return start(t, cmd)
+	return testenv.Start(t, cmd)
 }
 
 // list runs lsview --list --json in the laptop namespace.
@@ -47,7 +48,6 @@ func list(t testing.TB, p *mdnstest.Pair, wait string) ([]listing, string, int) 
 }
 
 func TestListPlayAndLoseAcrossNamespaces(t *testing.T) {
-	mdnstest.Require(t, "ip")
 	p := mdnstest.NewPair(t)
 	pi := piBroadcaster(t, p, "Kitchen cam", "640x360")
 
@@ -66,14 +66,14 @@ func TestListPlayAndLoseAcrossNamespaces(t *testing.T) {
 
 	// By name, across the namespaces, as a person would type it.
 	bin, _ := binaries(t)
-	view := start(t, mdnstest.Command(context.Background(), p.Laptop, bin, "--headless", "--frames", "20", "Kitchen cam"))
-	view.wait(t, 30*time.Second)
+	view := testenv.Start(t, mdnstest.Command(context.Background(), p.Laptop, bin, "--headless", "--frames", "20", "Kitchen cam"))
+	err := view.Wait(t, 30*time.Second)
 	var st stats
-	if view.err != nil || json.Unmarshal([]byte(view.stdout.String()), &st) != nil || st.Shown < 20 {
-		t.Fatalf("headless by name: %v %q", view.err, view.stdout.String())
+	if err != nil || json.Unmarshal([]byte(view.Stdout.String()), &st) != nil || st.Shown < 20 {
+		t.Fatalf("headless by name: %v %q", err, view.Stdout.String())
 	}
 
-	pi.stop()
+	pi.Stop()
 	found, msg, code := list(t, p, "2s")
 	if len(found) != 0 || code != 1 || !strings.Contains(msg, "no broadcaster found on "+p.LaptopIf) ||
 		!strings.Contains(msg, "connect directly") {
@@ -84,8 +84,7 @@ func TestListPlayAndLoseAcrossNamespaces(t *testing.T) {
 // TestPickerInTmux drives the terminal picker with tmux send-keys, in the
 // laptop namespace, and checks the chosen camera's window under Xvfb.
 func TestPickerInTmux(t *testing.T) {
-	mdnstest.Require(t, "ip")
-	need(t, "tmux")
+	testenv.NeedTools(t, "tmux")
 	x := startXvfb(t)
 	p := mdnstest.NewPair(t)
 	piBroadcaster(t, p, "Porch cam — Ünïcødé Ωμέγα", "640x360")

@@ -17,13 +17,11 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.seconds*float64(time.Second)))
 		defer cancel()
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	p, err := startPlayer(ctx, o, st, log)
 	if err != nil {
 		return err
 	}
-	defer func() { cancel(); <-p.done }()
+	defer p.close()
 	// Chat is received too, and counted by the session: monitoring sees it
 	// work. Its updates are read only to keep it flowing.
 	updates := p.session.Updates()
@@ -40,7 +38,7 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 				p.showed(pic)
 				pic.mat.Close()
 				if o.frames > 0 && p.shown >= uint64(o.frames) {
-					cancel()
+					p.cancel()
 				}
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
@@ -38,7 +39,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "lsview: --log-level:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(newLogHandler(os.Stderr, level))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = dispatch(ctx, o, log)
@@ -46,7 +47,8 @@ func run(args []string) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "lsview:", err)
+		// Errors carry what servers and mDNS said.
+		fmt.Fprintln(os.Stderr, "lsview:", textsafe.Terminal(err.Error()))
 		return 1
 	}
 	return 0

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
@@ -163,7 +164,8 @@ func (p *pickerView) draw(list []viewer.Stream) {
 		if s.Kind == viewer.KindLsview {
 			detail = fmt.Sprintf("%s %dfps, %d watching", dash(s.Size()), s.FPS, s.Viewers)
 		}
-		fmt.Fprintf(&b, "%s%d. %s  (%s)  %s\r\n", mark, i+1, sanitize(s.Name), detail, s.URL)
+		t := textsafe.Terminal
+		fmt.Fprintf(&b, "%s%d. %s  (%s)  %s\r\n", mark, i+1, t(s.Name), t(detail), t(s.URL))
 	}
 	if len(list) == 0 {
 		b.WriteString("  looking…\r\n")
@@ -175,19 +177,9 @@ func (p *pickerView) draw(list []viewer.Stream) {
 		fmt.Fprintf(&b, "\r\nnumber: %s\r\n", p.typed)
 	}
 	if p.msg != "" {
-		fmt.Fprintf(&b, "\r\n%s\r\n", sanitize(p.msg))
+		fmt.Fprintf(&b, "\r\n%s\r\n", textsafe.Terminal(p.msg))
 	}
 	io.WriteString(p.out, b.String())
-}
-
-// sanitize keeps names from the network from driving the terminal.
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
 }
 
 // keyPoll is how often the key reader looks at its context while no key

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"image"
 	"io"
 	"log/slog"
@@ -22,16 +21,17 @@ import (
 type player struct {
 	session *viewer.Session
 	dec     *decoder
-	done    chan struct{} // closed when both have ended
-	err     error         // the session's, once done is closed
+	cancel  context.CancelFunc // ends both
+	done    chan struct{}      // closed when both have ended
+	err     error              // the session's, once done is closed
 
 	// Counted by the one goroutine that shows pictures.
 	shown   uint64
 	display viewer.Samples // received -> shown
 }
 
-// startPlayer starts playing st until ctx ends. Cancel ctx, then wait for
-// done, before leaving.
+// startPlayer starts playing st until ctx ends or close is called; close
+// it before leaving.
 func startPlayer(ctx context.Context, o *options, st viewer.Stream, log *slog.Logger) (*player, error) {
 	cfg := viewer.Config{Stream: st, Transport: o.transport, Logger: log}
 	if st.HasChat() {
@@ -42,7 +42,8 @@ func startPlayer(ctx context.Context, o *options, st viewer.Stream, log *slog.Lo
 		cfg.Hello = h
 	}
 	s := viewer.NewSession(cfg)
-	p := &player{session: s, dec: newDecoder(s, log), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &player{session: s, dec: newDecoder(s, log), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		decoded := make(chan struct{})
@@ -54,6 +55,12 @@ func startPlayer(ctx context.Context, o *options, st viewer.Stream, log *slog.Lo
 		<-decoded
 	}()
 	return p, nil
+}
+
+// close ends the player and returns once its session and decoder are gone.
+func (p *player) close() {
+	p.cancel()
+	<-p.done
 }
 
 // showed counts a picture that reached the screen.
@@ -213,7 +220,7 @@ type stats struct {
 	ChatMessages uint64         `json:"chat_messages"`  // headless: messages received
 }
 
-// writeStats prints one line of JSON.
+// writeStats prints one line of JSON; its chat state names the server.
 func writeStats(w io.Writer, s stats) error {
-	return json.NewEncoder(w).Encode(s)
+	return encodeJSON(w, s, false)
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
@@ -164,14 +165,14 @@ type uiState struct {
 // apply takes an update from the chat session.
 func (u *uiState) apply(up viewer.ChatUpdate) {
 	for _, l := range up.Lines {
-		l.Name, l.Text = sanitize(l.Name), sanitize(l.Text)
+		l.Name, l.Text = textsafe.Terminal(l.Name), textsafe.Terminal(l.Text)
 		u.addLine(l)
 	}
 	if up.Announcements != nil {
-		u.announcement = sanitize(viewer.NewestAnnouncement(up.Announcements))
+		u.announcement = textsafe.Terminal(viewer.NewestAnnouncement(up.Announcements))
 	}
 	if up.Status != "" {
-		u.chatStatus = sanitize(up.Status)
+		u.chatStatus = textsafe.Terminal(up.Status)
 	}
 	if up.Viewers >= 0 {
 		u.viewers = up.Viewers

@@ -14,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
@@ -104,20 +105,18 @@ func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logg
 	if err := st.Usable(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	p, err := startPlayer(ctx, o, st, log)
 	if err != nil {
 		return err
 	}
-	// The player must be gone before the screen is: wait for it.
-	defer func() { cancel(); <-p.done }()
+	// The player must be gone before the screen is.
+	defer p.close()
 	if ok, err := firstPicture(ctx, p); !ok {
 		return err
 	}
 	// After the first picture, the session has learnt the name from the
 	// chat's welcome if there is one.
-	title := sanitize(p.session.Stream().Name)
+	title := textsafe.Terminal(p.session.Stream().Name)
 	sc, err := newScreen("lsview: "+title, o.size[0], o.size[1])
 	if err != nil {
 		return err

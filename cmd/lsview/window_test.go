@@ -20,6 +20,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // artifactDir is where GUI tests keep their screenshots:
@@ -44,7 +45,7 @@ type xvfb struct {
 
 func startXvfb(t testing.TB) *xvfb {
 	t.Helper()
-	need(t, "Xvfb", "xdotool", "import")
+	testenv.NeedTools(t, "Xvfb", "xdotool", "import")
 	n := 100 + os.Getpid()%800
 	for ; n < 1000; n++ {
 		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); os.IsNotExist(err) {
@@ -52,7 +53,7 @@ func startXvfb(t testing.TB) *xvfb {
 		}
 	}
 	disp := ":" + strconv.Itoa(n)
-	start(t, exec.Command("Xvfb", disp, "-screen", "0", "1600x900x24", "-nolisten", "tcp"))
+	testenv.Start(t, exec.Command("Xvfb", disp, "-screen", "0", "1600x900x24", "-nolisten", "tcp"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
@@ -167,10 +168,10 @@ func changed(a, b image.Image, r image.Rectangle) int {
 
 func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 	x := startXvfb(t)
-	b := startBroadcaster(t, "1280x720", 30, nil)
+	b := testenv.StartBroadcaster(t, "1280x720", 30, nil)
 	bin, _ := binaries(t)
-	view := x.command(bin, "--window", "1280x720", "--name", "tester", "--stats", b.url())
-	vp := start(t, view)
+	view := x.command(bin, "--window", "1280x720", "--name", "tester", "--stats", b.URL())
+	vp := testenv.Start(t, view)
 	id := x.window(t, "lsview", 20*time.Second)
 	time.Sleep(1500 * time.Millisecond) // let the status line fill in
 
@@ -205,7 +206,7 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 	}
 
 	// The broadcaster restarts: the window says so, then plays again.
-	b.stop()
+	b.Stop()
 	var lost image.Image
 	for try := 0; try < 20; try++ {
 		time.Sleep(500 * time.Millisecond)
@@ -217,7 +218,7 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 	if n := whitePixels(lost, newLayout(1280, 720).banner); n <= 50 {
 		t.Fatalf("no reconnecting banner after the broadcaster stopped (%d white pixels)", n)
 	}
-	startBroadcaster(t, "1280x720", 30, b)
+	testenv.StartBroadcaster(t, "1280x720", 30, b)
 	var back image.Image
 	resumed := false
 	for try := 0; try < 30 && !resumed; try++ {
@@ -232,15 +233,14 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 
 	// Esc closes the window and lsview exits cleanly with its stats.
 	x.command("xdotool", "key", "--window", id, "Escape").Run()
-	vp.wait(t, 10*time.Second)
-	if vp.err != nil || !strings.Contains(vp.stdout.String(), `"shown"`) {
-		t.Fatalf("after Esc: %v, stdout %q", vp.err, vp.stdout.String())
+	if err := vp.Wait(t, 10*time.Second); err != nil || !strings.Contains(vp.Stdout.String(), `"shown"`) {
+		t.Fatalf("after Esc: %v, stdout %q", err, vp.Stdout.String())
 	}
 }
 
 // chatServer runs the chat service in the test process, naming b's video
 // in its welcome, as lsbroadcast will beside its RTSP server.
-func chatServer(t testing.TB, b *broadcaster, hostKey string) string {
+func chatServer(t testing.TB, b *testenv.Broadcaster, hostKey string) string {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "chat.db"), store.Retention{})
 	if err != nil {
@@ -249,7 +249,7 @@ func chatServer(t testing.TB, b *broadcaster, hostKey string) string {
 	s := &chat.Server{Addr: "127.0.0.1:0", Store: st, HostKey: hostKey,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Info: func() netio.Stream {
-			return netio.Stream{Name: "Chat cam ✓", RTSPPort: b.rtspPort, RTSPPath: "/live"}
+			return netio.Stream{Name: "Chat cam ✓", RTSPPort: b.RTSPPort, RTSPPath: "/live"}
 		}}
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func chatServer(t testing.TB, b *broadcaster, hostKey string) string {
 // announcement shows as a banner.
 func TestWindowChat(t *testing.T) {
 	x := startXvfb(t)
-	b := startBroadcaster(t, "1280x720", 30, nil)
+	b := testenv.StartBroadcaster(t, "1280x720", 30, nil)
 	const key = "0123456789abcdef0123456789abcdef"
 	addr := chatServer(t, b, key)
 
@@ -285,7 +285,7 @@ func TestWindowChat(t *testing.T) {
 	}
 
 	bin, _ := binaries(t)
-	vp := start(t, x.command(bin, "--window", "1280x720", "--name", "tester", addr))
+	vp := testenv.Start(t, x.command(bin, "--window", "1280x720", "--name", "tester", addr))
 	id := x.window(t, "Chat cam", 20*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	before := x.shot(t, id, "chat-1-joined")
@@ -332,7 +332,7 @@ func TestWindowChat(t *testing.T) {
 	if yellow < banner.Dx()*banner.Dy()/2 {
 		t.Errorf("no announcement banner: %d banner-coloured pixels", yellow)
 	}
-	vp.stop()
+	vp.Stop()
 }
 
 // whitePixels counts near-white pixels in r: text on the dark banner.

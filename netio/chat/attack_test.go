@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // Attacks from issue 11, each written as the attack: real sockets on
@@ -37,20 +37,7 @@ func rawFrom(t testing.TB, from, addr string) *raw {
 func (r *raw) hello(t testing.TB, line string) Msg {
 	t.Helper()
 	fmt.Fprintln(r, line)
-	r.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		l, err := r.r.ReadBytes('\n')
-		if err != nil {
-			t.Fatalf("hello %s: %v", line, err)
-		}
-		m, perr := Decode(l[:len(l)-1])
-		if perr != nil {
-			t.Fatalf("server sent %q: %v", l, perr)
-		}
-		if m.Type == TypeWelcome || m.Type == TypeError {
-			return m
-		}
-	}
+	return r.next(t, TypeWelcome, TypeError)
 }
 
 // answerPings keeps a joined raw client alive, as a real one would; it
@@ -162,10 +149,8 @@ func TestLockoutByJoinedClients(t *testing.T) {
 // TestLimitsAtScale fills every limit of a server with its defaults, in a
 // process of its own so its memory can be read, and reports the figures.
 func TestLimitsAtScale(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills a server with 576 connections")
-	}
-	addr, pid := startChild(t, t.TempDir())
+	testenv.SkipShort(t, "fills a server with 576 connections")
+	addr, child := startChild(t, t.TempDir())
 	addrs := DefaultMaxClients / DefaultMaxPerAddress
 	for a := range addrs {
 		for i := range DefaultMaxPerAddress {
@@ -189,25 +174,19 @@ func TestLimitsAtScale(t *testing.T) {
 			t.Fatalf("silent connection %d refused below the pool's size", i)
 		}
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := testenv.RSS(child.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rss := ""
-	for l := range strings.Lines(string(status)) {
-		if strings.HasPrefix(l, "VmRSS:") {
-			rss = strings.Join(strings.Fields(l)[1:], " ")
-		}
-	}
-	t.Logf("server at its limits: %d joined (%d addresses × %d), %d without hello; VmRSS %s",
-		DefaultMaxClients, addrs, DefaultMaxPerAddress, len(pending), rss)
+	t.Logf("server at its limits: %d joined (%d addresses × %d), %d without hello; VmRSS %d kB",
+		DefaultMaxClients, addrs, DefaultMaxPerAddress, len(pending), rss>>10)
 }
 
 // startChild runs the test binary as a server with its defaults (see
-// runChild) and returns its address and pid.
-func startChild(t *testing.T, dir string) (string, int) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), serverEnv+"="+dir)
+// runChild) and returns its address and process, killed when the test
+// ends.
+func startChild(t *testing.T, dir string) (string, *exec.Cmd) {
+	cmd := testenv.Child(serverEnv, dir)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -220,7 +199,7 @@ func startChild(t *testing.T, dir string) (string, int) {
 	if !sc.Scan() || strings.HasPrefix(sc.Text(), "error") {
 		t.Fatalf("server: %s", sc.Text())
 	}
-	return sc.Text(), cmd.Process.Pid
+	return sc.Text(), cmd
 }
 
 // TestEscapedHistoryLockout: eight clients each send an in-rate burst of
@@ -394,29 +373,11 @@ func TestClientRecoversFromLongLines(t *testing.T) {
 	mu.Unlock()
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestHostKeyGuessing: wrong keys from one address are logged and slowed
 // down, while the right key from another address still works at once, and
 // the key itself reaches no log line.
 func TestHostKeyGuessing(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	s := startServer(t, func(s *Server) { s.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	var took []time.Duration
 	for i := range keyFreeTries + 4 {

@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,33 +19,29 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 const serverEnv = "LSB_CHAT_TEST_SERVER"
 
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(serverEnv); dir != "" {
-		runChild(dir)
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Children{serverEnv: runChild}) }
 
 // runChild serves on a free port with the store in dir and prints the
 // address, for the kill -9 test.
-func runChild(dir string) {
+func runChild(dir string) int {
 	st, err := store.Open(filepath.Join(dir, "chat.db"), store.Retention{})
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(1)
+		return 1
 	}
 	s := &Server{Addr: "127.0.0.1:0", Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := s.Listen(); err != nil {
 		fmt.Println("error", err)
-		os.Exit(1)
+		return 1
 	}
 	fmt.Println(s.ListenAddr())
 	s.Serve(context.Background())
+	return 0
 }
 
 type testServer struct {
@@ -322,7 +316,8 @@ func rawDial(t *testing.T, addr, name string) *raw {
 	return r
 }
 
-func (r *raw) next(t *testing.T, types ...string) Msg {
+// next reads until the server sends a message of one of types.
+func (r *raw) next(t testing.TB, types ...string) Msg {
 	t.Helper()
 	r.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
@@ -489,18 +484,7 @@ func TestDeadPeer(t *testing.T) {
 // acknowledged message is in the store afterwards.
 func TestKill9(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), serverEnv+"="+dir)
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || strings.HasPrefix(sc.Text(), "error") {
-		t.Fatalf("server: %s", sc.Text())
-	}
-	addr := sc.Text()
+	addr, cmd := startChild(t, dir)
 	const writers = 8
 	var mu sync.Mutex
 	acked := map[uint64]string{}

@@ -10,10 +10,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/lsbroadcast/lsbroadcast/netio"
+	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 )
 
 // Version is the protocol version this package speaks.
@@ -25,8 +25,8 @@ const (
 	// MaxServerLine bounds a line from the server: a welcome or history
 	// page carries many messages.
 	MaxServerLine = 1 << 20
-	MaxText       = 2 << 10 // bytes of chat or announcement text
-	MaxName       = 32      // characters of a name
+	MaxText       = 2 << 10          // bytes of chat or announcement text
+	MaxName       = textsafe.MaxName // characters of a name
 )
 
 // Message types.
@@ -179,8 +179,11 @@ func Encode(m Msg) []byte {
 }
 
 // CheckText accepts text people may send to others: valid UTF-8 within
-// MaxText, with no control characters (so no terminal escape sequences),
-// and no bidirectional overrides that would make it read as something else.
+// MaxText in which every character shows as itself (textsafe.CheckText): no
+// control characters (so no terminal escape sequences), no bidirectional
+// controls, no line separators and no zero-width characters, so what one
+// user sends can't rewrite or disguise another's screen. Emoji sequences,
+// CJK, Arabic and Hebrew pass.
 func CheckText(s string) *Error {
 	switch {
 	case s == "" || strings.TrimSpace(s) == "":
@@ -190,41 +193,26 @@ func CheckText(s string) *Error {
 	case !utf8.ValidString(s):
 		return errorf(CodeBadUTF8, "text is not valid UTF-8")
 	}
-	for _, r := range s {
-		if badRune(r) {
-			return errorf(CodeBadText, "text contains control character %U", r)
-		}
+	if err := textsafe.CheckText(s); err != nil {
+		return errorf(CodeBadText, "%v", err)
 	}
 	return nil
 }
 
-func badRune(r rune) bool {
-	switch {
-	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
-		return true // C0 and C1 controls, ESC among them
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
-		return true // bidirectional overrides and marks
-	case r == utf8.RuneError:
-		return true
-	}
-	return false
-}
-
-// CleanName trims a requested name and checks it: 1 to 32 printable
-// characters.
+// CleanName trims a requested name and checks it (textsafe.CheckName): 1 to
+// MaxName printable characters that are what they look like, with no
+// invisible, filler, control or bidirectional characters. Uniqueness is
+// the server's, by NameKey.
 func CleanName(s string) (string, *Error) {
 	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
-	if n == 0 || n > MaxName {
-		return "", errorf(CodeBadName, "a name has 1 to %d characters, not %d", MaxName, n)
-	}
-	if !utf8.ValidString(s) {
-		return "", errorf(CodeBadName, "name is not valid UTF-8")
-	}
-	for _, r := range s {
-		if badRune(r) || !unicode.IsPrint(r) {
-			return "", errorf(CodeBadName, "name contains unprintable character %U", r)
-		}
+	if err := textsafe.CheckName(s); err != nil {
+		return "", errorf(CodeBadName, "%v", err)
 	}
 	return s, nil
+}
+
+// NameKey is what makes two names one: names that look alike on a screen
+// (case, fullwidth forms, look-alike letters of other scripts) share a key.
+func NameKey(name string) string {
+	return textsafe.Skeleton(name)
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,11 +73,13 @@ type Server struct {
 
 	ln      net.Listener
 	commits chan pending
+	ctx     context.Context // Serve's: ends every client's read loop
 
-	mu       sync.Mutex           // guards clients, all, names, shares, npending and the order of broadcasts
+	mu       sync.Mutex           // guards serving, clients, all, names, shares, npending and the order of broadcasts
+	serving  bool                 // between Serve's start and its goodbyes: connections are taken
 	clients  map[*client]struct{} // joined
 	all      map[*client]struct{} // connected, joined or not
-	names    map[string]*client   // lower-cased
+	names    map[string]*client   // by NameKey: look-alikes are one name
 	shares   map[string]*share    // by addrKey
 	npending int
 	viewers  atomic.Int64
@@ -127,13 +128,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.Info == nil {
 		s.Info = func() netio.Stream { return netio.Stream{} }
 	}
+	s.commits = make(chan pending, 4*commitBatch)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
 	s.clients = map[*client]struct{}{}
 	s.all = map[*client]struct{}{}
 	s.names = map[string]*client{}
 	s.shares = map[string]*share{}
-	s.commits = make(chan pending, 4*commitBatch)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	s.ctx, s.serving = ctx, true
+	s.mu.Unlock()
 	committed := make(chan struct{})
 	go func() {
 		defer close(committed)
@@ -157,24 +161,15 @@ func (s *Server) Serve(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		c, refusal := s.admit(nc)
-		if c == nil {
-			// A fresh socket's send buffer is empty: this write never waits.
-			nc.SetWriteDeadline(time.Now().Add(time.Second))
-			nc.Write(Encode(refusal))
-			nc.Close()
-			continue
-		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			// The kernel would buffer megabytes for a client that stopped
 			// reading; this keeps its share small so the queue decides.
 			tc.SetWriteBuffer(socketBuffer)
 		}
-		s.wg.Add(2)
-		go c.readLoop(ctx)
-		go c.writeLoop()
+		s.start(nc)
 	}
 	s.mu.Lock()
+	s.serving = false
 	for c := range s.all {
 		c.kick("", "server shutting down")
 	}
@@ -184,6 +179,51 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
+// ErrNotServing is ServeConn's answer when Serve is not running.
+var ErrNotServing = errors.New("chat server not serving")
+
+// ServeConn serves one client connection accepted elsewhere (the web
+// server's WebSocket bridge) in the same hub as the TCP clients: same
+// names, limits, history and order. nc.RemoteAddr is the address its
+// per-address limits count; nc.Read returns the client's lines and each
+// nc.Write carries whole or partial lines, as on TCP. ServeConn returns
+// once the connection is closed, by the client, by the server or because
+// ctx ended. It may be called only while Serve runs; otherwise it closes
+// nc and returns ErrNotServing.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
+	c, err := s.start(nc)
+	if c == nil {
+		return err
+	}
+	select {
+	case <-c.closed:
+	case <-ctx.Done():
+		c.kick("", "server shutting down")
+		<-c.closed
+	}
+	return nil
+}
+
+// start admits nc and runs its loops, or tells it why not and closes it
+// (then it returns no client).
+func (s *Server) start(nc net.Conn) (*client, error) {
+	c, refusal := s.admit(nc)
+	if c != nil {
+		go c.readLoop(s.ctx)
+		go c.writeLoop()
+		return c, nil
+	}
+	if refusal.Type == "" {
+		nc.Close()
+		return nil, ErrNotServing
+	}
+	// A fresh socket's send buffer is empty: this write never waits.
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write(Encode(refusal))
+	nc.Close()
+	return nil, nil
+}
+
 func setDefault[T int | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
@@ -191,13 +231,18 @@ func setDefault[T int | time.Duration](v *T, def T) {
 }
 
 // admit takes a new connection into the pool of those that have not said
-// hello, or says why not. A full pool makes room by dropping the oldest
-// silent connection of the address holding the most: a real client says
-// hello at once, so whoever waits longest is the likeliest squatter.
+// hello, or says why not (an empty Msg when Serve is not running). A full
+// pool makes room by dropping the oldest silent connection of the address
+// holding the most: a real client says hello at once, so whoever waits
+// longest is the likeliest squatter. The caller runs the client's two
+// loops, counted here, under the lock that tells Serve's end from them.
 func (s *Server) admit(nc net.Conn) (*client, Msg) {
 	addr := addrKey(nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.serving {
+		return nil, Msg{}
+	}
 	sh := s.shares[addr]
 	if sh != nil && len(sh.pending) >= s.MaxPendingPerAddress {
 		s.gate.warn(s.Logger, "chat limit: connections without hello from one address", "address", addr, "limit", s.MaxPendingPerAddress)
@@ -212,7 +257,8 @@ func (s *Server) admit(nc net.Conn) (*client, Msg) {
 		s.shares[addr] = sh
 	}
 	c := &client{s: s, nc: nc, addr: addr, out: make(chan []byte, s.Queue), quit: make(chan struct{}),
-		settled: make(chan struct{}, 1), bucket: rateBurst, refill: time.Now(), pending: true}
+		closed: make(chan struct{}), settled: make(chan struct{}, 1), bucket: rateBurst, refill: time.Now(), pending: true}
+	s.wg.Add(2)
 	sh.pending = append(sh.pending, c)
 	s.npending++
 	s.all[c] = struct{}{}
@@ -420,7 +466,7 @@ func (s *Server) join(c *client, hello Msg) *Error {
 		e.Scope = ScopeAddress
 		return e
 	}
-	if _, taken := s.names[strings.ToLower(name)]; taken {
+	if _, taken := s.names[NameKey(name)]; taken {
 		e := errorf(CodeNameTaken, "%q is already here", name)
 		e.Suggestion = s.freeName(name)
 		return e
@@ -448,7 +494,7 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	sh.joined++ // before unpend, which forgets an address holding nothing
 	s.unpend(c)
 	c.joined = true
-	s.names[strings.ToLower(name)] = c
+	s.names[NameKey(name)] = c
 	s.clients[c] = struct{}{}
 	w.Present = s.present()
 	// Whatever the rest weighs, the messages get what is left of the page,
@@ -467,7 +513,10 @@ func keyMatches(want, got string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 
-// freeName suggests name2, name3, … for a taken name. Called with s.mu held.
+// freeName suggests name2, name3, … for a taken name: one whose NameKey is
+// free, so the suggestion isn't a twin of someone either, and that
+// CleanName accepts (shortening may cut an emoji sequence). Called with s.mu
+// held.
 func (s *Server) freeName(name string) string {
 	base := []rune(name)
 	for i := 2; ; i++ {
@@ -477,7 +526,10 @@ func (s *Server) freeName(name string) string {
 			b = b[:MaxName-len(suffix)]
 		}
 		cand := string(b) + suffix
-		if _, taken := s.names[strings.ToLower(cand)]; !taken {
+		if _, err := CleanName(cand); err != nil {
+			continue
+		}
+		if _, taken := s.names[NameKey(cand)]; !taken {
 			return cand
 		}
 	}
@@ -515,7 +567,7 @@ func (s *Server) leave(c *client) {
 	s.shares[c.addr].joined--
 	s.dropIdle(c.addr)
 	delete(s.clients, c)
-	delete(s.names, strings.ToLower(c.name))
+	delete(s.names, NameKey(c.name))
 	s.viewers.Store(int64(len(s.clients)))
 	s.presence("leave", c.name, nil)
 }
@@ -526,8 +578,10 @@ type client struct {
 	nc   net.Conn
 	out  chan []byte
 	quit chan struct{}
-	once sync.Once
-	bye  []byte
+	// closed is closed once the connection is: its write loop is done.
+	closed chan struct{}
+	once   sync.Once
+	bye    []byte
 
 	addr            string // addrKey of its address
 	pending, joined bool   // guarded by s.mu
@@ -563,6 +617,7 @@ func (c *client) kick(code, reason string) {
 
 func (c *client) writeLoop() {
 	defer c.s.wg.Done()
+	defer close(c.closed)
 	w := bufio.NewWriterSize(c.nc, 4<<10)
 	ping := time.NewTicker(PingEvery)
 	defer ping.Stop()

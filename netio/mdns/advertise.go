@@ -20,6 +20,7 @@ import (
 const (
 	LsviewType = "_lsview._tcp"
 	RTSPType   = "_rtsp._tcp"
+	HTTPType   = "_http._tcp" // the web viewer, for any Bonjour or Avahi browser
 	domain     = "local."
 )
 
@@ -35,7 +36,7 @@ const (
 	KeyCodec    = "codec" // jpeg
 	KeyViewers  = "viewers"
 	KeyID       = "id"   // instance id, stable across restarts
-	KeyPath     = "path" // on _rtsp._tcp, as other RTSP announcers use
+	KeyPath     = "path" // on _rtsp._tcp and _http._tcp, as other announcers use
 )
 
 func validate(s netio.Stream) error {
@@ -48,6 +49,8 @@ func validate(s netio.Stream) error {
 		return fmt.Errorf("chat port %d out of range", s.ChatPort)
 	case s.RTSPPort <= 0 || s.RTSPPort > 65535:
 		return fmt.Errorf("rtsp port %d out of range", s.RTSPPort)
+	case s.HTTPPort < 0 || s.HTTPPort > 65535:
+		return fmt.Errorf("http port %d out of range", s.HTTPPort)
 	}
 	return nil
 }
@@ -75,12 +78,19 @@ func rtspTXT(s netio.Stream) []string {
 	return []string{KeyPath + "=" + s.RTSPPath, KeyID + "=" + s.Instance}
 }
 
+// httpTXT is the TXT record of _http._tcp: the page is at the root (the
+// DNS-SD convention for _http._tcp, RFC 6763 appendix, path=).
+func httpTXT(s netio.Stream) []string {
+	return []string{KeyPath + "=/", KeyID + "=" + s.Instance}
+}
+
 // followEvery is how often Serve asks Stream what to announce; a TXT
 // record is re-sent only when it changed.
 const followEvery = time.Second
 
 // Advertiser announces one broadcaster, as _lsview._tcp and _rtsp._tcp,
-// on the interfaces Interfaces selects (none when Interfaces.Off). Set the
+// and _http._tcp when it has a web viewer (Stream's HTTPPort), on the
+// interfaces Interfaces selects (none when Interfaces.Off). Set the
 // fields, call Listen, then Serve until its context ends.
 //
 // The records name their own host, <name>-<id>.local, with the selected
@@ -96,6 +106,7 @@ type Advertiser struct {
 
 	announced    netio.Stream
 	lsview, rtsp *zeroconf.Server // nil when Interfaces.Off
+	http         *zeroconf.Server // nil also without a web viewer
 }
 
 // Listen registers both services and starts answering for them. A bad
@@ -129,7 +140,16 @@ func (a *Advertiser) Listen() error {
 		lsview.Shutdown()
 		return fmt.Errorf("mdns advertise %s on %s: %w", RTSPType, names(list), err)
 	}
-	a.announced, a.lsview, a.rtsp = s, lsview, rtsp
+	var http *zeroconf.Server
+	if s.HTTPPort > 0 {
+		http, err = zeroconf.RegisterProxy(s.Name, HTTPType, domain, s.HTTPPort, host, ips, httpTXT(s), list)
+		if err != nil {
+			lsview.Shutdown()
+			rtsp.Shutdown()
+			return fmt.Errorf("mdns advertise %s on %s: %w", HTTPType, names(list), err)
+		}
+	}
+	a.announced, a.lsview, a.rtsp, a.http = s, lsview, rtsp, http
 	a.Logger.Info("mdns announcing", "name", s.Name, "host", host+".local", "interfaces", names(list), "addresses", ips)
 	return nil
 }
@@ -159,7 +179,7 @@ func (a *Advertiser) Serve(ctx context.Context) error {
 // viewer count or the picture size. Ports and name stay as announced.
 func (a *Advertiser) update(s netio.Stream) {
 	old := a.announced
-	s.Name, s.ChatPort, s.RTSPPort, s.Instance = old.Name, old.ChatPort, old.RTSPPort, old.Instance
+	s.Name, s.ChatPort, s.RTSPPort, s.HTTPPort, s.Instance = old.Name, old.ChatPort, old.RTSPPort, old.HTTPPort, old.Instance
 	a.announced = s
 	if !slices.Equal(lsviewTXT(old), lsviewTXT(s)) {
 		a.lsview.SetText(lsviewTXT(s))
@@ -173,6 +193,9 @@ func (a *Advertiser) goodbye() {
 	// zeroconf's Shutdown multicasts every record with TTL 0 (the goodbye).
 	a.lsview.Shutdown()
 	a.rtsp.Shutdown()
+	if a.http != nil {
+		a.http.Shutdown()
+	}
 	a.Logger.Info("mdns goodbye sent", "name", a.announced.Name)
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // The test binary doubles as the advertiser and the browser that run
@@ -28,13 +29,16 @@ import (
 const helperEnv = "LSVIEW_MDNS_HELPER"
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
-	case "advertise":
-		os.Exit(helperAdvertise())
-	case "browse":
-		os.Exit(helperBrowse())
-	}
-	os.Exit(m.Run())
+	testenv.Main(m, testenv.Children{helperEnv: func(mode string) int {
+		switch mode {
+		case "advertise":
+			return helperAdvertise()
+		case "browse":
+			return helperBrowse()
+		}
+		fmt.Fprintf(os.Stderr, "no helper %q\n", mode)
+		return 2
+	}})
 }
 
 func helperContext() (context.Context, context.CancelFunc) {
@@ -131,7 +135,7 @@ type helper struct {
 	stdin  io.WriteCloser
 	lines  chan string // stdout, one line each
 	unread []string    // lines read but not yet matched, oldest first
-	stderr *mdnstest.SyncBuffer
+	stderr *testenv.SyncBuffer
 	done   chan struct{}
 }
 
@@ -148,7 +152,7 @@ func startHelper(t testing.TB, ns, mode, ifaces string, svc *netio.Stream) *help
 		js, _ := json.Marshal(svc)
 		cmd.Env = append(cmd.Env, "LSVIEW_MDNS_SERVICE="+string(js))
 	}
-	h := &helper{cmd: cmd, lines: make(chan string, 256), stderr: &mdnstest.SyncBuffer{}, done: make(chan struct{})}
+	h := &helper{cmd: cmd, lines: make(chan string, 256), stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = h.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -309,7 +313,7 @@ func TestAvahiInterop(t *testing.T) {
 
 	// Our browser, in the laptop namespace, lists what avahi publishes.
 	pub := avahi.Command(context.Background(), "avahi-publish", "-s", "Avahi camera", RTSPType, "8554", "path=/cam")
-	var pubLog mdnstest.SyncBuffer
+	var pubLog testenv.SyncBuffer
 	pub.Stdout, pub.Stderr = &pubLog, &pubLog
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,18 +20,15 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
 	"github.com/pion/rtp"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // readerFarmEnv makes the test binary a farm of RTSP readers in its own
 // process, so the benchmark's CPU figures are the server's alone.
 const readerFarmEnv = "LSB_RTSP_READER_FARM"
 
-func TestMain(m *testing.M) {
-	if spec := os.Getenv(readerFarmEnv); spec != "" {
-		os.Exit(readerFarm(spec))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Children{readerFarmEnv: readerFarm}) }
 
 // reader plays url over UDP and calls onFrame for each complete JPEG with
 // its RTP timestamp.
@@ -111,8 +107,7 @@ func readerFarm(spec string) int {
 // startFarm starts n readers of s in a child process.
 func startFarm(b *testing.B, s *Server, n int) (stop func() []int64) {
 	b.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %s", readerFarmEnv, n, s.URL("127.0.0.1")))
+	cmd := testenv.Child(readerFarmEnv, fmt.Sprintf("%d %s", n, s.URL("127.0.0.1")))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

@@ -4,48 +4,32 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image"
 	"image/jpeg"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
 	"github.com/pion/rtp"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns/mdnstest"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// freeTCPPort returns a loopback port that was free a moment ago.
-func freeTCPPort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // patternServer serves the test pattern on free loopback ports until stop
 // is called or the test ends.
 func patternServer(t testing.TB, size capture.Size, fps int) (s *Server, stop func()) {
 	t.Helper()
 	for range 20 {
-		s = &Server{Host: "127.0.0.1", Port: freeTCPPort(t), RTPPort: 20000 + 2*rand.IntN(10000), Logger: quietLog()}
+		s = &Server{Host: "127.0.0.1", Port: testenv.FreePort(t), RTPPort: 20000 + 2*rand.IntN(10000), Logger: quietLog()}
 		if err := s.Listen(); err == nil {
 			break
 		}
@@ -69,18 +53,7 @@ func patternServer(t testing.TB, size capture.Size, fps int) (s *Server, stop fu
 // frameNumber decodes a received picture and reads the pattern's counter.
 func frameNumber(t *testing.T, b []byte) uint32 {
 	t.Helper()
-	img, err := jpeg.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("received picture is no JPEG: %v", err)
-	}
-	r := img.Bounds()
-	gray := image.NewGray(r)
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			gray.Set(x, y, img.At(x, y))
-		}
-	}
-	seq, _, ok := pattern.Read(gray.Pix, r.Dx(), r.Dy())
+	seq, _, ok := pattern.Read(testenv.Gray(t, b))
 	if !ok {
 		t.Fatal("received picture carries no pattern strip")
 	}
@@ -177,13 +150,13 @@ func TestClientServerGoneEndsRun(t *testing.T) {
 }
 
 func TestClientBadPeers(t *testing.T) {
-	h264 := startH264Server(t)
+	h264 := testenv.H264Server(t)
 	cases := []struct {
 		name, url string
 		want      error
 	}{
 		{"not jpeg", "rtsp://" + h264 + "/live", ErrNotJPEG},
-		{"nobody listening", "rtsp://127.0.0.1:" + strconv.Itoa(freeTCPPort(t)) + "/live", nil},
+		{"nobody listening", "rtsp://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) + "/live", nil},
 		{"bad url", "http://[::1", nil},
 	}
 	for _, tc := range cases {
@@ -203,32 +176,6 @@ func TestClientBadPeers(t *testing.T) {
 			}
 		})
 	}
-}
-
-// h264Handler serves a stream of a codec we don't show.
-type h264Handler struct{ stream *gortsplib.ServerStream }
-
-func (h *h264Handler) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
-}
-
-func startH264Server(t *testing.T) string {
-	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
-	h := &h264Handler{}
-	srv := &gortsplib.Server{Handler: h, RTSPAddress: addr}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	h.stream = &gortsplib.ServerStream{Server: srv, Desc: &description.Session{Medias: []*description.Media{{
-		Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}},
-	}}}}
-	if err := h.stream.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.stream.Close)
-	return addr
 }
 
 // packets splits a picture as the server does, at RTP time ts.
@@ -331,7 +278,6 @@ func FuzzParseTransport(f *testing.F) {
 // machine's own interfaces.
 func TestClientMulticast(t *testing.T) {
 	if os.Getenv("LSVIEW_RTSP_IN_NETNS") == "" {
-		mdnstest.Require(t, "ip")
 		p := mdnstest.NewPair(t)
 		exe, err := os.Executable()
 		if err != nil {
@@ -348,7 +294,7 @@ func TestClientMulticast(t *testing.T) {
 		return
 	}
 	addr := os.Getenv("LSVIEW_RTSP_IN_NETNS")
-	s := &Server{Host: addr, Port: freeTCPPort(t), RTPPort: 20000 + 2*rand.IntN(10000),
+	s := &Server{Host: addr, Port: testenv.FreePort(t), RTPPort: 20000 + 2*rand.IntN(10000),
 		Multicast: DefaultMulticastRange, Logger: quietLog()}
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)

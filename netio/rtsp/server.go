@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,17 +62,28 @@ type Server struct {
 	Path          string // e.g. /live
 	Logger        *slog.Logger
 
-	srv        *gortsplib.Server
-	stream     *gortsplib.ServerStream
-	media      *description.Media
-	enc        *rtpmjpeg.Encoder
-	writeMu    sync.Mutex // serialises the encoder and packet writes
-	start      time.Time
-	readers    atomic.Int64
-	frames     atomic.Uint64
-	drops      atomic.Uint64
-	dropLogged atomic.Int64 // unix nanoseconds of the last warning
-	closed     atomic.Bool
+	// Limits; zero takes the default. An address is an IPv4 address or an
+	// IPv6 /64.
+	MaxReaders         int // sessions playing, in all (DefaultMaxReaders)
+	MaxReadersPerAddr  int // sessions playing from one address (DefaultMaxReadersPerAddr)
+	MaxSessionsPerAddr int // sessions, playing or not, from one address (2 × MaxReadersPerAddr)
+	MaxConnsPerAddr    int // RTSP connections from one address (2 × MaxReadersPerAddr)
+	// GhostTimeout ends a UDP reader whose RTSP connections are closed and
+	// who sends no RTCP (DefaultGhostTimeout).
+	GhostTimeout time.Duration
+
+	srv     *gortsplib.Server
+	stream  *gortsplib.ServerStream
+	media   *description.Media
+	enc     *rtpmjpeg.Encoder
+	writeMu sync.Mutex // serialises the encoder and packet writes
+	start   time.Time
+	ledger  *ledger
+	frames  atomic.Uint64
+	drops   rateLog
+	refused rateLog
+	ghosts  atomic.Uint64
+	closed  atomic.Bool
 }
 
 // Listen opens the listeners. A port in use is reported here, not later.
@@ -91,6 +103,19 @@ func (s *Server) Listen() error {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	s.MaxReaders = cmp(s.MaxReaders, DefaultMaxReaders)
+	s.MaxReadersPerAddr = cmp(s.MaxReadersPerAddr, DefaultMaxReadersPerAddr)
+	// A reader needs one connection and one session; twice leaves room
+	// for a player that reconnects before its old session ended, and for
+	// DESCRIBE-only probes.
+	s.MaxSessionsPerAddr = cmp(s.MaxSessionsPerAddr, 2*s.MaxReadersPerAddr)
+	s.MaxConnsPerAddr = cmp(s.MaxConnsPerAddr, 2*s.MaxReadersPerAddr)
+	if s.GhostTimeout == 0 {
+		s.GhostTimeout = DefaultGhostTimeout
+	}
+	s.ledger = newLedger(limits{readers: s.MaxReaders, readersPerAddr: s.MaxReadersPerAddr,
+		sessionsPerAddr: s.MaxSessionsPerAddr, connsPerAddr: s.MaxConnsPerAddr, ghostTimeout: s.GhostTimeout})
+	s.drops.every, s.refused.every = dropLogEvery, refuseLogEvery
 	s.start = time.Now()
 	s.srv = &gortsplib.Server{
 		Handler:        (*handler)(s),
@@ -175,11 +200,17 @@ type Stats struct {
 	Frames       uint64 // pictures written
 	ReaderDrops  uint64 // times a reader's queue was full and it lost packets
 	BytesWritten uint64
+	Refused      uint64 // connections, sessions and readers refused by a limit
+	Ghosts       uint64 // UDP readers ended for having no connection and sending no RTCP
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Readers: int(s.readers.Load()), Frames: s.frames.Load(), ReaderDrops: s.drops.Load()}
+	st := Stats{Frames: s.frames.Load(), ReaderDrops: s.drops.events.Load(),
+		Refused: s.refused.events.Load(), Ghosts: s.ghosts.Load()}
+	if s.ledger != nil {
+		st.Readers = s.ledger.totalReaders()
+	}
 	if s.stream != nil {
 		st.BytesWritten = s.stream.Stats().BytesSent
 	}
@@ -193,12 +224,17 @@ func (s *Server) Stats() Stats {
 func (s *Server) Serve(ctx context.Context) error {
 	failed := make(chan error, 1)
 	go func() { failed <- s.srv.Wait() }()
+	reaperCtx, stopReaper := context.WithCancel(ctx)
+	reaped := make(chan struct{})
+	go func() { defer close(reaped); s.reapGhosts(reaperCtx) }()
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-failed:
 		err = fmt.Errorf("rtsp server on %s: %w", s.srv.RTSPAddress, err)
 	}
+	stopReaper()
+	<-reaped
 	s.closed.Store(true)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -226,7 +262,93 @@ func trimSlash(p string) string {
 	return p
 }
 
+// reapGhosts ends UDP readers nobody listens to any more, until ctx ends.
+func (s *Server) reapGhosts(ctx context.Context) {
+	tick := time.NewTicker(ghostCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			for _, o := range s.ledger.orphans() {
+				w := &o.s.watch
+				if !w.ended && w.look(o.gone, o.s.ss.Stats().RTCPPacketsReceived, now, s.GhostTimeout) {
+					w.ended = true
+					s.ghosts.Add(1)
+					s.Logger.Info("ending reader: connection closed and no RTCP", "address", o.s.key.String())
+					o.s.ss.Close()
+				}
+			}
+		}
+	}
+}
+
+// refuse logs a refusal, a line a while, and returns its response.
+func (h *handler) refuse(r refusal, key netip.Addr, what string) *base.Response {
+	if n, ok := h.refused.note(time.Now()); ok {
+		h.Logger.Warn("rtsp limit reached, refusing", "what", what, "limit", r.limit,
+			"address", key.String(), "refused", n)
+	}
+	return &base.Response{StatusCode: base.StatusCode(r.status)}
+}
+
+// errRefused closes a refused client's connection after its response: a
+// client told no has no reason to keep the slot.
+var errRefused = errors.New("refused by a limit")
+
+func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	key := addrKey(ctx.Conn.NetConn().RemoteAddr())
+	c, closeNow := h.ledger.connOpen(key)
+	if closeNow {
+		h.refuse(refusal{503, "connections per address (closed unanswered)"}, key, "connection")
+		ctx.Conn.Close()
+		return
+	}
+	ctx.Conn.SetUserData(c)
+	if c.refused {
+		time.AfterFunc(refuseGrace, ctx.Conn.Close)
+	}
+}
+
+func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	if c, ok := ctx.Conn.UserData().(*conn); ok {
+		h.ledger.connClose(c, time.Now())
+	}
+}
+
+// connRefused answers a connection over its address's share. One closed
+// unanswered may still get one request through before it goes: it has
+// no ledger entry, and is refused too.
+func (h *handler) connRefused(sc *gortsplib.ServerConn) (*conn, *base.Response, bool) {
+	c, ok := sc.UserData().(*conn)
+	switch {
+	case !ok:
+		return nil, &base.Response{StatusCode: base.StatusServiceUnavailable}, true
+	case c.refused:
+		return nil, h.refuse(refusal{503, "connections per address"}, c.key, "connection"), true
+	}
+	return c, nil, false
+}
+
+func (h *handler) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
+	ctx.Session.SetUserData(h.ledger.sessionOpen(ctx.Session, addrKey(ctx.Conn.NetConn().RemoteAddr())))
+}
+
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s, ok := ctx.Session.UserData().(*session)
+	if !ok {
+		return
+	}
+	if h.ledger.sessionClose(s) {
+		h.Logger.Info("reader left", "readers", h.ledger.totalReaders(), "reason", errString(ctx.Error))
+	}
+}
+
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if _, res, refused := h.connRefused(ctx.Conn); refused {
+		return res, nil, errRefused
+	}
 	if !h.pathOK(ctx.Path) {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
@@ -234,9 +356,21 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 }
 
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	c, res, refused := h.connRefused(ctx.Conn)
+	if refused {
+		return res, nil, errRefused
+	}
+	s := ctx.Session.UserData().(*session)
+	if !s.admitted {
+		return h.refuse(refusal{503, "sessions per address"}, s.key, "session"), nil, errRefused
+	}
 	if !h.pathOK(ctx.Path) {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
+	if r, refused := h.ledger.checkReader(s.key); refused {
+		return h.refuse(r, s.key, "reader"), nil, errRefused
+	}
+	h.ledger.attach(c, s)
 	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
 }
 
@@ -246,18 +380,25 @@ func (h *handler) OnAnnounce(*gortsplib.ServerHandlerOnAnnounceCtx) (*base.Respo
 }
 
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	n := h.readers.Add(1)
-	ctx.Session.SetUserData(true)
+	c, res, refused := h.connRefused(ctx.Conn)
+	if refused {
+		return res, errRefused
+	}
+	s := ctx.Session.UserData().(*session)
+	tr := ctx.Session.Transport()
+	n, r, refused := h.ledger.play(s, tr != nil && tr.Protocol == gortsplib.ProtocolUDP)
+	if refused {
+		return h.refuse(r, s.key, "reader"), errRefused
+	}
+	h.ledger.attach(c, s)
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"transport", transportName(ctx.Session), "readers", n)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
-func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	if playing, _ := ctx.Session.UserData().(bool); playing {
-		n := h.readers.Add(-1)
-		h.Logger.Info("reader left", "readers", n, "reason", errString(ctx.Error))
-	}
+func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	h.ledger.pause(ctx.Session.UserData().(*session))
+	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 // dropLogEvery bounds the warnings about slow readers: one a while, with
@@ -265,10 +406,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 const dropLogEvery = 10 * time.Second
 
 func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
-	n := h.drops.Add(1)
-	now := time.Now().UnixNano()
-	last := h.dropLogged.Load()
-	if now-last >= int64(dropLogEvery) && h.dropLogged.CompareAndSwap(last, now) {
+	if n, ok := h.drops.note(time.Now()); ok {
 		h.Logger.Warn("readers too slow, dropping their packets", "error", ctx.Error, "drops", n)
 	}
 }

@@ -28,8 +28,10 @@ func startServer(t testing.TB) *Server {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
+		// Every reader here, up to BenchmarkFanout's 64, is on loopback:
+		// one address. limits_test.go tests the shares.
 		s := &Server{Host: "127.0.0.1", Port: port, RTPPort: 20000 + 2*rand.IntN(10000),
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			MaxReaders: 256, MaxReadersPerAddr: 256, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		if err := s.Listen(); err == nil {
 			serve(t, s)
 			return s

@@ -20,12 +20,16 @@ const MaxName = 32
 // BLANK and the Hangul fillers, which look like nothing), and at least one
 // letter, digit or symbol, so a name of only spaces, marks or punctuation
 // is refused. A *Error names the character at fault and why.
-func CheckName(name string) error {
+func CheckName(name string) error { return CheckNameLen(name, MaxName) }
+
+// CheckNameLen is CheckName with another limit than MaxName, for names
+// that are not chat names, such as a broadcaster's mDNS instance name.
+func CheckNameLen(name string, limit int) error {
 	if name == "" {
 		return &Error{Subject: "name", Rune: -1, Reason: "is empty"}
 	}
-	if n := utf8.RuneCountInString(name); n > MaxName {
-		return &Error{Subject: "name", Rune: -1, Reason: "has " + strconv.Itoa(n) + " characters, limit " + strconv.Itoa(MaxName)}
+	if n := utf8.RuneCountInString(name); n > limit {
+		return &Error{Subject: "name", Rune: -1, Reason: "has " + strconv.Itoa(n) + " characters, limit " + strconv.Itoa(limit)}
 	}
 	var err *Error
 	visible := false

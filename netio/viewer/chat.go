@@ -113,8 +113,10 @@ func (s *chatSession) setStatus(ctx context.Context, status string) {
 	s.post(ctx, ChatUpdate{Status: status, Viewers: -1})
 }
 
-// run connects until ctx ends. A refusal that retrying can't fix (a taken
-// name, a wrong host key, another protocol version) ends it with a note.
+// run connects until ctx ends. A refusal that retrying can't fix (a bad or
+// taken name, a wrong host key, another protocol version) ends it with a
+// note; anything else (server_full of every scope, an internal error, a
+// line it could not take) is retried with back-off.
 func (s *chatSession) run(ctx context.Context) {
 	defer func() {
 		if s.first != nil { // ended before it was used
@@ -122,24 +124,28 @@ func (s *chatSession) run(ctx context.Context) {
 		}
 	}()
 	retry := retryFirst
+	joined := false
 	for ctx.Err() == nil {
 		s.setStatus(ctx, "chat: connecting to "+s.addr+"…")
 		c, welcome, err := s.dial(ctx)
-		if err != nil {
-			var refused *chat.Error
-			if errors.As(err, &refused) && refused.Code != chat.CodeServerFull {
-				msg := "chat refused: " + refused.Message
-				if refused.Suggestion != "" {
-					msg += fmt.Sprintf(" (try --name %s)", refused.Suggestion)
-				}
-				s.setStatus(ctx, msg)
-				s.note(ctx, msg)
-				return
+		var refused *chat.Error
+		switch {
+		case errors.As(err, &refused) && final(refused, joined):
+			msg := "chat refused: " + refused.Message
+			if refused.Suggestion != "" {
+				msg += fmt.Sprintf(" (try --name %s)", refused.Suggestion)
 			}
+			s.setStatus(ctx, msg)
+			s.note(ctx, msg)
+			return
+		case errors.As(err, &refused) && refused.Code == chat.CodeServerFull:
+			s.setStatus(ctx, "chat: server full, retrying…")
+			s.log.Debug("chat dial", "error", err)
+		case err != nil:
 			s.setStatus(ctx, "chat: unreachable, retrying…")
 			s.log.Debug("chat dial", "error", err)
-		} else {
-			retry = retryFirst
+		default:
+			retry, joined = retryFirst, true
 			s.serve(ctx, c, welcome)
 			c.Close()
 			if ctx.Err() != nil {
@@ -154,6 +160,19 @@ func (s *chatSession) run(ctx context.Context) {
 		}
 		retry = min(2*retry, retryMax)
 	}
+}
+
+// final says whether a refusal ends the chat for good. A taken name after
+// this session has joined is most likely its own previous connection,
+// which the server has not yet seen go: that one passes.
+func final(e *chat.Error, joined bool) bool {
+	switch e.Code {
+	case chat.CodeNameTaken:
+		return !joined
+	case chat.CodeBadName, chat.CodeForbidden, chat.CodeVersion:
+		return true
+	}
+	return false
 }
 
 func (s *chatSession) dial(ctx context.Context) (*chat.Client, *chat.Msg, error) {
@@ -208,6 +227,11 @@ func (s *chatSession) event(ctx context.Context, m chat.Msg) {
 	case chat.TypePresence:
 		s.post(ctx, ChatUpdate{Lines: []ChatLine{{At: time.Now(), Name: m.Name, Text: m.Event + "s", Note: true}}, Viewers: m.Count})
 	case chat.TypeError:
+		if m.Code == chat.CodeNotExported {
+			// Not a failure: the announcement is stored and everyone sees it.
+			s.note(ctx, "announcement saved, not exported to announcements.json: "+m.Message)
+			return
+		}
 		s.note(ctx, "chat error: "+m.Message)
 	case chat.TypeBye:
 		s.note(ctx, "chat closed: "+m.Reason)

@@ -3,12 +3,6 @@ package viewer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,108 +11,13 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // These tests play the real lsbroadcast, built once per run, on loopback
 // with discovery off.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func lsbroadcastBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "viewer-test-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "lsbroadcast")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/lsbroadcast/lsbroadcast/cmd/lsbroadcast").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build lsbroadcast: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// broadcaster is lsbroadcast's test pattern on loopback; restart keeps its
-// ports and state (so its chat history).
-type broadcaster struct {
-	t                           *testing.T
-	rtspPort, rtpPort, chatPort int
-	stateDir                    string
-	cmd                         *exec.Cmd
-	done                        chan struct{}
-}
-
-func startBroadcaster(t *testing.T) *broadcaster {
-	b := &broadcaster{t: t, rtspPort: freePort(t), rtpPort: 20000 + 2*rand.IntN(10000), chatPort: freePort(t), stateDir: t.TempDir()}
-	b.start()
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *broadcaster) url() string { return "rtsp://127.0.0.1:" + strconv.Itoa(b.rtspPort) + "/live" }
-
-func (b *broadcaster) chatAddr() string { return "127.0.0.1:" + strconv.Itoa(b.chatPort) }
-
-func (b *broadcaster) start() {
-	b.t.Helper()
-	b.cmd = exec.Command(lsbroadcastBin(b.t), "--source", "pattern", "--size", "320x240", "--fps", "30",
-		"--listen", "127.0.0.1", "--mdns", "off", "--rtsp-port", strconv.Itoa(b.rtspPort),
-		"--rtp-port", strconv.Itoa(b.rtpPort), "--chat-port", strconv.Itoa(b.chatPort), "--state-dir", b.stateDir)
-	if err := b.cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	b.done = make(chan struct{})
-	go func() { b.cmd.Wait(); close(b.done) }()
-	for _, port := range []int{b.rtspPort, b.chatPort} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				b.t.Fatalf("lsbroadcast: nothing on port %d after 10 s", port)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
-// stop ends lsbroadcast: SIGTERM, then kill after 5 s.
-func (b *broadcaster) stop() {
-	select {
-	case <-b.done:
-		return
-	default:
-	}
-	b.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-b.done:
-	case <-time.After(5 * time.Second):
-		b.cmd.Process.Kill()
-		<-b.done
-	}
-}
+func TestMain(m *testing.M) { testenv.Main(m, nil) }
 
 // say posts texts as another chat client and waits for their acks.
 func say(t *testing.T, ctx context.Context, addr string, texts ...string) {
@@ -226,12 +125,12 @@ func (w *watcher) stop(t *testing.T) {
 // TestSessionOneAddressIsEnough: given only the chat address, the session
 // learns the RTSP URL and the name from the welcome, plays, and joins.
 func TestSessionOneAddressIsEnough(t *testing.T) {
-	b := startBroadcaster(t)
-	w := watch(t, HostStream("127.0.0.1", b.chatPort), "probe")
+	b := testenv.StartBroadcaster(t, "320x240", 30, nil)
+	w := watch(t, HostStream("127.0.0.1", b.ChatPort), "probe")
 	w.until(t, 15*time.Second, "30 frames", func() bool { return w.frames >= 30 })
 	st := w.s.Stats()
-	if got := w.s.Stream(); got.URL != b.url() || got.GuessedURL {
-		t.Errorf("stream %+v: want the welcome's %s", got, b.url())
+	if got := w.s.Stream(); got.URL != b.URL() || got.GuessedURL {
+		t.Errorf("stream %+v: want the welcome's %s", got, b.URL())
 	}
 	if st.State != Playing || st.Transport != "TCP" || st.Frames < 30 || st.Lost != 0 || !strings.Contains(st.Chat, "as probe") {
 		t.Errorf("stats %+v", st)
@@ -249,23 +148,23 @@ func TestSessionOneAddressIsEnough(t *testing.T) {
 // same ports and store; video and chat come back by themselves and each
 // message reaches the reader exactly once.
 func TestSessionReconnectsShowingNothingTwice(t *testing.T) {
-	b := startBroadcaster(t)
+	b := testenv.StartBroadcaster(t, "320x240", 30, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	say(t, ctx, b.chatAddr(), "one", "two")
-	st, err := URLStream(b.url())
+	say(t, ctx, b.ChatAddr(), "one", "two")
+	st, err := URLStream(b.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Kind, st.Chat, st.Proto = KindLsview, b.chatAddr(), chat.Version // as discovery lists it
+	st.Kind, st.Chat, st.Proto = KindLsview, b.ChatAddr(), chat.Version // as discovery lists it
 	w := watch(t, st, "viewer")
 	w.until(t, 15*time.Second, "history and video", func() bool { return w.seen["two"] == 1 && w.frames > 0 })
 
-	b.stop()
+	b.Stop()
 	w.until(t, 15*time.Second, "reconnecting", func() bool { return w.s.State() == Reconnecting })
 	before := w.s.Stats().Frames
-	b.start()
-	say(t, ctx, b.chatAddr(), "three")
+	b = testenv.StartBroadcaster(t, "320x240", 30, b)
+	say(t, ctx, b.ChatAddr(), "three")
 	w.until(t, 20*time.Second, "video and chat back", func() bool {
 		return w.seen["three"] == 1 && w.s.State() == Playing && w.s.Stats().Frames > before+30
 	})
@@ -290,7 +189,7 @@ func TestSessionReconnectsShowingNothingTwice(t *testing.T) {
 // TestSessionNoVideo: a first connection that fails ends Run with
 // ErrNoVideo, and closes what it delivers.
 func TestSessionNoVideo(t *testing.T) {
-	st, err := URLStream("rtsp://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/live")
+	st, err := URLStream("rtsp://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) + "/live")
 	if err != nil {
 		t.Fatal(err)
 	}

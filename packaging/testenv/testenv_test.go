@@ -1,7 +1,10 @@
 package testenv
 
 import (
+	"bytes"
 	"errors"
+	"image"
+	"image/jpeg"
 	"net"
 	"os"
 	"os/exec"
@@ -105,7 +108,7 @@ func TestBuildOnceIntoOneDirectory(t *testing.T) {
 
 func TestProcReaders(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("/proc is Linux's")
+		Unavailable(t, "/proc is Linux's")
 	}
 	cmd := Child(childEnv, "spin")
 	if err := cmd.Start(); err != nil {
@@ -152,5 +155,20 @@ func TestH264ServerIsRefusedAsNotJPEG(t *testing.T) {
 	var mjpeg *format.MJPEG
 	if desc.FindFormat(&h264) == nil || desc.FindFormat(&mjpeg) != nil {
 		t.Fatalf("described %+v, want H.264 only", desc.Medias)
+	}
+}
+
+func TestGrayKeepsSizeAndLevels(t *testing.T) {
+	src := image.NewGray(image.Rect(0, 0, 16, 8))
+	for i := range src.Pix {
+		src.Pix[i] = 200
+	}
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, src, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	pix, w, h := Gray(t, jpg.Bytes())
+	if w != 16 || h != 8 || len(pix) != w*h || pix[0] < 195 || pix[0] > 205 {
+		t.Fatalf("%dx%d, %d bytes, first %d; want 16x8 of about 200", w, h, len(pix), pix[0])
 	}
 }

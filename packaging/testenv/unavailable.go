@@ -40,3 +40,12 @@ func NeedRoot(t testing.TB, why string) {
 		Unavailable(t, "needs root for %s", why)
 	}
 }
+
+// SkipShort skips a test that go test -short asks to leave out (CI runs
+// everything): the one other reason a test does not run.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+}

@@ -12,29 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// Require fails the test under CI (env CI=true) and skips it elsewhere
-// when it can't run: not root, or a tool missing.
-func Require(t testing.TB, tools ...string) {
-	t.Helper()
-	stop := t.Skipf
-	if os.Getenv("CI") == "true" {
-		stop = t.Fatalf
-	}
-	if os.Geteuid() != 0 {
-		stop("needs root for network namespaces")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			stop("needs %s (make deps installs it)", tool)
-		}
-	}
-}
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
+)
 
 // Pair is two namespaces joined by a veth pair.
 type Pair struct {
@@ -46,10 +29,12 @@ type Pair struct {
 var seq atomic.Int32
 
 // NewPair creates the namespaces and removes them when the test ends,
-// whether it passes or not.
+// whether it passes or not. A test that cannot have them stops (see
+// testenv.Unavailable).
 func NewPair(t testing.TB) *Pair {
 	t.Helper()
-	Require(t, "ip")
+	testenv.NeedRoot(t, "network namespaces")
+	testenv.NeedTools(t, "ip")
 	n := seq.Add(1)
 	id := fmt.Sprintf("%d-%d", os.Getpid(), n)
 	// Interface names are at most 15 bytes; the pid keeps them unique.
@@ -117,7 +102,8 @@ type Avahi struct {
 // only, until the test ends.
 func StartAvahi(t testing.TB, ns, ifc string) *Avahi {
 	t.Helper()
-	Require(t, "avahi-daemon", "dbus-daemon", "avahi-browse", "avahi-publish")
+	testenv.NeedRoot(t, "network namespaces")
+	testenv.NeedTools(t, "ip", "avahi-daemon", "dbus-daemon", "avahi-browse", "avahi-publish")
 	dir := t.TempDir()
 	bus := filepath.Join(dir, "bus")
 	busConf := filepath.Join(dir, "dbus.conf")
@@ -155,7 +141,7 @@ publish-hinfo=no
 	a := &Avahi{NS: ns, Env: append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+bus)}
 	ctx, cancel := context.WithCancel(context.Background())
 	dbus := Command(ctx, ns, "dbus-daemon", "--config-file="+busConf, "--nofork", "--nopidfile")
-	var dbusLog, avahiLog SyncBuffer
+	var dbusLog, avahiLog testenv.SyncBuffer
 	dbus.Stdout, dbus.Stderr = &dbusLog, &dbusLog
 	if err := dbus.Start(); err != nil {
 		cancel()
@@ -190,26 +176,6 @@ func (a *Avahi) Command(ctx context.Context, name string, args ...string) *exec.
 	c := Command(ctx, a.NS, name, args...)
 	c.Env = a.Env
 	return c
-}
-
-// SyncBuffer is a bytes.Buffer that a command may write while a test reads.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func writeFile(t testing.TB, path, s string) {

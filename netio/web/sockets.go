@@ -1,0 +1,166 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+)
+
+// upgrade takes a slot of the kind's caps for the request's address and
+// accepts the WebSocket. coder/websocket's own Origin check stays on: a
+// page from another site open in a viewer's browser gets 403. A refused
+// slot is told with close code 1013 (try again later) and a reason the
+// page can show. It returns nil when the request is answered already;
+// otherwise the caller calls done when the socket is finished with.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *caps, readLimit int64, sendBuffer int) (ws *websocket.Conn, addr *net.TCPAddr, done func()) {
+	addr, err := clientAddr(r.RemoteAddr)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, nil, nil
+	}
+	key := addrKey(addr)
+	capErr := c.take(key)
+	ws, err = websocket.Accept(w, r, nil)
+	if err != nil {
+		// Accept has answered: 403 for a foreign Origin, 400 otherwise.
+		if capErr == nil {
+			c.release(key)
+		}
+		s.gate.warn(s.Logger, "web: websocket refused", "kind", c.kind, "address", key, "error", err)
+		return nil, nil, nil
+	}
+	if capErr != nil {
+		s.gate.warn(s.Logger, "web limit: "+c.kind+" websockets", "address", key, "error", capErr)
+		ws.Close(websocket.StatusTryAgainLater, capErr.Error())
+		return nil, nil, nil
+	}
+	ws.SetReadLimit(readLimit)
+	if tc, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+		// The kernel would otherwise buffer megabytes for a client that
+		// stopped reading.
+		tc.SetWriteBuffer(sendBuffer)
+	}
+	return ws, addr, func() { c.release(key) }
+}
+
+// viewerSet is the video viewers, copied on change so WriteFrame wakes
+// them without a lock.
+type viewerSet struct {
+	mu   sync.Mutex
+	list atomic.Pointer[[]*viewer]
+}
+
+// viewer is one video socket's mailbox: one slot, which says "a newer
+// frame is there", never a queue of frames.
+type viewer struct{ wake chan struct{} }
+
+func (v *viewer) poke() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (vs *viewerSet) wakeAll() {
+	if l := vs.list.Load(); l != nil {
+		for _, v := range *l {
+			v.poke()
+		}
+	}
+}
+
+func (vs *viewerSet) add(v *viewer) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	var next []*viewer
+	if l := vs.list.Load(); l != nil {
+		next = append(next, *l...)
+	}
+	next = append(next, v)
+	vs.list.Store(&next)
+}
+
+func (vs *viewerSet) remove(v *viewer) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	var next []*viewer
+	for _, o := range *vs.list.Load() {
+		if o != v {
+			next = append(next, o)
+		}
+	}
+	vs.list.Store(&next)
+}
+
+// videoReadLimit: the page sends nothing on the video socket; anything
+// bigger than a small message is refused by the library (1009).
+const videoReadLimit = 1 << 10
+
+// serveVideo sends each viewer the newest frame whenever it has taken the
+// last one. It reads nothing from the page: a data message closes the
+// socket (1008).
+func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *http.Request) {
+	s.sockets.Add(1)
+	defer s.sockets.Done()
+	ws, _, done := s.upgrade(w, r, s.video, videoReadLimit, videoSendBuffer)
+	if ws == nil {
+		return
+	}
+	defer done()
+	// Our own reader rather than ws.CloseRead, whose goroutine waits for
+	// itself (15 s) when it closes on a data message (coder/websocket
+	// v1.8.15). It answers pings and sees the page's close or a message.
+	ctx, cancel := context.WithCancel(sockets)
+	defer cancel()
+	var gotData atomic.Bool
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		defer cancel()
+		if _, _, err := ws.Read(context.WithoutCancel(ctx)); err == nil {
+			gotData.Store(true)
+		}
+	})
+	defer reader.Wait()
+	defer ws.CloseNow()
+
+	v := &viewer{wake: make(chan struct{}, 1)}
+	v.poke() // the newest frame at once, if there is one
+	s.viewers.add(v)
+	defer s.viewers.remove(v)
+	s.nvideo.Add(1)
+	defer s.nvideo.Add(-1)
+	var sent *frame
+	for {
+		select {
+		case <-ctx.Done():
+			switch {
+			case gotData.Load():
+				ws.Close(websocket.StatusPolicyViolation, "the video socket takes no messages")
+			case sockets.Err() != nil:
+				ws.Close(websocket.StatusGoingAway, "server shutting down")
+			}
+			return
+		case <-v.wake:
+		}
+		f := s.latest.Load()
+		if f == nil || f == sent {
+			continue
+		}
+		wctx, cancelWrite := context.WithTimeout(ctx, s.VideoTimeout)
+		err := ws.Write(wctx, websocket.MessageBinary, f.data)
+		cancelWrite()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				s.gate.warn(s.Logger, "web: video viewer too slow, cut off", "address", r.RemoteAddr,
+					"timeout", s.VideoTimeout.String())
+			}
+			return
+		}
+		sent = f
+	}
+}
