@@ -47,6 +47,12 @@
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
 
+  function showStreamName(name) {
+    if (typeof name !== 'string' || !name) return;
+    $('stream-name').textContent = visible(name);
+    document.title = visible(name) + ' · lsbroadcast';
+  }
+
   // ---------------------------------------------------------------- video
 
   const video = (() => {
@@ -368,8 +374,7 @@
       $('my-name').textContent = visible(me);
       if (me) store.set(KEY_NAME, me);
       if (m.stream && m.stream.name) {
-        $('stream-name').textContent = visible(m.stream.name);
-        document.title = visible(m.stream.name) + ' · lsbroadcast';
+        showStreamName(m.stream.name);
       }
       const isHost = role === 'host';
       hostBtn.setAttribute('aria-pressed', String(isHost));
@@ -915,4 +920,9 @@
 
   video.start();
   chat.start();
+  // The stream's name before any chat (the name dialog may be open).
+  fetch('/state', { cache: 'no-store' })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((st) => { if (st) showStreamName(st.name); })
+    .catch(() => { /* the chat's welcome names it too */ });
 })();
