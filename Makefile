@@ -68,7 +68,10 @@ DEPS_DEB := dpkg-dev lintian systemd mmdebstrap arch-test e2fsprogs qemu-user-st
 DEPS_CROSS := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf
 # The V4L2 VMs: qemu, an initramfs, vivid's tools, µStreamer to compare with.
 DEPS_VM := qemu-system-x86 qemu-system-arm busybox-static cpio kmod binutils v4l-utils ustreamer
-DEPS := $(DEPS_DEMO) $(DEPS_DEMO_SHOW) $(DEPS_OPENCV) $(DEPS_PEERS) $(DEPS_NET) $(DEPS_GUI) $(DEPS_DEB) $(DEPS_CROSS) $(DEPS_VM)
+# The web viewer's tests: real browsers, and fonts for CJK and emoji in
+# their screenshots.
+DEPS_BROWSER := chromium firefox-esr fonts-noto-cjk fonts-noto-color-emoji
+DEPS := $(DEPS_DEMO) $(DEPS_DEMO_SHOW) $(DEPS_OPENCV) $(DEPS_PEERS) $(DEPS_NET) $(DEPS_GUI) $(DEPS_DEB) $(DEPS_CROSS) $(DEPS_VM) $(DEPS_BROWSER)
 
 .PHONY: all help deps build pi vet tidy checks unit fuzz test demo clean
 all: build
