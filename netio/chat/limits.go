@@ -1,8 +1,7 @@
 package chat
 
 import (
-	"log/slog"
-	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -39,7 +38,6 @@ const (
 	keyForget     = 15 * time.Minute // quiet this long, an address starts afresh
 	keyAddresses  = 4096             // addresses remembered; the stalest goes first
 
-	logEvery = 10 * time.Second // one line per kind of limit at most this often
 )
 
 // Scopes of a server_full refusal: which limit was hit.
@@ -49,21 +47,8 @@ const (
 	ScopePending = "pending" // connections that have not said hello yet
 )
 
-// addrKey is the address a share is kept for: the IP, and for IPv6 its
-// /64, since one machine can pick any address in its prefix.
-func addrKey(a net.Addr) string {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	if v4 := ta.IP.To4(); v4 != nil {
-		return v4.String()
-	}
-	return (&net.IPNet{IP: ta.IP.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
-}
-
-// share is what one address holds. Guarded by Server.mu.
-type share struct {
+// holding is what one address holds. Guarded by Server.mu.
+type holding struct {
 	pending []*client // not joined yet, oldest first
 	joined  int
 }
@@ -77,11 +62,11 @@ type keyFails struct {
 // keyGuard slows host-key guessing per address.
 type keyGuard struct {
 	mu    sync.Mutex
-	fails map[string]*keyFails
+	fails map[netip.Addr]*keyFails
 }
 
 // delay is how long a host hello from addr waits before its key is checked.
-func (g *keyGuard) delay(addr string, now time.Time) time.Duration {
+func (g *keyGuard) delay(addr netip.Addr, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.fails[addr]
@@ -93,11 +78,11 @@ func (g *keyGuard) delay(addr string, now time.Time) time.Duration {
 }
 
 // failed records a wrong key from addr and returns how many there were.
-func (g *keyGuard) failed(addr string, now time.Time) int {
+func (g *keyGuard) failed(addr netip.Addr, now time.Time) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.fails == nil {
-		g.fails = map[string]*keyFails{}
+		g.fails = map[netip.Addr]*keyFails{}
 	}
 	f := g.fails[addr]
 	if f == nil || now.Sub(f.last) > keyForget {
@@ -115,37 +100,12 @@ func (g *keyGuard) failed(addr string, now time.Time) int {
 // forgetStalest drops the address whose last failure is oldest. Called
 // with g.mu held; the map is bounded, so the scan is.
 func (g *keyGuard) forgetStalest() {
-	var stalest string
+	var stalest netip.Addr
 	var at time.Time
 	for a, f := range g.fails {
-		if stalest == "" || f.last.Before(at) {
+		if at.IsZero() || f.last.Before(at) {
 			stalest, at = a, f.last
 		}
 	}
 	delete(g.fails, stalest)
-}
-
-// logGate lets one line per kind through every logEvery and counts the
-// rest, so an attack can't flood the journal.
-type logGate struct {
-	mu      sync.Mutex
-	last    map[string]time.Time
-	skipped map[string]int
-}
-
-func (g *logGate) warn(log *slog.Logger, kind string, args ...any) {
-	g.mu.Lock()
-	if g.last == nil {
-		g.last, g.skipped = map[string]time.Time{}, map[string]int{}
-	}
-	now := time.Now()
-	if now.Sub(g.last[kind]) < logEvery {
-		g.skipped[kind]++
-		g.mu.Unlock()
-		return
-	}
-	skipped := g.skipped[kind]
-	g.last[kind], g.skipped[kind] = now, 0
-	g.mu.Unlock()
-	log.Warn(kind, append(args, "similar_since_last", skipped)...)
 }

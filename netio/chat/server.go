@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
+	"github.com/lsbroadcast/lsbroadcast/netio/share"
 )
 
 // Defaults of a Server.
@@ -75,16 +77,16 @@ type Server struct {
 	commits chan pending
 	ctx     context.Context // Serve's: ends every client's read loop
 
-	mu       sync.Mutex           // guards serving, clients, all, names, shares, npending and the order of broadcasts
-	serving  bool                 // between Serve's start and its goodbyes: connections are taken
-	clients  map[*client]struct{} // joined
-	all      map[*client]struct{} // connected, joined or not
-	names    map[string]*client   // by NameKey: look-alikes are one name
-	shares   map[string]*share    // by addrKey
+	mu       sync.Mutex              // guards serving, clients, all, names, shares, npending and the order of broadcasts
+	serving  bool                    // between Serve's start and its goodbyes: connections are taken
+	clients  map[*client]struct{}    // joined
+	all      map[*client]struct{}    // connected, joined or not
+	names    map[string]*client      // by NameKey: look-alikes are one name
+	shares   map[netip.Addr]*holding // by share.Key
 	npending int
 	viewers  atomic.Int64
 	keys     keyGuard
-	gate     logGate
+	gate     share.LogGate
 	wg       sync.WaitGroup
 }
 
@@ -135,7 +137,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.clients = map[*client]struct{}{}
 	s.all = map[*client]struct{}{}
 	s.names = map[string]*client{}
-	s.shares = map[string]*share{}
+	s.shares = map[netip.Addr]*holding{}
 	s.ctx, s.serving = ctx, true
 	s.mu.Unlock()
 	committed := make(chan struct{})
@@ -237,7 +239,7 @@ func setDefault[T int | time.Duration](v *T, def T) {
 // longest is the likeliest squatter. The caller runs the client's two
 // loops, counted here, under the lock that tells Serve's end from them.
 func (s *Server) admit(nc net.Conn) (*client, Msg) {
-	addr := addrKey(nc.RemoteAddr())
+	addr := share.Key(nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.serving {
@@ -245,7 +247,7 @@ func (s *Server) admit(nc net.Conn) (*client, Msg) {
 	}
 	sh := s.shares[addr]
 	if sh != nil && len(sh.pending) >= s.MaxPendingPerAddress {
-		s.gate.warn(s.Logger, "chat limit: connections without hello from one address", "address", addr, "limit", s.MaxPendingPerAddress)
+		s.gate.Warn(s.Logger, "chat limit: connections without hello from one address", "address", addr, "limit", s.MaxPendingPerAddress)
 		return nil, Msg{Type: TypeError, Code: CodeServerFull, Scope: ScopePending,
 			Message: fmt.Sprintf("%d connections from your address have not said hello yet", len(sh.pending))}
 	}
@@ -253,7 +255,7 @@ func (s *Server) admit(nc net.Conn) (*client, Msg) {
 		s.evictPending()
 	}
 	if sh == nil {
-		sh = &share{}
+		sh = &holding{}
 		s.shares[addr] = sh
 	}
 	c := &client{s: s, nc: nc, addr: addr, out: make(chan []byte, s.Queue), quit: make(chan struct{}),
@@ -268,8 +270,8 @@ func (s *Server) admit(nc net.Conn) (*client, Msg) {
 // evictPending drops the oldest connection without hello of the address
 // holding the most. Called with s.mu held.
 func (s *Server) evictPending() {
-	var most *share
-	var addr string
+	var most *holding
+	var addr netip.Addr
 	for a, sh := range s.shares {
 		if most == nil || len(sh.pending) > len(most.pending) {
 			most, addr = sh, a
@@ -281,7 +283,7 @@ func (s *Server) evictPending() {
 	victim := most.pending[0]
 	s.unpend(victim)
 	victim.kick(CodeServerFull, "too many connections waiting for their hello")
-	s.gate.warn(s.Logger, "chat limit: connections without hello, oldest dropped", "address", addr,
+	s.gate.Warn(s.Logger, "chat limit: connections without hello, oldest dropped", "address", addr,
 		"limit", s.MaxPending)
 }
 
@@ -304,7 +306,7 @@ func (s *Server) unpend(c *client) {
 }
 
 // dropIdle forgets an address that holds nothing. Called with s.mu held.
-func (s *Server) dropIdle(addr string) {
+func (s *Server) dropIdle(addr netip.Addr) {
 	if sh := s.shares[addr]; sh != nil && sh.joined == 0 && len(sh.pending) == 0 {
 		delete(s.shares, addr)
 	}
@@ -442,7 +444,7 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	case RoleHost:
 		if !keyMatches(s.HostKey, hello.Key) {
 			n := s.keys.failed(c.addr, time.Now())
-			s.gate.warn(s.Logger, "chat: wrong host key", "address", c.addr, "failures", n)
+			s.gate.Warn(s.Logger, "chat: wrong host key", "address", c.addr, "failures", n)
 			return errorf(CodeForbidden, "wrong host key")
 		}
 		role = RoleHost
@@ -456,12 +458,12 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	case !c.pending:
 		return errorf(CodeServerFull, "too many connections waiting for their hello")
 	case len(s.clients) >= s.MaxClients:
-		s.gate.warn(s.Logger, "chat limit: clients", "address", c.addr, "limit", s.MaxClients)
+		s.gate.Warn(s.Logger, "chat limit: clients", "address", c.addr, "limit", s.MaxClients)
 		e := errorf(CodeServerFull, "server full (%d clients)", s.MaxClients)
 		e.Scope = ScopeClients
 		return e
 	case sh.joined >= s.MaxPerAddress:
-		s.gate.warn(s.Logger, "chat limit: clients from one address", "address", c.addr, "limit", s.MaxPerAddress)
+		s.gate.Warn(s.Logger, "chat limit: clients from one address", "address", c.addr, "limit", s.MaxPerAddress)
 		e := errorf(CodeServerFull, "%d clients from your address are here already", sh.joined)
 		e.Scope = ScopeAddress
 		return e
@@ -488,7 +490,7 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	}
 	var cut bool
 	if w.Announcements, cut = fitNewest(ann, maxAnnouncementBytes); cut {
-		s.gate.warn(s.Logger, "chat: announcements too long for a welcome, oldest left out", "count", len(ann))
+		s.gate.Warn(s.Logger, "chat: announcements too long for a welcome, oldest left out", "count", len(ann))
 	}
 	c.name, c.role = name, role
 	sh.joined++ // before unpend, which forgets an address holding nothing
@@ -583,9 +585,9 @@ type client struct {
 	once   sync.Once
 	bye    []byte
 
-	addr            string // addrKey of its address
-	pending, joined bool   // guarded by s.mu
-	name, role      string // set by join
+	addr            netip.Addr // share.Key of its address
+	pending, joined bool       // guarded by s.mu
+	name, role      string     // set by join
 
 	// inflight counts its messages waiting for their commit; settled is
 	// signalled when that falls to zero, so a client being cut off gets

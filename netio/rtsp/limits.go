@@ -1,7 +1,6 @@
 package rtsp
 
 import (
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -44,21 +43,6 @@ const (
 	// thousands of times a second logs once a while, with the count.
 	refuseLogEvery = 10 * time.Second
 )
-
-// addrKey is the share a client draws from: its IPv4 address, or the /64
-// of its IPv6 address, since one IPv6 host may use any address in its /64
-// (SLAAC privacy addresses).
-func addrKey(a net.Addr) netip.Addr {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	ip := ap.Addr().Unmap()
-	if ip.Is4() {
-		return ip
-	}
-	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().Addr()
-}
 
 // limits is the resolved configuration of a Server's shares.
 type limits struct {

@@ -1,28 +1,9 @@
 package rtsp
 
 import (
-	"net"
 	"testing"
 	"time"
 )
-
-func TestAddrKey(t *testing.T) {
-	for _, tc := range []struct{ addr, want string }{
-		{"192.0.2.7:554", "192.0.2.7"},
-		{"[::ffff:192.0.2.7]:554", "192.0.2.7"},
-		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:554", "2001:db8:1:2::"},
-		{"[2001:db8:1:2::1]:9", "2001:db8:1:2::"},
-		{"[fe80::1%eth0]:9", "fe80::"},
-	} {
-		a, err := net.ResolveTCPAddr("tcp", tc.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := addrKey(a).String(); got != tc.want {
-			t.Errorf("addrKey(%s) = %s, want %s", tc.addr, got, tc.want)
-		}
-	}
-}
 
 func TestGhostWatch(t *testing.T) {
 	gone := time.Unix(1000, 0)

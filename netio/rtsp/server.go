@@ -20,6 +20,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
+	"github.com/lsbroadcast/lsbroadcast/netio/share"
 )
 
 // Defaults, after MediaMTX's conventions.
@@ -298,7 +299,7 @@ func (h *handler) refuse(r refusal, key netip.Addr, what string) *base.Response 
 var errRefused = errors.New("refused by a limit")
 
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
-	key := addrKey(ctx.Conn.NetConn().RemoteAddr())
+	key := share.Key(ctx.Conn.NetConn().RemoteAddr())
 	c, closeNow := h.ledger.connOpen(key)
 	if closeNow {
 		h.refuse(refusal{503, "connections per address (closed unanswered)"}, key, "connection")
@@ -332,7 +333,7 @@ func (h *handler) connRefused(sc *gortsplib.ServerConn) (*conn, *base.Response, 
 }
 
 func (h *handler) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
-	ctx.Session.SetUserData(h.ledger.sessionOpen(ctx.Session, addrKey(ctx.Conn.NetConn().RemoteAddr())))
+	ctx.Session.SetUserData(h.ledger.sessionOpen(ctx.Session, share.Key(ctx.Conn.NetConn().RemoteAddr())))
 }
 
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/share"
 )
 
 // Defaults of a Server.
@@ -93,9 +95,9 @@ type Server struct {
 	latest  atomic.Pointer[frame]
 	viewers viewerSet
 	nvideo  atomic.Int64
-	video   *caps
-	chat    *caps
-	gate    logGate
+	video   *share.Caps
+	chat    *share.Caps
+	gate    share.LogGate
 	sockets sync.WaitGroup // WebSocket handlers, which outlive http.Server.Shutdown
 }
 
@@ -151,8 +153,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	setDefault(&s.MaxChat, DefaultMaxChat)
 	setDefault(&s.MaxChatPerAddress, DefaultMaxChatPerAddress)
 	setDefault(&s.VideoTimeout, DefaultVideoTimeout)
-	s.video = newCaps("video", s.MaxVideo, s.MaxVideoPerAddress)
-	s.chat = newCaps("chat", s.MaxChat, s.MaxChatPerAddress)
+	s.video = &share.Caps{Kind: "video", Total: s.MaxVideo, PerKey: s.MaxVideoPerAddress}
+	s.chat = &share.Caps{Kind: "chat", Total: s.MaxChat, PerKey: s.MaxChatPerAddress}
 	assets, err := loadAssets()
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)

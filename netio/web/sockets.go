@@ -3,12 +3,16 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
 	"github.com/coder/websocket"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/share"
 )
 
 // upgrade takes a slot of the kind's caps for the request's address and
@@ -17,25 +21,25 @@ import (
 // slot is told with close code 1013 (try again later) and a reason the
 // page can show. It returns nil when the request is answered already;
 // otherwise the caller calls done when the socket is finished with.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *caps, readLimit int64, sendBuffer int) (ws *websocket.Conn, addr *net.TCPAddr, done func()) {
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *share.Caps, readLimit int64, sendBuffer int) (ws *websocket.Conn, addr *net.TCPAddr, done func()) {
 	addr, err := clientAddr(r.RemoteAddr)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil, nil, nil
 	}
-	key := addrKey(addr)
-	capErr := c.take(key)
+	key := share.Key(addr)
+	capErr := c.Take(key)
 	ws, err = websocket.Accept(w, r, nil)
 	if err != nil {
 		// Accept has answered: 403 for a foreign Origin, 400 otherwise.
 		if capErr == nil {
-			c.release(key)
+			c.Release(key)
 		}
-		s.gate.warn(s.Logger, "web: websocket refused", "kind", c.kind, "address", key, "error", err)
+		s.gate.Warn(s.Logger, "web: websocket refused", "kind", c.Kind, "address", key, "error", err)
 		return nil, nil, nil
 	}
 	if capErr != nil {
-		s.gate.warn(s.Logger, "web limit: "+c.kind+" websockets", "address", key, "error", capErr)
+		s.gate.Warn(s.Logger, "web limit: "+c.Kind+" websockets", "address", key, "error", capErr)
 		ws.Close(websocket.StatusTryAgainLater, capErr.Error())
 		return nil, nil, nil
 	}
@@ -45,7 +49,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *caps, readLi
 		// stopped reading.
 		tc.SetWriteBuffer(sendBuffer)
 	}
-	return ws, addr, func() { c.release(key) }
+	return ws, addr, func() { c.Release(key) }
 }
 
 // viewerSet is the video viewers, copied on change so WriteFrame wakes
@@ -156,11 +160,21 @@ func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *h
 		cancelWrite()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				s.gate.warn(s.Logger, "web: video viewer too slow, cut off", "address", r.RemoteAddr,
+				s.gate.Warn(s.Logger, "web: video viewer too slow, cut off", "address", r.RemoteAddr,
 					"timeout", s.VideoTimeout.String())
 			}
 			return
 		}
 		sent = f
 	}
+}
+
+// clientAddr is the TCP address of the request's client, as the chat hub
+// counts addresses.
+func clientAddr(remote string) (*net.TCPAddr, error) {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return nil, fmt.Errorf("client address %q: %w", remote, err)
+	}
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())), nil
 }
