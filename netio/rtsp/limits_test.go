@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // limitServer starts a server on 127.0.0.1 with the given limits, fed 30
@@ -407,19 +408,13 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 // refuseGraceBound is how long a refused connection may stay (2 s grace).
 const refuseGraceBound = 5 * time.Second
 
-func rssKB(t *testing.T) int {
+func rssKB(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	n, err := testenv.RSS(os.Getpid())
 	if err != nil {
-		return 0
+		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.Fields(v)[0])
-			return n
-		}
-	}
-	return 0
+	return n >> 10
 }
 
 func TestSessionsPerAddressCapped(t *testing.T) {
@@ -476,12 +471,7 @@ func TestReadersCapped(t *testing.T) {
 // TestFFmpegUDPPlaysPastGhostTimeout: a real player over UDP keeps its
 // connection and is never taken for a ghost.
 func TestFFmpegUDPPlaysPastGhostTimeout(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ffmpeg not installed")
-		}
-		t.Skip("ffmpeg not installed")
-	}
+	testenv.NeedTools(t, "ffmpeg")
 	s := limitServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
