@@ -13,7 +13,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m, nil) }
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Children{viewerFarmEnv: viewerFarm}) }
 
 // lsbroadcast is the command under test, built once, with its OpenCV
 // helper beside it, where it looks for it.
