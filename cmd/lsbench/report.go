@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -59,7 +60,20 @@ func (e *env) report(out, plotDir string, meta runMeta) error {
 	}
 	e.v4l2Section(w)
 	e.readersSection(w)
-	return os.WriteFile(out, []byte(b.String()), 0o644)
+	return os.WriteFile(out, append([]byte(b.String()), keptTail(out)...), 0o644)
+}
+
+// keepMarker starts what lsbench keeps of the report it replaces: the
+// sections that go test benchmarks measure, written beside ours.
+const keepMarker = "<!-- make bench-peers keeps what follows -->"
+
+// keptTail is the old report from keepMarker on, or nothing.
+func keptTail(path string) []byte {
+	old, err := os.ReadFile(path)
+	if i := bytes.Index(old, []byte(keepMarker)); err == nil && i >= 0 {
+		return append([]byte("\n"), old[i:]...)
+	}
+	return nil
 }
 
 func cpuModel() string {
