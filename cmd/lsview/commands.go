@@ -33,23 +33,24 @@ type command struct {
 	err  string
 }
 
-// helpLines are the keys and commands the help overlay lists.
-var helpLines = []string{
-	"Keys",
-	"  Enter            send the line",
-	"  Backspace        delete the last character",
-	"  F1, or ? on an empty line: this help",
-	"  Esc              close this help; else quit",
-	"Commands",
-	"  /announce TEXT   post an announcement (host)",
-	"  /edit N TEXT     change announcement #N (host)",
-	"  /delete N        remove announcement #N (host)",
-	"  /name NEW        join the chat again as NEW",
-	"  /host KEYFILE    join again as the host (or the key;",
-	"                   /host - joins as a viewer)",
-	"  /help            this help",
-	"  //text           send a line that starts with /",
-	"Any key closes this help.",
+// helpLines are the keys and commands the help overlay lists: a heading
+// (no description) or a key or command with what it does.
+var helpLines = [][2]string{
+	{"Keys", ""},
+	{"Enter", "send the line"},
+	{"Backspace", "delete the last character"},
+	{"F1, ? (empty line)", "this help"},
+	{"Esc", "close this help, else quit"},
+	{"Commands", ""},
+	{"/announce TEXT", "post an announcement (host)"},
+	{"/edit N TEXT", "change announcement #N (host)"},
+	{"/delete N", "remove announcement #N (host)"},
+	{"/name NEW", "join the chat again as NEW"},
+	{"/host KEYFILE", "join again as the host (or the key)"},
+	{"/host -", "join again as a viewer"},
+	{"/help", "this help"},
+	{"//text", "send a line that starts with /"},
+	{"Any key closes this help.", ""},
 }
 
 // parseInput says what a typed line asks for.

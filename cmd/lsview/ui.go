@@ -285,11 +285,23 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 
 	if u.help {
 		draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, inputTop), image.NewUniform(helpBG), image.Point{}, draw.Src)
-		for i, s := range helpLines {
-			if top+pad+(i+1)*p.line > inputTop {
+		col := 0
+		for _, l := range helpLines {
+			if l[1] != "" {
+				col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*pad)
+			}
+		}
+		for i, l := range helpLines {
+			y := top + pad + i*p.line
+			if y+p.line > inputTop {
 				break
 			}
-			p.text(img, r.Min.X+pad, top+pad+i*p.line, w, s, textFG)
+			if l[1] == "" {
+				p.text(img, r.Min.X+pad, y, w, l[0], hostFG)
+				continue
+			}
+			p.text(img, r.Min.X+2*pad, y, col, l[0], textFG)
+			p.text(img, r.Min.X+pad+col, y, w-col, l[1], dimFG)
 		}
 		return
 	}
