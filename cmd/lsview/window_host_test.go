@@ -184,3 +184,34 @@ func TestWindowHostTools(t *testing.T) {
 		t.Errorf("the banner stayed after the delete: %d pixels", n)
 	}
 }
+
+// TestWindowLineTypedDuringRestart: a line typed while the broadcaster is
+// down shows as "sending…" and arrives exactly once when it is back.
+func TestWindowLineTypedDuringRestart(t *testing.T) {
+	x := startXvfb(t)
+	b := testenv.StartBroadcaster(t, "640x360", 30, nil)
+	bin, _ := binaries(t)
+	testenv.Start(t, x.command(bin, "--window", "1280x720", "--name", "typist", b.ChatAddr()))
+	id := x.window(t, "lsview", 20*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	b.Stop()
+	time.Sleep(1500 * time.Millisecond)
+	const line = "typed while the broadcaster was down"
+	x.typeLine(t, id, line)
+	time.Sleep(700 * time.Millisecond)
+	down := x.shot(t, id, "restart-1-sending")
+	b = testenv.StartBroadcaster(t, "640x360", 30, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	log, _ := watchChat(t, ctx, b.ChatAddr(), "checker")
+	waitFor(t, 20*time.Second, "the line after the restart", func() bool { return log.count(chat.TypeChat, line) > 0 })
+	time.Sleep(3 * time.Second) // a second copy would come now
+	if n := log.count(chat.TypeChat, line); n != 1 {
+		t.Errorf("the line arrived %d times", n)
+	}
+	after := x.shot(t, id, "restart-2-sent")
+	panel := newLayout(1280, 720).panel
+	if changed(down, after, panel) < 100 {
+		t.Error("the panel did not change when the line was sent")
+	}
+}
