@@ -71,7 +71,12 @@ DEPS_VM := qemu-system-x86 qemu-system-arm busybox-static cpio kmod binutils v4l
 # The web viewer's tests: real browsers, and fonts for CJK and emoji in
 # their screenshots.
 DEPS_BROWSER := chromium firefox-esr fonts-noto-cjk fonts-noto-color-emoji
-DEPS := $(DEPS_DEMO) $(DEPS_DEMO_SHOW) $(DEPS_OPENCV) $(DEPS_PEERS) $(DEPS_NET) $(DEPS_GUI) $(DEPS_DEB) $(DEPS_CROSS) $(DEPS_VM) $(DEPS_BROWSER)
+# lsview's window draws text with a chain of outline fonts: after the Go
+# font, CJK from fonts-noto-cjk (in DEPS_BROWSER), Arabic, Hebrew and
+# common emoji from DejaVu Sans, the rest of emoji from Symbola (Noto Color
+# Emoji is bitmaps, which the window's font code can't draw).
+DEPS_FONTS := fonts-dejavu-core fonts-symbola
+DEPS := $(DEPS_DEMO) $(DEPS_DEMO_SHOW) $(DEPS_OPENCV) $(DEPS_PEERS) $(DEPS_NET) $(DEPS_GUI) $(DEPS_DEB) $(DEPS_CROSS) $(DEPS_VM) $(DEPS_BROWSER) $(DEPS_FONTS)
 
 .PHONY: all help deps build pi vet tidy checks unit fuzz test demo clean
 all: build

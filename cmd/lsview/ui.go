@@ -5,13 +5,14 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
+	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/image/font"
-	"golang.org/x/image/font/gofont/goregular"
-	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
@@ -72,10 +73,13 @@ var (
 	reconnBG  = color.RGBA{0, 0, 0, 255}
 	reconnFG  = color.RGBA{255, 255, 255, 255}
 	separator = color.RGBA{70, 74, 84, 255}
+	hostFG    = color.RGBA{250, 200, 40, 255} // the host's name, as the banner
+	pendingFG = color.RGBA{150, 150, 160, 255}
+	helpBG    = color.RGBA{16, 18, 24, 255}
 )
 
-// painter draws Unicode text with the Go font; OpenCV's own fonts are
-// ASCII only.
+// painter draws Unicode text with a fallback chain of fonts (fonts.go);
+// OpenCV's own fonts are ASCII only.
 type painter struct {
 	face   font.Face
 	ascent int
@@ -83,25 +87,21 @@ type painter struct {
 }
 
 func newPainter() (*painter, error) {
-	f, err := opentype.Parse(goregular.TTF)
+	face, err := newFontChain(textSize, systemFonts)
 	if err != nil {
-		return nil, fmt.Errorf("parse Go font: %w", err)
-	}
-	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: textSize, DPI: 72, Hinting: font.HintingFull})
-	if err != nil {
-		return nil, fmt.Errorf("Go font face: %w", err)
+		return nil, err
 	}
 	m := face.Metrics()
 	return &painter{face: face, ascent: m.Ascent.Ceil(), line: m.Height.Ceil() + 2}, nil
 }
 
 // text draws s with its top-left at (x, y), cut to maxW pixels; it returns
-// the x after the text.
+// the x after the text. Right-to-left words are put in reading order.
 func (p *painter) text(img draw.Image, x, y, maxW int, s string, c color.Color) int {
 	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: p.face,
 		Dot: fixed.P(x, y+p.ascent)}
 	limit := fixed.I(x + maxW)
-	for _, r := range s {
+	for _, r := range visualOrder(s) {
 		adv, ok := p.face.GlyphAdvance(r)
 		if !ok {
 			r = '�'
@@ -152,15 +152,23 @@ func (p *painter) wrap(s string, w int) []string {
 
 // uiState is everything the panel, banner and status line show.
 type uiState struct {
-	title        string
-	lines        []viewer.ChatLine // oldest first, bounded by maxChatLines
-	input        string
-	announcement string
-	chatStatus   string
-	status       string
-	reconnecting bool
-	viewers      int // -1: unknown
+	title         string
+	lines         []viewer.ChatLine // oldest first, bounded by maxChatLines
+	input         string
+	announcement  string            // the banner: the newest announcement
+	announcements map[uint64]string // current ones by id, as "#id" shows them
+	chatStatus    string
+	refused       string // why the chat turned us away, until we join
+	role          string // ours: chat.RoleHost or chat.RoleViewer
+	pending       []viewer.Outgoing
+	help          bool // the help overlay is up
+	status        string
+	reconnecting  bool
+	viewers       int // -1: unknown
 }
+
+// host says whether we are the chat's host, or will be once it joins.
+func (u *uiState) host() bool { return u.role == chat.RoleHost }
 
 // apply takes an update from the chat session.
 func (u *uiState) apply(up viewer.ChatUpdate) {
@@ -169,14 +177,34 @@ func (u *uiState) apply(up viewer.ChatUpdate) {
 		u.addLine(l)
 	}
 	if up.Announcements != nil {
-		u.announcement = textsafe.Terminal(viewer.NewestAnnouncement(up.Announcements))
+		u.announcements = map[uint64]string{}
+		var newest uint64
+		for id, text := range up.Announcements {
+			u.announcements[id] = textsafe.Terminal(strings.TrimSpace(text))
+			newest = max(newest, id)
+		}
+		u.announcement = ""
+		if newest != 0 {
+			u.announcement = fmt.Sprintf("#%d  %s", newest, u.announcements[newest])
+		}
 	}
 	if up.Status != "" {
 		u.chatStatus = textsafe.Terminal(up.Status)
 	}
+	if up.Role != "" {
+		u.role, u.refused = up.Role, ""
+	}
+	if up.Refused != "" {
+		u.refused = textsafe.Terminal(up.Refused)
+	}
 	if up.Viewers >= 0 {
 		u.viewers = up.Viewers
 	}
+}
+
+// note adds lsview's own line to the panel.
+func (u *uiState) note(text string) {
+	u.addLine(viewer.ChatLine{At: time.Now(), Name: "lsview", Text: text, Note: true})
 }
 
 // maxChatLines bounds the panel's history in memory.
@@ -189,20 +217,62 @@ func (u *uiState) addLine(l viewer.ChatLine) {
 	}
 }
 
-// drawPanel renders the chat panel: title, messages newest at the bottom,
-// and the input line.
+// maxListed bounds the announcements listed in the panel; the rest are
+// counted.
+const maxListed = 3
+
+// drawPanel renders the chat panel: title with the host badge, the chat's
+// state, the current announcements with their numbers, messages newest at
+// the bottom, lines still sending, and the input line; or the help.
 func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	r := img.Bounds()
 	draw.Draw(img, r, image.NewUniform(panelBG), image.Point{}, draw.Src)
 	pad := 8
 	w := r.Dx() - 2*pad
 	y := r.Min.Y + pad
-	p.text(img, r.Min.X+pad, y, w, u.title, textFG)
+	titleW := w
+	if u.host() {
+		bw := font.MeasureString(p.face, "host").Ceil() + 12
+		bx := r.Max.X - pad - bw
+		draw.Draw(img, image.Rect(bx, y-2, bx+bw, y+p.line), image.NewUniform(hostFG), image.Point{}, draw.Src)
+		p.text(img, bx+6, y, bw, "host", bannerFG)
+		titleW -= bw + 6
+	}
+	p.text(img, r.Min.X+pad, y, titleW, u.title, textFG)
 	y += p.line
-	p.text(img, r.Min.X+pad, y, w, u.chatStatus, dimFG)
-	y += p.line + 4
+	if u.refused != "" {
+		for _, s := range p.wrap(u.refused, w) {
+			p.text(img, r.Min.X+pad, y, w, s, warnFG)
+			y += p.line
+		}
+	} else {
+		p.text(img, r.Min.X+pad, y, w, u.chatStatus, dimFG)
+		y += p.line
+	}
+	y += 4
 	draw.Draw(img, image.Rect(r.Min.X, y, r.Max.X, y+1), image.NewUniform(separator), image.Point{}, draw.Src)
-	top := y + 4
+	y += 4
+	if len(u.announcements) > 0 {
+		ids := make([]uint64, 0, len(u.announcements))
+		for id := range u.announcements {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		if n := len(ids) - maxListed; n > 0 {
+			p.text(img, r.Min.X+pad, y, w, fmt.Sprintf("%d older announcements", n), dimFG)
+			y += p.line
+			ids = ids[n:]
+		}
+		for _, id := range ids {
+			x := p.text(img, r.Min.X+pad, y, w, fmt.Sprintf("#%d ", id), hostFG)
+			p.text(img, x, y, w-(x-r.Min.X-pad), p.ellipsis(u.announcements[id], w-(x-r.Min.X-pad)), textFG)
+			y += p.line
+		}
+		y += 4
+		draw.Draw(img, image.Rect(r.Min.X, y, r.Max.X, y+1), image.NewUniform(separator), image.Point{}, draw.Src)
+		y += 4
+	}
+	top := y
 
 	inputTop := r.Max.Y - p.line - 2*pad
 	draw.Draw(img, image.Rect(r.Min.X, inputTop, r.Max.X, r.Max.Y), image.NewUniform(inputBG), image.Point{}, draw.Src)
@@ -213,11 +283,55 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	}
 	p.text(img, r.Min.X+pad, inputTop+pad, w, "> "+cut+string(typed)+"_", textFG)
 
-	// Messages from the bottom up until the space is used.
+	if u.help {
+		draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, inputTop), image.NewUniform(helpBG), image.Point{}, draw.Src)
+		col := 0
+		for _, l := range helpLines {
+			if l[1] != "" {
+				col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*pad)
+			}
+		}
+		for i, l := range helpLines {
+			y := top + pad + i*p.line
+			if y+p.line > inputTop {
+				break
+			}
+			if l[1] == "" {
+				p.text(img, r.Min.X+pad, y, w, l[0], hostFG)
+				continue
+			}
+			p.text(img, r.Min.X+2*pad, y, col, l[0], textFG)
+			p.text(img, r.Min.X+pad+col, y, w-col, l[1], dimFG)
+		}
+		return
+	}
+
+	// Lines still on their way, under the messages, then the messages
+	// from the bottom up until the space is used.
 	y = inputTop - 4
+	for i := len(u.pending) - 1; i >= 0 && y > top; i-- {
+		body := p.wrap("sending… "+describe(u.pending[i]), w)
+		h := len(body) * p.line
+		if y-h < top {
+			break
+		}
+		y -= h
+		for j, s := range body {
+			p.text(img, r.Min.X+pad, y+j*p.line, w, s, pendingFG)
+		}
+	}
 	for i := len(u.lines) - 1; i >= 0 && y > top; i-- {
 		l := u.lines[i]
-		head := l.At.Format("15:04") + " " + l.Name + ": "
+		head := l.At.Format("15:04") + " " + l.Name
+		nameFG := nameFG
+		if l.Host {
+			head += " [host]"
+			nameFG = hostFG
+		}
+		if l.Announcement != 0 {
+			head += fmt.Sprintf(" #%d", l.Announcement)
+		}
+		head += ": "
 		body := p.wrap(head+l.Text, w)
 		h := len(body) * p.line
 		if y-h < top {
@@ -239,6 +353,31 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	}
 }
 
+// describe is a queued request as the user typed it.
+func describe(o viewer.Outgoing) string {
+	switch o.Op {
+	case viewer.AnnouncePost:
+		return "/announce " + o.Text
+	case viewer.AnnounceEdit:
+		return fmt.Sprintf("/edit %d %s", o.ID, o.Text)
+	case viewer.AnnounceDelete:
+		return fmt.Sprintf("/delete %d", o.ID)
+	}
+	return o.Text
+}
+
+// ellipsis cuts s to w pixels, ending in "…" when cut.
+func (p *painter) ellipsis(s string, w int) string {
+	if font.MeasureString(p.face, s).Ceil() <= w {
+		return s
+	}
+	rs := []rune(s)
+	for len(rs) > 0 && font.MeasureString(p.face, string(rs)+"…").Ceil() > w {
+		rs = rs[:len(rs)-1]
+	}
+	return string(rs) + "…"
+}
+
 func (p *painter) drawStatus(img *image.RGBA, u *uiState) {
 	r := img.Bounds()
 	draw.Draw(img, r, image.NewUniform(statusBG), image.Point{}, draw.Src)
@@ -258,7 +397,7 @@ func (p *painter) drawBanner(img *image.RGBA, u *uiState) bool {
 		p.text(img, r.Min.X+12, r.Min.Y+(r.Dy()-p.line)/2, r.Dx()-24, "reconnecting…", reconnFG)
 	case u.announcement != "":
 		draw.Draw(img, r, image.NewUniform(bannerBG), image.Point{}, draw.Src)
-		p.text(img, r.Min.X+12, r.Min.Y+(r.Dy()-p.line)/2, r.Dx()-24, "» "+u.announcement, bannerFG)
+		p.text(img, r.Min.X+12, r.Min.Y+(r.Dy()-p.line)/2, r.Dx()-24, p.ellipsis("» "+u.announcement, r.Dx()-24), bannerFG)
 	default:
 		return false
 	}

@@ -26,7 +26,10 @@ const (
 	keyCodeLF        = 10
 	keyCodeBackspace = 8
 	keyCodeDelete    = 127
-	statusEvery      = 500 * time.Millisecond
+	// keyCodeF1 is F1 as the Qt and GTK backends report it: the X11
+	// keysym (XK_F1).
+	keyCodeF1   = 0xFFBE
+	statusEvery = 500 * time.Millisecond
 	// waitKeyMillis is the GUI loop's beat: keys and new pictures are
 	// looked at this often.
 	waitKeyMillis = 4
@@ -122,8 +125,13 @@ func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logg
 		return err
 	}
 	defer sc.close()
+	// Until a welcome says otherwise, a host key means the host.
+	role := chat.RoleViewer
+	if o.hostKey != "" {
+		role = chat.RoleHost
+	}
 	w := &windowLoop{p: p, sc: sc, chat: st.HasChat(), updates: p.session.Updates(),
-		u: &uiState{title: title, chatStatus: "video only: this camera has no chat", viewers: -1}, panelDirty: true, bannerDirty: true}
+		u: &uiState{title: title, chatStatus: "video only: this camera has no chat", viewers: -1, role: role}, panelDirty: true, bannerDirty: true}
 	for {
 		if ended, err := w.ended(ctx); ended {
 			if err != nil {
@@ -210,6 +218,9 @@ func (w *windowLoop) applyChat() {
 				return
 			}
 			w.u.apply(up)
+			if up.Queue {
+				w.u.pending = w.p.session.Pending()
+			}
 			w.panelDirty, w.bannerDirty = true, true
 		default:
 			return
@@ -277,13 +288,23 @@ const (
 	quit
 )
 
-// keys waits one beat for a key and applies it to the input line.
+// keys waits one beat for a key and applies it to the input line. All
+// of the window's key handling is here.
 func (w *windowLoop) keys() keyResult {
 	u := w.u
-	switch k := w.sc.win.WaitKey(waitKeyMillis); {
-	case k == keyCodeNone:
+	k := w.sc.win.WaitKey(waitKeyMillis)
+	if k == keyCodeNone {
+		return stay
+	}
+	if u.help { // any key closes the help, and does nothing else
+		u.help, w.panelDirty = false, true
+		return stay
+	}
+	switch {
 	case k == keyCodeEsc:
 		return quit
+	case k == keyCodeF1 || k == '?' && u.input == "":
+		u.help, w.panelDirty = true, true
 	case k == keyCodeEnter || k == keyCodeLF:
 		w.sendInput()
 	case k == keyCodeBackspace || k == keyCodeDelete:
@@ -301,17 +322,69 @@ func (w *windowLoop) keys() keyResult {
 	return stay
 }
 
-// sendInput hands the input line to the chat, or says why it can't.
+// sendInput does what the input line asks (commands.go): chat, an
+// announcement, help, a new name or host key; or says why it can't.
+// Nothing a viewer may not do is sent.
 func (w *windowLoop) sendInput() {
 	u := w.u
-	switch {
-	case u.input == "":
-	case !w.chat:
-		u.addLine(viewer.ChatLine{At: time.Now(), Name: "lsview", Text: "not sent: this camera has no chat", Note: true})
-	case !w.p.session.Send(u.input):
-		u.addLine(viewer.ChatLine{At: time.Now(), Name: "lsview", Text: "not sent: too many lines waiting for the chat", Note: true})
-	}
+	c := parseInput(u.input)
 	u.input, w.panelDirty = "", true
+	queued := false
+	switch c.kind {
+	case cmdNone:
+		return
+	case cmdHelp:
+		u.help = true
+		return
+	case cmdError:
+		u.note(c.err)
+		return
+	}
+	if !w.chat {
+		u.note("not sent: this camera has no chat")
+		return
+	}
+	switch c.kind {
+	case cmdChat:
+		queued = w.p.session.Send(c.text)
+	case cmdAnnounce:
+		if !u.host() {
+			u.note(onlyHost(c.op))
+			return
+		}
+		if _, ok := u.announcements[c.id]; c.op != viewer.AnnouncePost && !ok {
+			u.note(fmt.Sprintf("no announcement #%d: the numbers are beside the announcements above", c.id))
+			return
+		}
+		queued = w.p.session.Announce(c.op, c.id, c.text)
+	case cmdName:
+		w.p.session.Rejoin(c.text, "")
+		u.note("joining the chat as " + c.text + "…")
+		return
+	case cmdHost:
+		key, err := hostKeyArg(c.text)
+		if err != nil {
+			u.note("host key: " + err.Error())
+			return
+		}
+		w.p.session.Rejoin("", key)
+		if key == "-" {
+			u.note("joining the chat again as a viewer…")
+		} else {
+			u.note("joining the chat again as the host…")
+		}
+		return
+	}
+	if !queued {
+		u.note("not sent: too many lines waiting for the chat")
+	}
+	u.pending = w.p.session.Pending()
+}
+
+// onlyHost is the refusal of an announcement command to a viewer.
+func onlyHost(op string) string {
+	what := map[string]string{viewer.AnnouncePost: "post", viewer.AnnounceEdit: "edit", viewer.AnnounceDelete: "delete"}[op]
+	return "only the host can " + what + " announcements (join as host with --host-key FILE or /host KEYFILE)"
 }
 
 // closed says the window was closed by its close button.

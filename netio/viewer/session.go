@@ -109,9 +109,39 @@ func (s *Session) Frames() <-chan rtsp.Frame { return s.frames }
 func (s *Session) Updates() <-chan ChatUpdate { return s.updates }
 
 // Send queues a line for the chat. It returns false, without waiting,
-// when the stream has no chat or too many lines wait already.
+// when the stream has no chat or too many lines wait already. A queued
+// line stays in Pending until the server acknowledges it, across
+// reconnects and a refused join, and is stored exactly once.
 func (s *Session) Send(text string) bool {
-	return s.chat != nil && s.chat.send(text)
+	return s.chat != nil && s.chat.send(Outgoing{Text: text})
+}
+
+// Announce queues an announcement change (op AnnouncePost with text,
+// AnnounceEdit with id and text, AnnounceDelete with id) as Send queues a
+// line. Only the host's are accepted; the server refuses a viewer's.
+func (s *Session) Announce(op string, id uint64, text string) bool {
+	return s.chat != nil && s.chat.send(Outgoing{Op: op, ID: id, Text: text})
+}
+
+// Pending lists what Send and Announce queued that the server has not
+// acknowledged yet, oldest first: the lines to show as "sending…". An
+// update with Queue set says it shrank.
+func (s *Session) Pending() []Outgoing {
+	if s.chat == nil {
+		return nil
+	}
+	return s.chat.pending()
+}
+
+// Rejoin joins the chat again under a new name, or with a new host key
+// ("-": none, as a viewer); empty keeps what was. It is how a refused join
+// is fixed without a restart. False without a chat.
+func (s *Session) Rejoin(name, hostKey string) bool {
+	if s.chat == nil {
+		return false
+	}
+	s.chat.rejoin(rejoin{name: name, hostKey: hostKey})
+	return true
 }
 
 // Stream is the stream as known now: the chat's welcome may have named

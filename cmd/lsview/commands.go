@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
+)
+
+// What a line typed into the window asks for. A line that starts with "/"
+// is a command for lsview, never chat: a mistyped command must not leak
+// to everyone. "//text" sends "/text".
+type cmdKind int
+
+const (
+	cmdNone cmdKind = iota
+	cmdChat
+	cmdAnnounce // post, edit or delete: op says which
+	cmdHelp
+	cmdName
+	cmdHost
+	cmdError // err says what is wrong; nothing is sent
+)
+
+type command struct {
+	kind cmdKind
+	op   string // of cmdAnnounce: viewer.AnnouncePost, AnnounceEdit, AnnounceDelete
+	id   uint64 // the announcement edited or deleted
+	text string // chat or announcement text, the new name, the host key argument
+	err  string
+}
+
+// helpLines are the keys and commands the help overlay lists: a heading
+// (no description) or a key or command with what it does.
+var helpLines = [][2]string{
+	{"Keys", ""},
+	{"Enter", "send the line"},
+	{"Backspace", "delete the last character"},
+	{"F1, ? (empty line)", "this help"},
+	{"Esc", "close this help, else quit"},
+	{"Commands", ""},
+	{"/announce TEXT", "post an announcement (host)"},
+	{"/edit N TEXT", "change announcement #N (host)"},
+	{"/delete N", "remove announcement #N (host)"},
+	{"/name NEW", "join the chat again as NEW"},
+	{"/host KEYFILE", "join again as the host (or the key)"},
+	{"/host -", "join again as a viewer"},
+	{"/help", "this help"},
+	{"//text", "send a line that starts with /"},
+	{"Any key closes this help.", ""},
+}
+
+// parseInput says what a typed line asks for.
+func parseInput(line string) command {
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "":
+		return command{kind: cmdNone}
+	case strings.HasPrefix(line, "//"):
+		return command{kind: cmdChat, text: line[1:]}
+	case !strings.HasPrefix(line, "/"):
+		return command{kind: cmdChat, text: line}
+	}
+	name, rest, _ := strings.Cut(line[1:], " ")
+	rest = strings.TrimSpace(rest)
+	switch name {
+	case "help", "?":
+		return command{kind: cmdHelp}
+	case "announce":
+		if rest == "" {
+			return command{kind: cmdError, err: "usage: /announce TEXT"}
+		}
+		return command{kind: cmdAnnounce, op: viewer.AnnouncePost, text: rest}
+	case "edit":
+		n, text, _ := strings.Cut(rest, " ")
+		id, err := announcementNumber(n)
+		text = strings.TrimSpace(text)
+		if err != nil || text == "" {
+			return command{kind: cmdError, err: "usage: /edit N TEXT, N the #number beside the announcement"}
+		}
+		return command{kind: cmdAnnounce, op: viewer.AnnounceEdit, id: id, text: text}
+	case "delete":
+		id, err := announcementNumber(rest)
+		if err != nil {
+			return command{kind: cmdError, err: "usage: /delete N, N the #number beside the announcement"}
+		}
+		return command{kind: cmdAnnounce, op: viewer.AnnounceDelete, id: id}
+	case "name":
+		if rest == "" {
+			return command{kind: cmdError, err: "usage: /name NEWNAME"}
+		}
+		return command{kind: cmdName, text: rest}
+	case "host":
+		if rest == "" {
+			return command{kind: cmdError, err: "usage: /host KEYFILE (or the key itself; /host - to join as a viewer)"}
+		}
+		return command{kind: cmdHost, text: rest}
+	}
+	return command{kind: cmdError, err: fmt.Sprintf("unknown command /%s: /help lists them; //%s sends it as chat", name, name)}
+}
+
+// announcementNumber reads N of "/edit N": "3" or "#3", as the panel
+// shows it.
+func announcementNumber(s string) (uint64, error) {
+	id, err := strconv.ParseUint(strings.TrimPrefix(s, "#"), 10, 64)
+	if err == nil && id == 0 {
+		err = errors.New("no announcement #0")
+	}
+	return id, err
+}
+
+// hostKeyArg is /host's argument as a key: the contents of the file it
+// names, else the argument itself; "-" is no key.
+func hostKeyArg(arg string) (string, error) {
+	if arg == "-" {
+		return arg, nil
+	}
+	if b, err := os.ReadFile(arg); err == nil {
+		key := strings.TrimSpace(string(b))
+		if key == "" {
+			return "", fmt.Errorf("%s is empty", arg)
+		}
+		return key, nil
+	}
+	if strings.ContainsAny(arg, "/\\") {
+		return "", fmt.Errorf("no host key file %s", arg)
+	}
+	return arg, nil
+}
