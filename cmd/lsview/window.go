@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gocv.io/x/gocv"
 
@@ -20,7 +19,6 @@ import (
 
 // Keys as OpenCV's waitKey reports them.
 const (
-	keyCodeNone      = -1
 	keyCodeEsc       = 27
 	keyCodeEnter     = 13
 	keyCodeLF        = 10
@@ -123,7 +121,8 @@ func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logg
 	}
 	defer sc.close()
 	w := &windowLoop{p: p, sc: sc, chat: st.HasChat(), updates: p.session.Updates(),
-		u: &uiState{title: title, chatStatus: "video only: this camera has no chat", viewers: -1}, panelDirty: true, bannerDirty: true}
+		u: &uiState{title: title, chatStatus: "video only: this camera has no chat", viewers: -1}, panelDirty: true, bannerDirty: true,
+		edit: lineEdit{max: maxInputRunes}}
 	for {
 		if ended, err := w.ended(ctx); ended {
 			if err != nil {
@@ -169,6 +168,9 @@ type windowLoop struct {
 	changed                 bool // the canvas needs showing
 	nextStatus              time.Time
 	wasReconn               bool
+	in                      keyReader
+	edit                    lineEdit
+	fullScreen              bool
 }
 
 // ended says the window should close because ctx or the player ended,
@@ -277,25 +279,11 @@ const (
 	quit
 )
 
-// keys waits one beat for a key and applies it to the input line.
+// keys waits one beat for keys and applies them.
 func (w *windowLoop) keys() keyResult {
-	u := w.u
-	switch k := w.sc.win.WaitKey(waitKeyMillis); {
-	case k == keyCodeNone:
-	case k == keyCodeEsc:
-		return quit
-	case k == keyCodeEnter || k == keyCodeLF:
-		w.sendInput()
-	case k == keyCodeBackspace || k == keyCodeDelete:
-		if u.input != "" {
-			_, size := utf8.DecodeLastRuneInString(u.input)
-			u.input, w.panelDirty = u.input[:len(u.input)-size], true
-		}
-	case k >= ' ' && k < keyCodeDelete:
-		// OpenCV's Qt backend passes the first byte of the key's text:
-		// printable ASCII comes through, other characters don't.
-		if utf8.RuneCountInString(u.input) < maxInputRunes {
-			u.input, w.panelDirty = u.input+string(rune(k)), true
+	for _, t := range w.in.read(w.sc.win) {
+		if w.press(t) == quit {
+			return quit
 		}
 	}
 	return stay
