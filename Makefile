@@ -49,8 +49,9 @@ FUZZ_TIME ?= 10s
 # only DEPS_DEMO; `make deps` (and so every stage of `make test`) all.
 # lsbroadcast's JPEG encoder (cgo): all the demo needs.
 DEPS_DEMO := pkg-config libturbojpeg0-dev
-# GoCV: lsview's window and lsbroadcast's OpenCV capture helper.
-DEPS_OPENCV := libopencv-dev
+# GoCV: lsview's window and lsbroadcast's OpenCV capture helper; Qt's
+# headers for lsview's key filter on the Qt window Debian's highgui makes.
+DEPS_OPENCV := libopencv-dev qtbase5-dev
 # With a display and no viewer here yet, the demo shows the stream with
 # GStreamer's player: 128 small packages, about 20 s to install on a fresh
 # Debian 12 (OpenCV for lsview: 355 packages, over 4 minutes).
@@ -60,8 +61,9 @@ DEPS_PEERS := ffmpeg
 # Network namespaces and packet loss; avahi with its own D-Bus for the mDNS
 # interop tests, inside a namespace.
 DEPS_NET := iproute2 nftables procps util-linux avahi-daemon avahi-utils dbus
-# lsview's window and terminal picker, driven headless (screenshots, keys).
-DEPS_GUI := xvfb xdotool imagemagick tmux
+# lsview's window and terminal picker, driven headless (screenshots, keys,
+# the clipboard to paste from).
+DEPS_GUI := xvfb xdotool imagemagick tmux xclip
 # The .deb packages, their checks (lintian, systemd-analyze) and the e2e
 # images; cross compilers for the Pi's arm64 and armhf.
 DEPS_DEB := dpkg-dev lintian systemd mmdebstrap arch-test e2fsprogs qemu-user-static binfmt-support

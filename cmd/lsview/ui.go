@@ -155,6 +155,8 @@ type uiState struct {
 	title         string
 	lines         []viewer.ChatLine // oldest first, bounded by maxChatLines
 	input         string
+	cursor        int               // in runes into input: where the caret is drawn
+	scroll        int               // chat lines hidden below the panel: scrolled back
 	announcement  string            // the banner: the newest announcement
 	announcements map[uint64]string // current ones by id, as "#id" shows them
 	chatStatus    string
@@ -217,6 +219,12 @@ func (u *uiState) addLine(l viewer.ChatLine) {
 	}
 }
 
+// scrollBack moves the panel n chat lines back in time (n < 0: forward),
+// no further than the first line and no further forward than the newest.
+func (u *uiState) scrollBack(n int) {
+	u.scroll = max(0, min(u.scroll+n, len(u.lines)-1))
+}
+
 // maxListed bounds the announcements listed in the panel; the rest are
 // counted.
 const maxListed = 3
@@ -276,12 +284,16 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 
 	inputTop := r.Max.Y - p.line - 2*pad
 	draw.Draw(img, image.Rect(r.Min.X, inputTop, r.Max.X, r.Max.Y), image.NewUniform(inputBG), image.Point{}, draw.Src)
-	// Show the end of a long input: that is where the typing happens.
-	typed, cut := []rune(u.input), ""
-	for len(typed) > 0 && font.MeasureString(p.face, "> "+cut+string(typed)+"_").Ceil() > w {
-		typed, cut = typed[1:], "…"
+	// Keep the caret in sight: a long input loses its start first.
+	in := []rune(u.input)
+	cur := max(0, min(u.cursor, len(in)))
+	before, after, cut := in[:cur], in[cur:], ""
+	for len(before) > 0 && font.MeasureString(p.face, "> "+cut+string(before)+"_").Ceil() > w {
+		before, cut = before[1:], "…"
 	}
-	p.text(img, r.Min.X+pad, inputTop+pad, w, "> "+cut+string(typed)+"_", textFG)
+	x := p.text(img, r.Min.X+pad, inputTop+pad, w, "> "+cut+string(before), textFG)
+	draw.Draw(img, image.Rect(x, inputTop+pad, x+2, inputTop+pad+p.line-2), image.NewUniform(textFG), image.Point{}, draw.Src)
+	p.text(img, x+3, inputTop+pad, w-(x+3-r.Min.X-pad), string(after), textFG)
 
 	if u.help {
 		draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, inputTop), image.NewUniform(helpBG), image.Point{}, draw.Src)
@@ -320,7 +332,7 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 			p.text(img, r.Min.X+pad, y+j*p.line, w, s, pendingFG)
 		}
 	}
-	for i := len(u.lines) - 1; i >= 0 && y > top; i-- {
+	for i := len(u.lines) - 1 - u.scroll; i >= 0 && y > top; i-- {
 		l := u.lines[i]
 		head := l.At.Format("15:04") + " " + l.Name
 		nameFG := nameFG

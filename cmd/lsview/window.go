@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gocv.io/x/gocv"
 
@@ -20,7 +19,6 @@ import (
 
 // Keys as OpenCV's waitKey reports them.
 const (
-	keyCodeNone      = -1
 	keyCodeEsc       = 27
 	keyCodeEnter     = 13
 	keyCodeLF        = 10
@@ -131,7 +129,8 @@ func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logg
 		role = chat.RoleHost
 	}
 	w := &windowLoop{p: p, sc: sc, chat: st.HasChat(), updates: p.session.Updates(),
-		u: &uiState{title: title, chatStatus: "video only: this camera has no chat", viewers: -1, role: role}, panelDirty: true, bannerDirty: true}
+		u: &uiState{title: title, chatStatus: "video only: this camera has no chat", viewers: -1, role: role}, panelDirty: true, bannerDirty: true,
+		edit: lineEdit{max: maxInputRunes}}
 	for {
 		if ended, err := w.ended(ctx); ended {
 			if err != nil {
@@ -177,6 +176,9 @@ type windowLoop struct {
 	changed                 bool // the canvas needs showing
 	nextStatus              time.Time
 	wasReconn               bool
+	in                      keyReader
+	edit                    lineEdit
+	fullScreen              bool
 }
 
 // ended says the window should close because ctx or the player ended,
@@ -288,35 +290,11 @@ const (
 	quit
 )
 
-// keys waits one beat for a key and applies it to the input line. All
-// of the window's key handling is here.
+// keys waits one beat for keys and applies them.
 func (w *windowLoop) keys() keyResult {
-	u := w.u
-	k := w.sc.win.WaitKey(waitKeyMillis)
-	if k == keyCodeNone {
-		return stay
-	}
-	if u.help { // any key closes the help, and does nothing else
-		u.help, w.panelDirty = false, true
-		return stay
-	}
-	switch {
-	case k == keyCodeEsc:
-		return quit
-	case k == keyCodeF1 || k == '?' && u.input == "":
-		u.help, w.panelDirty = true, true
-	case k == keyCodeEnter || k == keyCodeLF:
-		w.sendInput()
-	case k == keyCodeBackspace || k == keyCodeDelete:
-		if u.input != "" {
-			_, size := utf8.DecodeLastRuneInString(u.input)
-			u.input, w.panelDirty = u.input[:len(u.input)-size], true
-		}
-	case k >= ' ' && k < keyCodeDelete:
-		// OpenCV's Qt backend passes the first byte of the key's text:
-		// printable ASCII comes through, other characters don't.
-		if utf8.RuneCountInString(u.input) < maxInputRunes {
-			u.input, w.panelDirty = u.input+string(rune(k)), true
+	for _, t := range w.in.read(w.sc.win) {
+		if w.press(t) == quit {
+			return quit
 		}
 	}
 	return stay

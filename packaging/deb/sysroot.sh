@@ -1,13 +1,14 @@
 #!/bin/bash
 # sysroot.sh ARCH DIR: a Debian 12 root of ARCH's headers and libraries
-# (OpenCV, libjpeg-turbo, libc) to cross-link cgo against. The packages are
-# only extracted, never configured, so no emulator is needed. Kept until
-# the package list below changes.
+# (OpenCV, Qt 5 for lsview's key filter, libjpeg-turbo, libc) to
+# cross-link cgo against. The packages are only extracted, never
+# configured, so no emulator is needed. Kept until the package list below
+# changes.
 set -euo pipefail
 
 arch=${1:?usage: sysroot.sh ARCH DIR}
 dir=${2:?usage: sysroot.sh ARCH DIR}
-pkgs=libc6-dev,libstdc++-12-dev,libopencv-dev,libturbojpeg0-dev
+pkgs=libc6-dev,libstdc++-12-dev,libopencv-dev,libturbojpeg0-dev,qtbase5-dev
 stamp="$arch $pkgs"
 multiarch=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
 
