@@ -129,11 +129,17 @@ func ResolveHost(ctx context.Context, host string, port int) (Stream, error) {
 	if port != 0 {
 		return resolvePort(ctx, host, port, rtsp.DefaultPath)
 	}
-	st, errChat := resolvePort(ctx, host, DefaultChatPort, rtsp.DefaultPath)
-	if errChat == nil {
-		return st, nil
+	return resolveBare(ctx, host, DefaultChatPort, rtsp.DefaultPort)
+}
+
+// resolveBare asks chatPort, then rtspPort, of host.
+func resolveBare(ctx context.Context, host string, chatPort, rtspPort int) (Stream, error) {
+	st, errChat := resolvePort(ctx, host, chatPort, rtsp.DefaultPath)
+	var dns *net.DNSError
+	if errChat == nil || errors.As(errChat, &dns) {
+		return st, errChat
 	}
-	st, errRTSP := resolvePort(ctx, host, rtsp.DefaultPort, rtsp.DefaultPath)
+	st, errRTSP := resolvePort(ctx, host, rtspPort, rtsp.DefaultPath)
 	if errRTSP == nil {
 		return st, nil
 	}
