@@ -100,7 +100,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Info("host key created: give the file to the host, who joins with lsview --host-key FILE",
 			"file", st.Files.HostKey, "fingerprint", HostKeyFingerprint(key))
 	}
-	args := []any{"name", b.name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost())}
+	args := []any{"name", b.name, "source", src.Name(), "url", b.rtsp.URL(b.advertisedHost()), "watch", b.lsviewLine()}
 	if b.web != nil {
 		args = append(args, "page", b.pageURL())
 	}
@@ -133,7 +133,7 @@ func streamName(camera string) string {
 func (b *Broadcaster) listen(svcs *services) error {
 	b.rtsp = &rtsp.Server{Host: b.cfg.Listen, Port: b.cfg.RTSPPort, RTPPort: b.cfg.RTPPort,
 		Multicast: b.cfg.Multicast, MaxReaders: b.cfg.RTSPMaxReaders, MaxReadersPerAddr: b.cfg.RTSPMaxPerAddress,
-		Logger: b.log.With("service", "rtsp")}
+		ChatPort: b.cfg.ChatPort, Instance: b.state.InstanceID, Logger: b.log.With("service", "rtsp")}
 	if err := svcs.listen("rtsp", b.rtsp); err != nil {
 		return err
 	}
@@ -252,18 +252,26 @@ func (b *Broadcaster) advertisedHost() string {
 	return "localhost"
 }
 
-// pageURL is the web viewer's address as people type it: the listen
-// address when there is one, else this machine's mDNS name (avahi-daemon
-// publishes HOSTNAME.local), else its name.
+// pageURL is the web viewer's address as people type it.
 func (b *Broadcaster) pageURL() string {
+	return "http://" + net.JoinHostPort(b.typedHost(), strconv.Itoa(b.cfg.HTTPPort)) + "/"
+}
+
+// lsviewLine is the command that watches this broadcaster, to paste: the
+// chat's address, which leads lsview to the video too.
+func (b *Broadcaster) lsviewLine() string {
+	return "lsview " + net.JoinHostPort(b.typedHost(), strconv.Itoa(b.cfg.ChatPort))
+}
+
+// typedHost is this machine as people type it: the listen address when
+// there is one, else its mDNS name (avahi-daemon publishes HOSTNAME.local),
+// else its name.
+func (b *Broadcaster) typedHost() string {
 	host := b.advertisedHost()
-	if host == b.cfg.Listen {
-		return "http://" + net.JoinHostPort(host, strconv.Itoa(b.cfg.HTTPPort)) + "/"
-	}
-	if !b.cfg.MDNS.Off && !strings.HasSuffix(host, ".local") {
+	if host != b.cfg.Listen && !b.cfg.MDNS.Off && !strings.HasSuffix(host, ".local") {
 		host += ".local"
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(b.cfg.HTTPPort)) + "/"
+	return host
 }
 
 // emit hands a frame to every service. Called from one goroutine at a time.

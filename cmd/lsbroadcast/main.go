@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lsbroadcast/lsbroadcast/cmd/internal/version"
 	"github.com/lsbroadcast/lsbroadcast/device"
 )
 
@@ -19,6 +20,12 @@ func main() {
 }
 
 func run(args []string) int {
+	// --version alone, before the configuration: it must answer on a
+	// machine with no camera and no state directory.
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Println("lsbroadcast", version.String())
+		return 0
+	}
 	cfg, err := device.ParseArgs(args, os.Stdout)
 	if errors.Is(err, device.ErrHelp) {
 		return 0

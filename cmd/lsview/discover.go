@@ -113,9 +113,13 @@ func resolve(ctx context.Context, o *options, log *slog.Logger) (viewer.Stream, 
 	t := o.target
 	switch t.kind {
 	case byURL:
-		return viewer.URLStream(t.url)
+		return viewer.ResolveURL(ctx, t.url)
 	case byHost:
-		return viewer.HostStream(t.host, t.port), nil
+		port := t.port
+		if t.bare {
+			port = 0
+		}
+		return viewer.ResolveHost(ctx, t.host, port)
 	case byName:
 		match := func(s viewer.Stream) bool { return strings.EqualFold(s.Name, t.name) }
 		found, err := discover(ctx, o.mdns, o.wait, log, func(ss []viewer.Stream) bool { return slices.ContainsFunc(ss, match) })
@@ -127,7 +131,7 @@ func resolve(ctx context.Context, o *options, log *slog.Logger) (viewer.Stream, 
 		}
 		// Not announced: perhaps a host name after all.
 		if _, err := net.DefaultResolver.LookupHost(ctx, t.name); err == nil {
-			return viewer.HostStream(t.name, defaultChatPort), nil
+			return viewer.ResolveHost(ctx, t.name, 0)
 		}
 		names := make([]string, len(found))
 		for i, s := range found {

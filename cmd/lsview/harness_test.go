@@ -60,6 +60,7 @@ func TestHeadlessAgainstLsbroadcast(t *testing.T) {
 func TestBadTargets(t *testing.T) {
 	bin, _ := binaries(t)
 	h264 := testenv.H264Server(t)
+	free := testenv.FreePort(t)
 	cases := []struct {
 		name string
 		args []string
@@ -67,8 +68,9 @@ func TestBadTargets(t *testing.T) {
 		msg  string
 	}{
 		{"bad flag", []string{"--headless", "--transport", "x"}, 2, "unknown transport"},
-		{"unknown name, no discovery", []string{"--headless", "--mdns", "off", "no-such-camera.invalid"}, 1, "no video from rtsp://no-such-camera.invalid:8554/live"},
-		{"unreachable host", []string{"--headless", "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}, 1, "connection refused"},
+		{"unknown name, no discovery", []string{"--headless", "--mdns", "off", "no-such-camera.invalid"}, 1, "no-such-camera.invalid:4000 (port 4000)"},
+		{"unreachable host", []string{"--headless", "127.0.0.1:" + strconv.Itoa(free)}, 1, "connection refused"},
+		{"wrong port, named", []string{"--headless", "127.0.0.1:" + strconv.Itoa(free)}, 1, "127.0.0.1:" + strconv.Itoa(free) + " (port " + strconv.Itoa(free) + ")"},
 		{"not JPEG", []string{"--headless", "rtsp://" + h264 + "/live"}, 1, "no RTP/JPEG"},
 		{"window, unreachable", []string{"rtsp://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) + "/live"}, 1, "connection refused"},
 	}

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/lsbroadcast/lsbroadcast/cmd/internal/version"
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
@@ -33,6 +34,10 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lsview:", err)
 		return 2
+	}
+	if o.version {
+		fmt.Println("lsview", version.String())
+		return 0
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {

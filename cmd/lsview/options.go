@@ -25,6 +25,7 @@ const (
 
 // options are lsview's parsed command line.
 type options struct {
+	version   bool
 	list      bool
 	json      bool
 	headless  bool
@@ -46,7 +47,8 @@ type target struct {
 	kind targetKind
 	name string // instance name for byName
 	host string // for byHost
-	port int    // chat port for byHost
+	port int    // for byHost: a chat or RTSP port; the chat's default when bare
+	bare bool   // byHost without a port: the chat's default port is asked, then RTSP's
 	url  string // for byURL
 }
 
@@ -70,12 +72,14 @@ func parseArgs(args []string, out io.Writer) (*options, error) {
 		fmt.Fprint(out, `usage:
   lsview                                  discover, pick, watch
   lsview --list [--json]                  print discovered streams and exit
-  lsview NAME|HOST[:PORT]|rtsp://URL      connect directly (PORT is the chat port, default 4000)
+  lsview NAME|HOST[:PORT]|rtsp://URL      connect directly (PORT: the chat's or the RTSP port; default 4000, then 8554)
+  lsview --version                        print the version and exit
   lsview --headless [--frames N] [--seconds S] [target]   no window; print stats as JSON
 flags:
 `)
 		fs.PrintDefaults()
 	}
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.list, "list", false, "print discovered streams and exit")
 	fs.BoolVar(&o.json, "json", false, "with --list: print JSON")
 	fs.BoolVar(&o.headless, "headless", false, "no window: receive, then print stats as JSON")
@@ -94,6 +98,9 @@ flags:
 			return nil, errHelp
 		}
 		return nil, err
+	}
+	if o.version {
+		return o, nil
 	}
 	var err error
 	if o.mdns, err = mdns.ParseInterfaces(*mdnsFlag); err != nil {
@@ -133,7 +140,7 @@ flags:
 	}
 	if o.target.kind == byName && o.mdns.Off {
 		// Without discovery a name can only be a host name.
-		o.target = target{kind: byHost, host: o.target.name, port: defaultChatPort}
+		o.target = target{kind: byHost, host: o.target.name, port: defaultChatPort, bare: true}
 	}
 	return o, nil
 }
@@ -164,7 +171,7 @@ func parseTarget(s string) (target, error) {
 		return target{kind: byURL, url: s, host: u.Hostname()}, nil
 	}
 	if ip := net.ParseIP(s); ip != nil {
-		return target{kind: byHost, host: s, port: defaultChatPort}, nil
+		return target{kind: byHost, host: s, port: defaultChatPort, bare: true}, nil
 	}
 	if host, port, err := net.SplitHostPort(s); err == nil {
 		n, err := strconv.Atoi(port)

@@ -17,10 +17,10 @@ func TestParseTarget(t *testing.T) {
 		bad  bool
 	}{
 		{in: "Kitchen", want: target{kind: byName, name: "Kitchen"}},
-		{in: "10.0.0.5", want: target{kind: byHost, host: "10.0.0.5", port: 4000}},
+		{in: "10.0.0.5", want: target{kind: byHost, host: "10.0.0.5", port: 4000, bare: true}},
 		{in: "pi.local:4100", want: target{kind: byHost, host: "pi.local", port: 4100}},
 		{in: "[fe80::1]:4000", want: target{kind: byHost, host: "fe80::1", port: 4000}},
-		{in: "::1", want: target{kind: byHost, host: "::1", port: 4000}},
+		{in: "::1", want: target{kind: byHost, host: "::1", port: 4000, bare: true}},
 		{in: "rtsp://cam:8554/live", want: target{kind: byURL, url: "rtsp://cam:8554/live", host: "cam"}},
 		{in: "", bad: true},
 		{in: " padded", bad: true},

@@ -112,23 +112,27 @@ type pickerView struct {
 	wait    time.Duration
 	ifs     mdns.Interfaces
 	cursor  int
+	chosen  string // streamKey of the stream under the cursor, which stays under it as the list changes
 	typed   string // digits typed so far
 	msg     string // last problem, e.g. an unusable stream
 }
 
 // press applies a key; done says the picker ends, with s or err.
 func (p *pickerView) press(k keyEvent, list []viewer.Stream) (s viewer.Stream, done bool, err error) {
+	p.follow(list)
 	switch k.k {
 	case keyQuit:
 		return viewer.Stream{}, true, errQuit
 	case keyUp:
-		p.cursor, p.typed = max(p.cursor-1, 0), ""
+		p.moveTo(p.cursor-1, list)
+		p.typed = ""
 	case keyDown:
-		p.cursor, p.typed = min(p.cursor+1, max(len(list)-1, 0)), ""
+		p.moveTo(p.cursor+1, list)
+		p.typed = ""
 	case keyDigit:
 		p.typed += strconv.Itoa(k.digit)
 		if n, _ := strconv.Atoi(p.typed); n >= 1 && n <= len(list) {
-			p.cursor = n - 1
+			p.moveTo(n-1, list)
 		}
 	case keyBackspace:
 		if p.typed != "" {
@@ -148,13 +152,42 @@ func (p *pickerView) press(k keyEvent, list []viewer.Stream) (s viewer.Stream, d
 	return viewer.Stream{}, false, nil
 }
 
+// streamKey names a stream across changes of the list: its instance id
+// when it has one, else its name and address.
+func streamKey(s viewer.Stream) string {
+	if s.Instance != "" {
+		return string(s.Kind) + "\x00" + s.Instance
+	}
+	return string(s.Kind) + "\x00" + s.Name + "\x00" + s.URL
+}
+
+// follow puts the cursor back on the chosen stream wherever it sorts now,
+// so a camera appearing above it never makes Enter open another. A chosen
+// stream that went leaves the cursor on the row it was on.
+func (p *pickerView) follow(list []viewer.Stream) {
+	for i, s := range list {
+		if p.chosen != "" && streamKey(s) == p.chosen {
+			p.cursor = i
+			return
+		}
+	}
+	p.moveTo(p.cursor, list)
+}
+
+// moveTo puts the cursor on row i (clamped) and chooses its stream.
+func (p *pickerView) moveTo(i int, list []viewer.Stream) {
+	p.cursor = max(min(i, len(list)-1), 0)
+	p.chosen = ""
+	if len(list) > 0 {
+		p.chosen = streamKey(list[p.cursor])
+	}
+}
+
 func (p *pickerView) draw(list []viewer.Stream) {
 	var b strings.Builder
 	b.WriteString("\x1b[H\x1b[2J") // home, clear
 	b.WriteString("lsview: pick a camera (↑/↓ or its number, then Enter; q quits)\r\n\r\n")
-	if p.cursor >= len(list) {
-		p.cursor = max(len(list)-1, 0)
-	}
+	p.follow(list)
 	for i, s := range list {
 		mark := "  "
 		if i == p.cursor {

@@ -63,6 +63,13 @@ type Server struct {
 	Path          string // e.g. /live
 	Logger        *slog.Logger
 
+	// ChatPort and Instance name the broadcaster's chat and identity in
+	// every DESCRIBE answer (ChatHeader, InstanceHeader), so a viewer given
+	// only this server's address finds the chat that goes with it. Zero
+	// and empty leave the headers out.
+	ChatPort int
+	Instance string
+
 	// Limits; zero takes the default. An address is an IPv4 address or an
 	// IPv6 /64.
 	MaxReaders         int // sessions playing, in all (DefaultMaxReaders)
@@ -351,9 +358,32 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 		return res, nil, errRefused
 	}
 	if !h.pathOK(ctx.Path) {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+		return &base.Response{StatusCode: base.StatusNotFound, Header: h.identity()}, nil, nil
 	}
-	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+	return &base.Response{StatusCode: base.StatusOK, Header: h.identity()}, h.stream, nil
+}
+
+// Headers of a DESCRIBE answer that name the broadcaster. They are headers,
+// not SDP attributes: gortsplib rebuilds the description of every DESCRIBE
+// from the title, the medias and the FEC groups alone (prepareForDescribe in
+// v5.2.0), and RTSP clients ignore headers they don't know.
+const (
+	ChatHeader     = "X-Lsview-Chat"     // the chat's TCP port
+	InstanceHeader = "X-Lsview-Instance" // the broadcaster's instance id
+)
+
+// identity is what a DESCRIBE answer says of the broadcaster; it is sent
+// for a wrong path too, so an address with the port alone still leads to
+// the chat, whose welcome names the path.
+func (h *handler) identity() base.Header {
+	hd := base.Header{}
+	if h.ChatPort > 0 {
+		hd[ChatHeader] = base.HeaderValue{strconv.Itoa(h.ChatPort)}
+	}
+	if h.Instance != "" {
+		hd[InstanceHeader] = base.HeaderValue{h.Instance}
+	}
+	return hd
 }
 
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {

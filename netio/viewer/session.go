@@ -70,6 +70,7 @@ type Session struct {
 	received   atomic.Uint64
 	skipped    atomic.Uint64
 	lostBefore atomic.Uint64 // lost frames of earlier connections
+	lostAt     atomic.Int64  // unix ns the video was lost; 0 while it plays
 	client     atomic.Pointer[rtsp.Client]
 	transport  atomic.Value // string, kept for after the client is gone
 	latency    Samples
@@ -199,7 +200,11 @@ func (s *Session) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if s.cfg.Stream.GuessedURL && s.chat != nil {
-		s.join(ctx)
+		if err := s.join(ctx); err != nil {
+			close(s.frames)
+			close(s.chat.updates)
+			return err
+		}
 	}
 	s.started.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
@@ -219,24 +224,27 @@ func (s *Session) Run(ctx context.Context) error {
 }
 
 // join dials the chat to learn the RTSP URL from the welcome and keeps the
-// connection for the chat, so it joins once. Without a welcome the default
-// URL is tried.
-func (s *Session) join(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, welcomeWait)
+// connection for the chat, so it joins once. Without a welcome (a refused
+// name, say) the guessed URL is played only if its RTSP server names this
+// chat: never another broadcaster's video.
+func (s *Session) join(ctx context.Context) error {
+	jctx, cancel := context.WithTimeout(ctx, welcomeWait)
 	defer cancel()
-	c, w, err := chat.Dial(ctx, s.chat.addr, s.chat.hello)
+	c, w, err := chat.Dial(jctx, s.chat.addr, s.chat.hello)
 	if err != nil {
-		s.log.Info("no chat welcome; trying the default RTSP address", "chat", s.chat.addr, "error", err)
-		return
+		if cerr := confirmVideo(ctx, s.Stream()); cerr != nil {
+			return fmt.Errorf("%w: chat %s gave no welcome (%w), and %w", ErrNoVideo, s.chat.addr, err, cerr)
+		}
+		s.log.Info("no chat welcome; playing the video its RTSP server names", "chat", s.chat.addr, "error", err)
+		return nil
 	}
 	s.chat.first, s.chat.welcome = c, w
 	if w.Stream == nil || w.Stream.RTSPPort <= 0 {
-		return
+		return nil
 	}
 	host, _, err := net.SplitHostPort(s.chat.addr)
 	if err != nil {
-		s.log.Warn("chat address", "addr", s.chat.addr, "error", err)
-		return
+		return fmt.Errorf("chat address %q: %w", s.chat.addr, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,6 +256,7 @@ func (s *Session) join(ctx context.Context) {
 		st.Name = w.Stream.Name
 	}
 	st.Width, st.Height, st.FPS, st.Instance = w.Stream.Width, w.Stream.Height, w.Stream.FPS, w.Stream.Instance
+	return nil
 }
 
 // play receives until ctx ends, reconnecting when the stream drops.
@@ -274,7 +283,13 @@ func (s *Session) play(ctx context.Context) error {
 			retry = retryFirst
 		}
 		s.state.Store(int32(Reconnecting))
-		s.log.Warn("stream lost, reconnecting", "url", url, "error", err, "in", retry)
+		// One line when the video goes and one when it is back (deliver):
+		// a terminal is not filled while a broadcaster is away.
+		if s.lostAt.CompareAndSwap(0, time.Now().UnixNano()) {
+			s.log.Warn("stream lost, reconnecting", "url", url, "error", err)
+		} else {
+			s.log.Debug("still reconnecting", "url", url, "error", err, "in", retry)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -289,6 +304,9 @@ func (s *Session) play(ctx context.Context) error {
 func (s *Session) deliver(f rtsp.Frame) {
 	s.received.Add(1)
 	s.state.Store(int32(Playing))
+	if lost := s.lostAt.Load(); lost != 0 && s.lostAt.CompareAndSwap(lost, 0) {
+		s.log.Warn("stream back", "url", s.Stream().URL, "after", time.Since(time.Unix(0, lost)).Round(100*time.Millisecond))
+	}
 	if !f.Captured.IsZero() {
 		s.RecordLatency(f.Received.Sub(f.Captured), "rtcp")
 	}

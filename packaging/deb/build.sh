@@ -18,6 +18,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 pkg=$top/packaging
 GO=${GO:-go}
+# The package's version, also what lsbroadcast --version and lsview --version
+# print (stamped into cmd/internal/version by gobuild).
 version=${VERSION:-0.1.0+git$(git -C "$top" rev-list --count HEAD 2>/dev/null || echo 0)}
 
 case $arch in
@@ -43,7 +45,7 @@ gobuild() {
 			PKG_CONFIG_SYSROOT_DIR="$sysroot")
 	fi
 	(cd "$top" && env "${env[@]}" "$GO" build -trimpath -buildmode=pie \
-		-ldflags "-s -w -linkmode=external -extldflags=-Wl,-z,relro,-z,now" \
+		-ldflags "-s -w -linkmode=external -extldflags=-Wl,-z,relro,-z,now -X github.com/lsbroadcast/lsbroadcast/cmd/internal/version.release=$version" \
 		-o "$work/bin/$1" "./cmd/$1")
 }
 
