@@ -419,7 +419,7 @@ func (p *painter) drawStatus(img *image.RGBA, u *uiState) {
 	if u.reconnecting {
 		fg = warnFG
 	}
-	p.text(img, r.Min.X+8, r.Min.Y+(r.Dy()-p.line)/2+1, r.Dx()-16, u.status, fg)
+	p.text(img, r.Min.X+8, r.Min.Y+(r.Dy()-p.line)/2+1, r.Dx()-16, p.ellipsis(u.status, r.Dx()-16), fg)
 }
 
 // drawBanner renders the host's announcement, or the reconnecting notice.

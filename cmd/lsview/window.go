@@ -483,8 +483,8 @@ func (w *windowLoop) statusLine(now time.Time) string {
 	}
 	switch {
 	case w.telemetry:
-		return fmt.Sprintf("%s · %s · latency %.0f ms (p99 %.0f) · shown after %.0f ms (p99 %.0f) · lost %d · dropped %d (a newer frame was shown) · F2: back",
-			s.State, s.Transport, s.Latency.P50, s.Latency.P99, s.Display.P50, s.Display.P99, s.Lost, s.Skipped)
+		return fmt.Sprintf("%s · latency %.0f ms (p99 %.0f) · shown after %.0f ms (p99 %.0f) · lost %d · dropped %d",
+			s.Transport, s.Latency.P50, s.Latency.P99, s.Display.P50, s.Display.P99, s.Lost, s.Skipped)
 	case w.wasReconn:
 		return fmt.Sprintf("reconnecting for %d s · %s", int(now.Sub(w.reconnSince).Seconds()), s.URL)
 	case s.State != viewer.Playing.String():

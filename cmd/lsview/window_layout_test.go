@@ -93,6 +93,37 @@ func TestWindowLaysOutAtItsSize(t *testing.T) {
 			}
 		})
 	}
+
+	// F2 swaps the status line for the counters behind it.
+	status := func(name string) image.Image {
+		time.Sleep(800 * time.Millisecond)
+		return x.shot(t, id, name)
+	}
+	plain := status("layout-status")
+	x.command("xdotool", "key", "--window", id, "F2").Run()
+	details := status("layout-status-details")
+	line := image.Rect(0, plain.Bounds().Dy()-statusHeight, plain.Bounds().Dx(), plain.Bounds().Dy())
+	if inkBox(plain, line).Dx() == inkBox(details, line).Dx() {
+		t.Error("F2 did not change the status line")
+	}
+
+	// "f" on an empty line is full screen, not text; typed into a line,
+	// a letter. (Xvfb has no window manager to make a window full
+	// screen: what is measured is where the "f" went.)
+	input := image.Rect(0, line.Min.Y-textSize-20, plain.Bounds().Dx(), line.Min.Y)
+	typed := func(s, name string) int {
+		x.command("xdotool", "type", "--window", id, s).Run()
+		return inkBox(status(name), input).Dx()
+	}
+	empty := inkBox(details, input).Dx()
+	if o, of := typed("o", "layout-typed-o"), typed("f", "layout-typed-of"); of <= o || o <= empty {
+		t.Errorf("input ink %d empty, %d after \"o\", %d after \"f\": the f was not typed", empty, o, of)
+	}
+	x.command("xdotool", "key", "--window", id, "Escape").Run()
+	if f := typed("f", "layout-f-on-empty"); f != empty {
+		t.Errorf("input ink %d after \"f\" on an empty line, %d empty: the f was typed", f, empty)
+	}
+	x.command("xdotool", "type", "--window", id, "f").Run() // back from full screen
 	vp.Stop()
 }
 
