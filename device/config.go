@@ -87,6 +87,10 @@ var DefaultSize = capture.Size{W: 1280, H: 720}
 // ErrHelp is returned by ParseArgs for -h and --help.
 var ErrHelp = flag.ErrHelp
 
+// ErrVersion is returned by ParseArgs for --version: the caller, which
+// knows the build, prints the version and exits 0.
+var ErrVersion = errors.New("version asked for")
+
 // ParseArgs reads the command line (without the program name) and the
 // config file it names, the command line taking precedence. The usage text
 // goes to usage on --help.
@@ -114,6 +118,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		histCount = fs.Int("history-count", 10000, "chat messages kept (0: no limit)")
 		histAge   = fs.Duration("history-age", 90*24*time.Hour, "chat messages older than this are dropped (0: never)")
 		cfgFile   = fs.String("config", "", "config file of `name = value` lines (flag names)")
+		version   = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -123,6 +128,11 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 			return nil, ErrHelp
 		}
 		return nil, &UsageError{err}
+	}
+	// Before anything is checked: --version answers on a machine with no
+	// camera, no state directory and no config file.
+	if *version {
+		return nil, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q (flags start with --)", fs.Arg(0))

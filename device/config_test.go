@@ -43,3 +43,20 @@ func TestRTSPLimitFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: --version is one of the flags, and ParseArgs says so
+// before checking the rest.
+func TestVersionFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"--version"},
+		{"--source", "pattern", "--version"},
+		{"--version", "--config", "/nonexistent.conf"},
+	} {
+		if c, err := ParseArgs(args, nil); !errors.Is(err, ErrVersion) || c != nil {
+			t.Errorf("%q: %v, %v; want ErrVersion", args, c, err)
+		}
+	}
+	if _, err := ParseArgs([]string{"--source", "pattern", "--state-dir", t.TempDir()}, nil); err != nil {
+		t.Errorf("without --version: %v", err)
+	}
+}

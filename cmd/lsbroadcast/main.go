@@ -20,14 +20,12 @@ func main() {
 }
 
 func run(args []string) int {
-	// --version alone, before the configuration: it must answer on a
-	// machine with no camera and no state directory.
-	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
-		fmt.Println("lsbroadcast", version.String())
-		return 0
-	}
 	cfg, err := device.ParseArgs(args, os.Stdout)
-	if errors.Is(err, device.ErrHelp) {
+	switch {
+	case errors.Is(err, device.ErrHelp):
+		return 0
+	case errors.Is(err, device.ErrVersion):
+		fmt.Println("lsbroadcast", version.String())
 		return 0
 	}
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
@@ -23,16 +25,19 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 	}
 	defer p.close()
 	// Chat is received too, and counted by the session: monitoring sees it
-	// work. Its updates are read only to keep it flowing.
+	// work, and sees the host's current announcements.
 	updates := p.session.Updates()
+	var ann announcements
 	for done := false; !done; {
 		select {
 		case <-p.done:
 			done = true
-		case _, ok := <-updates:
+		case up, ok := <-updates:
 			if !ok {
 				updates = nil
+				continue
 			}
+			ann.apply(up)
 		case <-p.dec.fresh:
 			if pic := p.dec.take(); pic != nil {
 				p.showed(pic)
@@ -46,8 +51,53 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 	if p.err != nil {
 		return p.err
 	}
-	out := p.stats()
+	out := headlessStats{stats: p.stats(), Announcements: ann.list()}
 	s := p.session.Stats()
 	out.ChatMessages, out.Chat = s.ChatMessages, s.Chat
-	return writeStats(w, out)
+	return encodeJSON(w, out, false)
+}
+
+// headlessStats is what --headless prints: the stats, and the host's
+// announcements current at the end.
+type headlessStats struct {
+	stats
+	Announcements []announcement `json:"announcements"`
+}
+
+// announcement is one of the host's current announcements, as --headless
+// prints it.
+type announcement struct {
+	ID   uint64 `json:"id"`
+	Text string `json:"text"`
+	From string `json:"from,omitempty"` // who posted or last edited it, if this viewer saw it
+}
+
+// announcements follows the chat's current set from its updates.
+type announcements struct {
+	text map[uint64]string
+	from map[uint64]string
+}
+
+func (a *announcements) apply(up viewer.ChatUpdate) {
+	if a.from == nil {
+		a.from = map[uint64]string{}
+	}
+	for _, l := range up.Lines {
+		if l.Announcement != 0 {
+			a.from[l.Announcement] = l.Name
+		}
+	}
+	if up.Announcements != nil {
+		a.text = maps.Clone(up.Announcements)
+	}
+}
+
+// list is the current set by id, oldest first; empty, not null, when
+// there is none, so a reader can tell "none" from an older lsview.
+func (a *announcements) list() []announcement {
+	out := []announcement{}
+	for _, id := range slices.Sorted(maps.Keys(a.text)) {
+		out = append(out, announcement{ID: id, Text: a.text[id], From: a.from[id]})
+	}
+	return out
 }

@@ -17,12 +17,22 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
-// Layout of the window canvas: video on the left, chat on the right, a
-// status line under both. Tests use it to find the video in screenshots.
+// Layout of the window canvas, laid out at the window's real size: the
+// video beside the chat panel in a landscape window, above it in a
+// portrait one, a status line under both. Text keeps its size in pixels
+// whatever the window's. Tests use it to find the video in screenshots.
 const (
 	statusHeight = 28
 	bannerHeight = 40
-	textSize     = 16
+	textSize     = 16 // pixels: readable, and the same in every window
+	// panelMinW and panelMinH leave the chat room for a line of words
+	// (landscape) or a few lines and the input (portrait).
+	panelMinW = 300
+	panelMinH = 220
+	// minCanvasW and minCanvasH are the smallest canvas laid out; a
+	// smaller window shows it shrunk.
+	minCanvasW = 320
+	minCanvasH = 240
 )
 
 type layout struct {
@@ -33,13 +43,25 @@ type layout struct {
 	banner image.Rectangle // over the top of video
 }
 
-func newLayout(w, h int) layout {
-	panelW := max(w*3/10, 260)
-	l := layout{canvas: image.Rect(0, 0, w, h)}
-	l.video = image.Rect(0, 0, w-panelW, h-statusHeight)
-	l.panel = image.Rect(w-panelW, 0, w, h-statusHeight)
-	l.status = image.Rect(0, h-statusHeight, w, h)
-	l.banner = image.Rect(0, 0, l.video.Dx(), bannerHeight)
+// newLayout lays out a w×h canvas for a picture of size pic (zero: not
+// known yet, taken as 16:9). The picture gets the room its aspect can
+// use; the panel the rest, within bounds.
+func newLayout(w, h int, pic image.Point) layout {
+	if pic.X <= 0 || pic.Y <= 0 {
+		pic = image.Pt(16, 9)
+	}
+	l := layout{canvas: image.Rect(0, 0, w, h), status: image.Rect(0, h-statusHeight, w, h)}
+	body := h - statusHeight
+	if h > w {
+		videoH := min(w*pic.Y/pic.X, body-min(panelMinH, body/2))
+		l.video = image.Rect(0, 0, w, videoH)
+		l.panel = image.Rect(0, videoH, w, body)
+	} else {
+		panelW := min(max(w-body*pic.X/pic.Y, min(panelMinW, w/2)), w/2)
+		l.video = image.Rect(0, 0, w-panelW, body)
+		l.panel = image.Rect(w-panelW, 0, w, body)
+	}
+	l.banner = image.Rect(0, 0, l.video.Dx(), min(bannerHeight, l.video.Dy()))
 	return l
 }
 
@@ -397,7 +419,7 @@ func (p *painter) drawStatus(img *image.RGBA, u *uiState) {
 	if u.reconnecting {
 		fg = warnFG
 	}
-	p.text(img, r.Min.X+8, r.Min.Y+(r.Dy()-p.line)/2+1, r.Dx()-16, u.status, fg)
+	p.text(img, r.Min.X+8, r.Min.Y+(r.Dy()-p.line)/2+1, r.Dx()-16, p.ellipsis(u.status, r.Dx()-16), fg)
 }
 
 // drawBanner renders the host's announcement, or the reconnecting notice.

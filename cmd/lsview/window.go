@@ -24,25 +24,35 @@ const (
 	keyCodeLF        = 10
 	keyCodeBackspace = 8
 	keyCodeDelete    = 127
-	// keyCodeF1 is F1 as the Qt and GTK backends report it: the X11
-	// keysym (XK_F1).
+	// keyCodeF1 and keyCodeF2 are F1 and F2 as the Qt and GTK backends
+	// report them: the X11 keysyms (XK_F1, XK_F2).
 	keyCodeF1   = 0xFFBE
+	keyCodeF2   = 0xFFBF
 	statusEvery = 500 * time.Millisecond
 	// waitKeyMillis is the GUI loop's beat: keys and new pictures are
 	// looked at this often.
 	waitKeyMillis = 4
 )
 
-// screen owns the window and its canvas. All its methods run on the main
-// OS thread.
+// windowName is how OpenCV finds the window. Not every backend keeps a
+// non-ASCII name intact on the way: the name stays ASCII, the title says
+// it all.
+const windowName = "lsview"
+
+// screen owns the window and its canvas, laid out at the window's real
+// size. All its methods run on the main OS thread.
 type screen struct {
-	win     *gocv.Window
-	canvas  gocv.Mat
-	lay     layout
-	p       *painter
-	panel   *image.RGBA
-	status  *image.RGBA
-	banner  *image.RGBA
+	win    *gocv.Window
+	canvas gocv.Mat
+	lay    layout
+	p      *painter
+	panel  *image.RGBA
+	status *image.RGBA
+	banner *image.RGBA
+	// last is the newest picture shown, kept to paint again when the
+	// layout changes between pictures; pic is its size.
+	last    gocv.Mat
+	pic     image.Point
 	picRect image.Rectangle // where the last picture went
 	hasPic  bool
 	// bannerShown: the banner is on the canvas now.
@@ -54,20 +64,51 @@ func newScreen(title string, w, h int) (*screen, error) {
 	if err != nil {
 		return nil, err
 	}
-	lay := newLayout(w, h)
-	// OpenCV finds windows by name, and not every backend keeps a non-ASCII
-	// name intact on the way: the name stays ASCII, the title says it all.
-	s := &screen{win: openWindow("lsview"), canvas: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3), lay: lay, p: p,
-		panel: image.NewRGBA(lay.panel), status: image.NewRGBA(lay.status), banner: image.NewRGBA(lay.banner)}
-	s.canvas.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	s := &screen{win: openWindow(windowName), p: p, last: gocv.NewMat()}
 	s.win.SetWindowTitle(title)
 	s.win.ResizeWindow(w, h)
+	s.layOut(image.Pt(w, h))
 	return s, nil
 }
 
 func (s *screen) close() {
 	s.canvas.Close()
+	s.last.Close()
 	s.win.Close()
+}
+
+// layOut makes the canvas size×size (at least the smallest canvas) and
+// lays it out for the picture's size; the caller paints everything again.
+func (s *screen) layOut(size image.Point) {
+	size = image.Pt(max(size.X, minCanvasW), max(size.Y, minCanvasH))
+	s.lay = newLayout(size.X, size.Y, s.pic)
+	s.canvas.Close()
+	s.canvas = gocv.NewMatWithSize(size.Y, size.X, gocv.MatTypeCV8UC3)
+	s.canvas.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	s.panel, s.status, s.banner = image.NewRGBA(s.lay.panel), image.NewRGBA(s.lay.status), image.NewRGBA(s.lay.banner)
+	s.hasPic, s.bannerShown = false, false
+}
+
+// followWindow lays the canvas out again when the window's size or the
+// picture's changed; true when it did. pic is the size of the picture
+// about to be shown, zero if none.
+func (s *screen) followWindow(pic image.Point) bool {
+	size := s.lay.canvas.Size()
+	if now, ok := windowSize(windowName); ok {
+		size = now
+	}
+	want := image.Pt(max(size.X, minCanvasW), max(size.Y, minCanvasH))
+	if want == s.lay.canvas.Size() && (pic == image.Point{} || pic == s.pic) {
+		return false
+	}
+	if (pic != image.Point{}) {
+		s.pic = pic
+	}
+	s.layOut(size)
+	if !s.last.Empty() {
+		s.showPicture(s.last)
+	}
+	return true
 }
 
 // blit copies an RGBA picture into the canvas at its own bounds.
@@ -83,7 +124,8 @@ func (s *screen) blit(img *image.RGBA) {
 	gocv.CvtColor(src, &dst, gocv.ColorRGBAToBGR)
 }
 
-// showPicture scales the picture into the video area, letterboxed.
+// showPicture scales the picture once, from its native size straight into
+// the video area of the window's canvas, with its aspect kept.
 func (s *screen) showPicture(m gocv.Mat) {
 	r := fit(s.lay.video, m.Cols(), m.Rows())
 	if r != s.picRect || !s.hasPic {
@@ -98,6 +140,12 @@ func (s *screen) showPicture(m gocv.Mat) {
 	// (14 ms against 1.3 ms for 1080p into 896x504), and the GUI thread
 	// must keep up with the stream.
 	gocv.Resize(m, &dst, r.Size(), 0, 0, gocv.InterpolationLinear)
+}
+
+// keep holds m as the newest picture shown, closing the one before.
+func (s *screen) keep(m gocv.Mat) {
+	s.last.Close()
+	s.last = m
 }
 
 // runWindow is lsview's window: video, chat panel, input line, banner
@@ -176,9 +224,13 @@ type windowLoop struct {
 	changed                 bool // the canvas needs showing
 	nextStatus              time.Time
 	wasReconn               bool
+	reconnSince             time.Time // when the video dropped
+	lost                    uint64    // frames lost in the network so far
+	lostAt                  time.Time // when lost last rose
 	in                      keyReader
 	edit                    lineEdit
 	fullScreen              bool
+	telemetry               bool // the status line shows the counters
 }
 
 // ended says the window should close because ctx or the player ended,
@@ -205,7 +257,9 @@ func (w *windowLoop) noteReconnect() {
 	text := "reconnected"
 	if reconn {
 		text = "connection lost, reconnecting…"
+		w.reconnSince = time.Now()
 	}
+	w.nextStatus = time.Time{}
 	w.u.addLine(viewer.ChatLine{At: time.Now(), Name: "lsview", Text: text, Note: true})
 	w.panelDirty, w.bannerDirty = true, true
 }
@@ -236,6 +290,14 @@ func (w *windowLoop) paint() {
 	sc := w.sc
 	w.changed = false
 	pic := w.p.dec.take()
+	var size image.Point
+	if pic != nil {
+		size = image.Pt(pic.mat.Cols(), pic.mat.Rows())
+	}
+	if sc.followWindow(size) {
+		w.panelDirty, w.bannerDirty, w.changed = true, true, true
+		w.nextStatus = time.Time{}
+	}
 	if pic != nil {
 		sc.showPicture(pic.mat)
 		w.bannerDirty = true // the picture painted over it
@@ -260,7 +322,7 @@ func (w *windowLoop) paint() {
 	}
 	if pic != nil {
 		w.p.showed(pic)
-		pic.mat.Close()
+		sc.keep(pic.mat)
 	}
 }
 
@@ -293,11 +355,44 @@ const (
 // keys waits one beat for keys and applies them.
 func (w *windowLoop) keys() keyResult {
 	for _, t := range w.in.read(w.sc.win) {
+		if w.windowKey(t) {
+			continue
+		}
 		if w.press(t) == quit {
 			return quit
 		}
 	}
 	return stay
+}
+
+// windowKey takes the keys that work the window rather than the chat box:
+// F2 shows the status line's counters; "f" toggles full screen, but only
+// on an empty line, since "f" is also a letter people type. While the
+// help is up, every key goes to press, which closes it.
+func (w *windowLoop) windowKey(t typed) bool {
+	switch {
+	case w.u.help:
+		return false
+	case t.key == editF2:
+		w.telemetry = !w.telemetry
+		w.nextStatus = time.Time{}
+		return true
+	case t.key == editText && t.text == "f" && w.edit.String() == "":
+		w.toggleFullScreen()
+		return true
+	}
+	return false
+}
+
+// toggleFullScreen switches between full screen and the window; the next
+// beat lays the canvas out at the new size.
+func (w *windowLoop) toggleFullScreen() {
+	w.fullScreen = !w.fullScreen
+	flag := gocv.WindowNormal
+	if w.fullScreen {
+		flag = gocv.WindowFullscreen
+	}
+	w.sc.win.SetWindowProperty(gocv.WindowPropertyFullscreen, flag)
 }
 
 // sendInput does what the input line asks (commands.go): chat, an
@@ -373,17 +468,37 @@ func (w *windowLoop) closed() bool {
 // maxInputRunes bounds the input line, below the chat's 2 KiB text limit.
 const maxInputRunes = 500
 
+// lossMemory is how long a lost frame keeps the status at "losing
+// frames": long enough to read, short enough to clear once the network
+// recovers.
+const lossMemory = 5 * time.Second
+
+// statusLine says how the stream is, in words people read: its size, its
+// rate and the connection's health; F2 swaps in the counters behind that.
 func (w *windowLoop) statusLine(now time.Time) string {
 	s := w.p.stats()
-	if s.State != viewer.Playing.String() {
+	fps := w.fps.update(w.p.shown, now)
+	if s.Lost > w.lost {
+		w.lost, w.lostAt = s.Lost, now
+	}
+	switch {
+	case w.telemetry:
+		return fmt.Sprintf("%s · latency %.0f ms (p99 %.0f) · shown after %.0f ms (p99 %.0f) · lost %d · dropped %d",
+			s.Transport, s.Latency.P50, s.Latency.P99, s.Display.P50, s.Display.P99, s.Lost, s.Skipped)
+	case w.wasReconn:
+		return fmt.Sprintf("reconnecting for %d s · %s", int(now.Sub(w.reconnSince).Seconds()), s.URL)
+	case s.State != viewer.Playing.String():
 		return fmt.Sprintf("%s  %s", s.State, s.URL)
 	}
-	line := fmt.Sprintf("%s · %s · %.1f fps · latency %.0f ms (p99 %.0f) · shown after %.0f ms · lost %d · dropped %d",
-		s.State, s.Transport, w.fps.update(w.p.shown, now), s.Latency.P50, s.Latency.P99, s.Display.P50, s.Lost, s.Skipped)
+	health := "connection good"
+	if !w.lostAt.IsZero() && now.Sub(w.lostAt) < lossMemory {
+		health = "losing frames"
+	}
+	line := fmt.Sprintf("%d×%d · %.0f fps · %s", w.sc.pic.X, w.sc.pic.Y, fps, health)
 	if w.u.viewers >= 0 {
 		line += fmt.Sprintf(" · %d watching", w.u.viewers)
 	}
-	return line
+	return line + " · F1: help · F2: details"
 }
 
 // rate is a count's rate per second, measured over half a second at least.

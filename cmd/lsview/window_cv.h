@@ -4,6 +4,7 @@
 extern "C" {
 #endif
 void lsview_named_window(const char *name);
+void lsview_window_size(const char *name, int *width, int *height);
 #ifdef __cplusplus
 }
 #endif

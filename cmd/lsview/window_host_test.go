@@ -89,7 +89,7 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 // bannerPixels counts pixels of the announcement banner's colour in the
 // banner area of a 1280x720 window.
 func bannerPixels(img image.Image) int {
-	banner := newLayout(1280, 720).banner
+	banner := newLayout(1280, 720, image.Pt(1280, 720)).banner
 	n := 0
 	for y := banner.Min.Y; y < banner.Max.Y; y++ {
 		for x := banner.Min.X; x < banner.Max.X; x++ {
@@ -159,7 +159,7 @@ func TestWindowHostTools(t *testing.T) {
 	})
 	time.Sleep(time.Second)
 	shot := xv.shot(t, vid, "host-2-viewer-sees-banner")
-	if n := bannerPixels(shot); n < newLayout(1280, 720).banner.Dx()*bannerHeight/2 {
+	if n := bannerPixels(shot); n < newLayout(1280, 720, image.Pt(1280, 720)).banner.Dx()*bannerHeight/2 {
 		t.Errorf("no announcement banner in the viewer's window: %d banner-coloured pixels", n)
 	}
 	xh.shot(t, hid, "host-3-host-badge")
@@ -210,7 +210,7 @@ func TestWindowLineTypedDuringRestart(t *testing.T) {
 		t.Errorf("the line arrived %d times", n)
 	}
 	after := x.shot(t, id, "restart-2-sent")
-	panel := newLayout(1280, 720).panel
+	panel := newLayout(1280, 720, image.Pt(1280, 720)).panel
 	if changed(down, after, panel) < 100 {
 		t.Error("the panel did not change when the line was sent")
 	}

@@ -53,7 +53,7 @@ func startXvfb(t testing.TB) *xvfb {
 		}
 	}
 	disp := ":" + strconv.Itoa(n)
-	testenv.Start(t, exec.Command("Xvfb", disp, "-screen", "0", "1600x900x24", "-nolisten", "tcp"))
+	testenv.Start(t, exec.Command("Xvfb", disp, "-screen", "0", "2048x1536x24", "-nolisten", "tcp"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
@@ -112,7 +112,7 @@ func (x *xvfb) shot(t testing.TB, id, name string) image.Image {
 // videoArea is where the picture of a w×h stream lies in a screenshot of
 // the window, scaled if the window isn't the canvas's size.
 func videoArea(shot image.Rectangle, canvasW, canvasH, w, h int) image.Rectangle {
-	r := fit(newLayout(canvasW, canvasH).video, w, h)
+	r := fit(newLayout(canvasW, canvasH, image.Pt(w, h)).video, w, h)
 	sx := float64(shot.Dx()) / float64(canvasW)
 	sy := float64(shot.Dy()) / float64(canvasH)
 	return image.Rect(int(float64(r.Min.X)*sx), int(float64(r.Min.Y)*sy), int(float64(r.Max.X)*sx), int(float64(r.Max.Y)*sy))
@@ -198,7 +198,7 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 	x.command("xdotool", "key", "--window", id, "Return").Run()
 	time.Sleep(700 * time.Millisecond)
 	third := x.shot(t, id, "window-3-typed")
-	lay := newLayout(1280, 720)
+	lay := newLayout(1280, 720, image.Pt(1280, 720))
 	sx := float64(third.Bounds().Dx()) / 1280
 	panel := image.Rect(int(float64(lay.panel.Min.X)*sx), 60, third.Bounds().Dx(), int(float64(lay.panel.Max.Y)*sx)-50)
 	if n := changed(second, third, panel); n < 200 {
@@ -211,11 +211,11 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 	for try := 0; try < 20; try++ {
 		time.Sleep(500 * time.Millisecond)
 		lost = x.shot(t, id, "window-4-reconnecting")
-		if whitePixels(lost, newLayout(1280, 720).banner) > 50 {
+		if whitePixels(lost, newLayout(1280, 720, image.Pt(1280, 720)).banner) > 50 {
 			break
 		}
 	}
-	if n := whitePixels(lost, newLayout(1280, 720).banner); n <= 50 {
+	if n := whitePixels(lost, newLayout(1280, 720, image.Pt(1280, 720)).banner); n <= 50 {
 		t.Fatalf("no reconnecting banner after the broadcaster stopped (%d white pixels)", n)
 	}
 	testenv.StartBroadcaster(t, "1280x720", 30, b)
@@ -225,7 +225,7 @@ func TestWindowShowsPatternAndTakesTyping(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		back = x.shot(t, id, "window-5-resumed")
 		_, ok := frameCounter(back, area)
-		resumed = ok && whitePixels(back, newLayout(1280, 720).banner) == 0
+		resumed = ok && whitePixels(back, newLayout(1280, 720, image.Pt(1280, 720)).banner) == 0
 	}
 	if !resumed {
 		t.Fatal("the picture did not come back after the broadcaster restarted")
@@ -319,7 +319,7 @@ func TestWindowChat(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	after := x.shot(t, id, "chat-2-announcement")
-	banner := newLayout(1280, 720).banner
+	banner := newLayout(1280, 720, image.Pt(1280, 720)).banner
 	yellow := 0
 	for y := banner.Min.Y; y < banner.Max.Y; y++ {
 		for x := banner.Min.X; x < banner.Max.X; x++ {

@@ -10,8 +10,8 @@ import "gocv.io/x/gocv"
 // Cocoa and Win32 builds of highgui, or a Linux build with -tags noqt)
 // the window falls back to waitKey's ASCII.
 
-// editKey names a key the window acts on. The values up to editWheelDown
-// are winkeys_qt.h's LSVIEW_KEY_*.
+// editKey names a key the window acts on. The values are winkeys_qt.h's
+// LSVIEW_KEY_*.
 type editKey int
 
 const (
@@ -33,6 +33,7 @@ const (
 	editQuit // Ctrl+Q
 	editWheelUp
 	editWheelDown
+	editF2
 )
 
 // typed is one thing done at the keyboard or mouse: text (key editText)
@@ -77,6 +78,8 @@ func fromWaitKey(k int) (typed, bool) {
 		return typed{key: editBackspace}, true
 	case k == keyCodeF1:
 		return typed{key: editF1}, true
+	case k == keyCodeF2:
+		return typed{key: editF2}, true
 	case k >= ' ' && k < keyCodeDelete:
 		return typed{text: string(rune(k))}, true
 	}
@@ -111,12 +114,7 @@ func (w *windowLoop) press(t typed) keyResult {
 	case editHelp:
 		u.help = true
 	case editFullScreen:
-		w.fullScreen = !w.fullScreen
-		flag := gocv.WindowNormal
-		if w.fullScreen {
-			flag = gocv.WindowFullscreen
-		}
-		w.sc.win.SetWindowProperty(gocv.WindowPropertyFullscreen, flag)
+		w.toggleFullScreen()
 	}
 	u.input, u.cursor, w.panelDirty = w.edit.String(), w.edit.cursor, true
 	return stay

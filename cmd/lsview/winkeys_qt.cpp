@@ -69,6 +69,8 @@ int named(const QKeyEvent *k) {
         return LSVIEW_KEY_F1;
     case Qt::Key_F11:
         return LSVIEW_KEY_F11;
+    case Qt::Key_F2:
+        return LSVIEW_KEY_F2;
     }
     return -1;
 }

@@ -25,7 +25,8 @@ enum {
     LSVIEW_KEY_F11,
     LSVIEW_KEY_QUIT,
     LSVIEW_KEY_WHEEL_UP,
-    LSVIEW_KEY_WHEEL_DOWN
+    LSVIEW_KEY_WHEEL_DOWN,
+    LSVIEW_KEY_F2
 };
 int lsview_keys_install(void);
 const char *lsview_keys_next(int *key, int *len);
