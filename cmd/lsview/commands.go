@@ -43,7 +43,7 @@ var helpLines = [][2]string{
 	{"Up", "the last line sent, again"},
 	{"Ctrl+V, middle click", "paste"},
 	{"PgUp, PgDn, wheel", "scroll the chat back and forth"},
-	{"F11, f (empty line)", "full screen, and back"},
+	{"F11", "full screen, and back"},
 	{"F2", "details: latency; frames lost, and dropped for newer"},
 	{"F1, ? (empty line)", "this help"},
 	{"Esc", "clear the line; on an empty line, quit"},

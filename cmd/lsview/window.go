@@ -366,9 +366,9 @@ func (w *windowLoop) keys() keyResult {
 }
 
 // windowKey takes the keys that work the window rather than the chat box:
-// F2 shows the status line's counters; "f" toggles full screen, but only
-// on an empty line, since "f" is also a letter people type. While the
-// help is up, every key goes to press, which closes it.
+// F2 shows the status line's counters. Full screen is F11 only: a letter
+// such as "f" would also start every message that begins with it. While
+// the help is up, every key goes to press, which closes it.
 func (w *windowLoop) windowKey(t typed) bool {
 	switch {
 	case w.u.help:
@@ -376,9 +376,6 @@ func (w *windowLoop) windowKey(t typed) bool {
 	case t.key == editF2:
 		w.telemetry = !w.telemetry
 		w.nextStatus = time.Time{}
-		return true
-	case t.key == editText && t.text == "f" && w.edit.String() == "":
-		w.toggleFullScreen()
 		return true
 	}
 	return false
