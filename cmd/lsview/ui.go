@@ -251,59 +251,92 @@ func (u *uiState) scrollBack(n int) {
 // counted.
 const maxListed = 3
 
+// panelArea is where the chat panel draws: its rectangle, padding and the
+// width text may take.
+type panelArea struct {
+	r      image.Rectangle
+	pad, w int
+}
+
 // drawPanel renders the chat panel: title with the host badge, the chat's
 // state, the current announcements with their numbers, messages newest at
 // the bottom, lines still sending, and the input line; or the help.
 func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	r := img.Bounds()
 	draw.Draw(img, r, image.NewUniform(panelBG), image.Point{}, draw.Src)
-	pad := 8
-	w := r.Dx() - 2*pad
-	y := r.Min.Y + pad
-	titleW := w
+	a := panelArea{r: r, pad: 8, w: r.Dx() - 16}
+	top := p.panelHeader(img, a, u, r.Min.Y+a.pad)
+	top = p.panelAnnouncements(img, a, u, top)
+	inputTop := p.panelInput(img, a, u)
+	if u.help { // over the whole panel but the input line: it is long
+		p.panelHelp(img, a, r.Min.Y, inputTop)
+		return
+	}
+	p.panelMessages(img, a, u, top, inputTop-4)
+}
+
+// separate draws the panel's separator line below y and returns where the
+// next part starts.
+func (p *painter) separate(img *image.RGBA, a panelArea, y int) int {
+	y += 4
+	draw.Draw(img, image.Rect(a.r.Min.X, y, a.r.Max.X, y+1), image.NewUniform(separator), image.Point{}, draw.Src)
+	return y + 4
+}
+
+// panelHeader draws the title, the host badge and the chat's state (or
+// why it refused us) from y, and returns where the next part starts.
+func (p *painter) panelHeader(img *image.RGBA, a panelArea, u *uiState, y int) int {
+	titleW := a.w
 	if u.host() {
 		bw := font.MeasureString(p.face, "host").Ceil() + 12
-		bx := r.Max.X - pad - bw
+		bx := a.r.Max.X - a.pad - bw
 		draw.Draw(img, image.Rect(bx, y-2, bx+bw, y+p.line), image.NewUniform(hostFG), image.Point{}, draw.Src)
 		p.text(img, bx+6, y, bw, "host", bannerFG)
 		titleW -= bw + 6
 	}
-	p.text(img, r.Min.X+pad, y, titleW, u.title, textFG)
+	p.text(img, a.r.Min.X+a.pad, y, titleW, u.title, textFG)
 	y += p.line
 	if u.refused != "" {
-		for _, s := range p.wrap(u.refused, w) {
-			p.text(img, r.Min.X+pad, y, w, s, warnFG)
+		for _, s := range p.wrap(u.refused, a.w) {
+			p.text(img, a.r.Min.X+a.pad, y, a.w, s, warnFG)
 			y += p.line
 		}
 	} else {
-		p.text(img, r.Min.X+pad, y, w, u.chatStatus, dimFG)
+		p.text(img, a.r.Min.X+a.pad, y, a.w, u.chatStatus, dimFG)
 		y += p.line
 	}
-	y += 4
-	draw.Draw(img, image.Rect(r.Min.X, y, r.Max.X, y+1), image.NewUniform(separator), image.Point{}, draw.Src)
-	y += 4
-	if len(u.announcements) > 0 {
-		ids := make([]uint64, 0, len(u.announcements))
-		for id := range u.announcements {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		if n := len(ids) - maxListed; n > 0 {
-			p.text(img, r.Min.X+pad, y, w, fmt.Sprintf("%d older announcements", n), dimFG)
-			y += p.line
-			ids = ids[n:]
-		}
-		for _, id := range ids {
-			x := p.text(img, r.Min.X+pad, y, w, fmt.Sprintf("#%d ", id), hostFG)
-			p.text(img, x, y, w-(x-r.Min.X-pad), p.ellipsis(u.announcements[id], w-(x-r.Min.X-pad)), textFG)
-			y += p.line
-		}
-		y += 4
-		draw.Draw(img, image.Rect(r.Min.X, y, r.Max.X, y+1), image.NewUniform(separator), image.Point{}, draw.Src)
-		y += 4
-	}
-	top := y
+	return p.separate(img, a, y)
+}
 
+// panelAnnouncements lists the newest announcements with their numbers
+// from y, and returns where the next part starts.
+func (p *painter) panelAnnouncements(img *image.RGBA, a panelArea, u *uiState, y int) int {
+	if len(u.announcements) == 0 {
+		return y
+	}
+	ids := make([]uint64, 0, len(u.announcements))
+	for id := range u.announcements {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	left := a.r.Min.X + a.pad
+	if n := len(ids) - maxListed; n > 0 {
+		p.text(img, left, y, a.w, fmt.Sprintf("%d older announcements", n), dimFG)
+		y += p.line
+		ids = ids[n:]
+	}
+	for _, id := range ids {
+		x := p.text(img, left, y, a.w, fmt.Sprintf("#%d ", id), hostFG)
+		p.text(img, x, y, a.w-(x-left), p.ellipsis(u.announcements[id], a.w-(x-left)), textFG)
+		y += p.line
+	}
+	return p.separate(img, a, y)
+}
+
+// panelInput draws the input line with its caret at the panel's bottom and
+// returns its top.
+func (p *painter) panelInput(img *image.RGBA, a panelArea, u *uiState) int {
+	r, pad, w := a.r, a.pad, a.w
 	inputTop := r.Max.Y - p.line - 2*pad
 	draw.Draw(img, image.Rect(r.Min.X, inputTop, r.Max.X, r.Max.Y), image.NewUniform(inputBG), image.Point{}, draw.Src)
 	// Keep the caret in sight: a long input loses its start first.
@@ -316,75 +349,101 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	x := p.text(img, r.Min.X+pad, inputTop+pad, w, "> "+cut+string(before), textFG)
 	draw.Draw(img, image.Rect(x, inputTop+pad, x+2, inputTop+pad+p.line-2), image.NewUniform(textFG), image.Point{}, draw.Src)
 	p.text(img, x+3, inputTop+pad, w-(x+3-r.Min.X-pad), string(after), textFG)
+	return inputTop
+}
 
-	if u.help {
-		draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, inputTop), image.NewUniform(helpBG), image.Point{}, draw.Src)
-		col := 0
-		for _, l := range helpLines {
-			if l[1] != "" {
-				col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*pad)
-			}
+// panelHelp draws the keys and commands between top and bottom in two
+// columns, each wrapped to its width, so the panel's width is enough.
+func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom int) {
+	r, pad, w := a.r, a.pad, a.w
+	draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, bottom), image.NewUniform(helpBG), image.Point{}, draw.Src)
+	col := 0
+	for _, l := range helpLines {
+		if l[1] != "" {
+			col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*pad)
 		}
-		for i, l := range helpLines {
-			y := top + pad + i*p.line
-			if y+p.line > inputTop {
-				break
-			}
-			if l[1] == "" {
-				p.text(img, r.Min.X+pad, y, w, l[0], hostFG)
-				continue
-			}
-			p.text(img, r.Min.X+2*pad, y, col, l[0], textFG)
-			p.text(img, r.Min.X+pad+col, y, w-col, l[1], dimFG)
-		}
-		return
 	}
+	col = min(col, w*2/5)
+	y := top + pad
+	for _, l := range helpLines {
+		if l[1] == "" {
+			if y+p.line > bottom {
+				return
+			}
+			p.text(img, r.Min.X+pad, y, w, l[0], hostFG)
+			y += p.line
+			continue
+		}
+		keys, what := p.wrap(l[0], col-2*pad), p.wrap(l[1], w-col)
+		if y+max(len(keys), len(what))*p.line > bottom {
+			return
+		}
+		for i, s := range keys {
+			p.text(img, r.Min.X+2*pad, y+i*p.line, col-2*pad, s, textFG)
+		}
+		for i, s := range what {
+			p.text(img, r.Min.X+pad+col, y+i*p.line, w-col, s, dimFG)
+		}
+		y += max(len(keys), len(what)) * p.line
+	}
+}
 
-	// Lines still on their way, under the messages, then the messages
-	// from the bottom up until the space is used.
-	y = inputTop - 4
-	for i := len(u.pending) - 1; i >= 0 && y > top; i-- {
-		body := p.wrap("sending… "+describe(u.pending[i]), w)
+// panelMessages draws the lines still on their way just above y, then the
+// messages from the bottom up (skipping those scrolled back past) until
+// top.
+func (p *painter) panelMessages(img *image.RGBA, a panelArea, u *uiState, top, y int) {
+	left := a.r.Min.X + a.pad
+	// block draws wrapped lines ending at y, when they fit, and moves y up.
+	block := func(body []string, draw func(j int, s string, y int)) bool {
 		h := len(body) * p.line
 		if y-h < top {
-			break
+			return false
 		}
 		y -= h
 		for j, s := range body {
-			p.text(img, r.Min.X+pad, y+j*p.line, w, s, pendingFG)
+			draw(j, s, y+j*p.line)
+		}
+		return true
+	}
+	for i := len(u.pending) - 1; i >= 0 && y > top; i-- {
+		if !block(p.wrap("sending… "+describe(u.pending[i]), a.w), func(_ int, s string, y int) {
+			p.text(img, left, y, a.w, s, pendingFG)
+		}) {
+			break
 		}
 	}
 	for i := len(u.lines) - 1 - u.scroll; i >= 0 && y > top; i-- {
 		l := u.lines[i]
-		head := l.At.Format("15:04") + " " + l.Name
-		nameFG := nameFG
-		if l.Host {
-			head += " [host]"
-			nameFG = hostFG
+		head, nameFG := lineHead(l)
+		fg := textFG
+		if l.Note {
+			fg = dimFG
 		}
-		if l.Announcement != 0 {
-			head += fmt.Sprintf(" #%d", l.Announcement)
-		}
-		head += ": "
-		body := p.wrap(head+l.Text, w)
-		h := len(body) * p.line
-		if y-h < top {
-			break
-		}
-		y -= h
-		for j, s := range body {
-			x := r.Min.X + pad
-			fg := textFG
-			if l.Note {
-				fg = dimFG
-			}
+		if !block(p.wrap(head+l.Text, a.w), func(j int, s string, y int) {
+			x := left
 			if j == 0 && !l.Note && strings.HasPrefix(s, head) {
-				x = p.text(img, x, y+j*p.line, w, head, nameFG)
+				x = p.text(img, x, y, a.w, head, nameFG)
 				s = strings.TrimPrefix(s, head)
 			}
-			p.text(img, x, y+j*p.line, w-(x-r.Min.X-pad), s, fg)
+			p.text(img, x, y, a.w-(x-left), s, fg)
+		}) {
+			break
 		}
 	}
+}
+
+// lineHead is what a chat line starts with, and the colour of the name:
+// time, name, the host's mark and the announcement's number.
+func lineHead(l viewer.ChatLine) (string, color.Color) {
+	head, fg := l.At.Format("15:04")+" "+l.Name, color.Color(nameFG)
+	if l.Host {
+		head += " [host]"
+		fg = hostFG
+	}
+	if l.Announcement != 0 {
+		head += fmt.Sprintf(" #%d", l.Announcement)
+	}
+	return head + ": ", fg
 }
 
 // describe is a queued request as the user typed it.
