@@ -82,15 +82,13 @@ func TestListPlayAndLoseAcrossNamespaces(t *testing.T) {
 	}
 }
 
-// TestPickerInTmux drives the terminal picker with tmux send-keys, in the
-// laptop namespace, and checks the chosen camera's window under Xvfb.
-func TestPickerInTmux(t *testing.T) {
-	testenv.NeedTools(t, "tmux")
-	x := startXvfb(t)
-	p := mdnstest.NewPair(t)
-	piBroadcaster(t, p, "Porch cam — Ünïcødé Ωμέγα", "640x360")
+// pickerInTmux runs lsview's picker with args in a tmux session "pick" in
+// the laptop namespace, its windows on x, until the test ends; it returns
+// a function that runs tmux commands against that session's server.
+func pickerInTmux(t *testing.T, x *xvfb, p *mdnstest.Pair, sockPrefix string, args ...string) func(args ...string) string {
+	t.Helper()
 	bin, _ := binaries(t)
-	sock := "lsview-test-" + strconv.Itoa(os.Getpid())
+	sock := sockPrefix + strconv.Itoa(os.Getpid())
 	tmux := func(args ...string) string {
 		out, _ := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
 		return string(out)
@@ -104,10 +102,21 @@ func TestPickerInTmux(t *testing.T) {
 	runtimeDir := t.TempDir()
 	os.Chmod(runtimeDir, 0o700)
 	env := []string{"env", "DISPLAY=" + x.display, "XDG_RUNTIME_DIR=" + runtimeDir}
-	cmd := strings.Join(append([]string{"ip", "netns", "exec", p.Laptop}, append(env, bin, "--stats", "--window", "960x540")...), " ")
+	cmd := strings.Join(append([]string{"ip", "netns", "exec", p.Laptop}, append(env, append([]string{bin}, args...)...)...), " ")
 	if out := tmux("new-session", "-d", "-s", "pick", "-x", "160", "-y", "40", cmd+"; sleep 30"); out != "" {
 		t.Fatalf("tmux: %s", out)
 	}
+	return tmux
+}
+
+// TestPickerInTmux drives the terminal picker with tmux send-keys, in the
+// laptop namespace, and checks the chosen camera's window under Xvfb.
+func TestPickerInTmux(t *testing.T) {
+	testenv.NeedTools(t, "tmux")
+	x := startXvfb(t)
+	p := mdnstest.NewPair(t)
+	piBroadcaster(t, p, "Porch cam — Ünïcødé Ωμέγα", "640x360")
+	tmux := pickerInTmux(t, x, p, "lsview-test-", "--stats", "--window", "960x540")
 	screen := ""
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(screen, "1. Porch cam — Ünïcødé Ωμέγα") && time.Now().Before(deadline) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,25 +46,8 @@ func TestPickerInTmuxKeepsCursor(t *testing.T) {
 	x := startXvfb(t)
 	p := mdnstest.NewPair(t)
 	piBroadcaster(t, p, "Porch cam", "320x240")
-	bin, lsb := binaries(t)
-	sock := "lsview-cursor-" + strconv.Itoa(os.Getpid())
-	tmux := func(args ...string) string {
-		out, _ := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
-		return string(out)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("tmux pane:\n%s", tmux("capture-pane", "-p", "-J", "-t", "pick"))
-		}
-		tmux("kill-server")
-	})
-	runtimeDir := t.TempDir()
-	os.Chmod(runtimeDir, 0o700)
-	env := []string{"env", "DISPLAY=" + x.display, "XDG_RUNTIME_DIR=" + runtimeDir}
-	cmd := strings.Join(append([]string{"ip", "netns", "exec", p.Laptop}, append(env, bin, "--window", "640x360")...), " ")
-	if out := tmux("new-session", "-d", "-s", "pick", "-x", "160", "-y", "40", cmd+"; sleep 30"); out != "" {
-		t.Fatalf("tmux: %s", out)
-	}
+	_, lsb := binaries(t)
+	tmux := pickerInTmux(t, x, p, "lsview-cursor-", "--window", "640x360")
 	waitScreen := func(what string, ok func(string) bool) string {
 		t.Helper()
 		screen := ""
