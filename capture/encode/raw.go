@@ -1,9 +1,10 @@
 // Package encode turns raw pixels into JPEG with libjpeg-turbo: a
 // Compressor per goroutine, and a Pool that spreads frames over every core
-// while keeping their order.
+// while keeping their order. A Decompressor goes the other way, straight
+// to the size a viewer draws (see ScaledSize).
 //
-// Built with cgo (the default), Compressor is libjpeg-turbo's; built
-// without (CGO_ENABLED=0, e.g. a cross-compiled viewer's tools), it is the
+// Built with cgo (the default), both are libjpeg-turbo's; built
+// without (CGO_ENABLED=0, e.g. a cross-compiled viewer's tools), they are the
 // standard library's image/jpeg: the same frames, several times slower.
 package encode
 
@@ -22,6 +23,7 @@ const (
 	YUYV                    // packed 4:2:2, Y0 U Y1 V (V4L2 YUYV, most USB webcams)
 	UYVY                    // packed 4:2:2, U Y0 V Y1 (V4L2 UYVY)
 	NV12                    // planar Y, then interleaved U V at half width and half height, both at Stride
+	Gray                    // 1 byte a pixel, luma only: a Decompressor's output, never a Compressor's input
 )
 
 func (f PixelFormat) String() string {
@@ -42,6 +44,8 @@ func (f PixelFormat) String() string {
 		return "UYVY"
 	case NV12:
 		return "NV12"
+	case Gray:
+		return "Gray"
 	}
 	return fmt.Sprintf("PixelFormat(%d)", int(f))
 }
@@ -81,6 +85,11 @@ func (r Raw) check() error {
 			return fmt.Errorf("%s stride %d below 3×width %d", r.Format, r.Stride, r.Width)
 		}
 		need = r.Stride*(r.Height-1) + 3*r.Width
+	case Gray:
+		if r.Stride < r.Width {
+			return fmt.Errorf("Gray stride %d below width %d", r.Stride, r.Width)
+		}
+		need = r.Stride*(r.Height-1) + r.Width
 	case YUYV, UYVY:
 		if r.Stride < 2*r.Width || r.Width%2 != 0 {
 			return fmt.Errorf("%s stride %d for width %d invalid (width must be even, stride ≥ 2×width)", r.Format, r.Stride, r.Width)
@@ -111,6 +120,9 @@ func (r Raw) check() error {
 func prepare(r Raw, quality int, planes []byte) (Raw, []byte, error) {
 	if err := r.check(); err != nil {
 		return r, planes, err
+	}
+	if r.Format == Gray {
+		return r, planes, fmt.Errorf("%v frames are decoded, not encoded", r.Format)
 	}
 	if quality < 1 || quality > 100 {
 		return r, planes, fmt.Errorf("jpeg quality %d out of range 1-100", quality)

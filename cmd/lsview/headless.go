@@ -11,15 +11,16 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
 )
 
-// runHeadless is lsview --headless: receive and decode as the window
-// would, without one, then print the stats as JSON.
+// runHeadless is lsview --headless: receive and decode every picture
+// without a window (to grey, small: see decoder), then print the stats as
+// JSON.
 func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer, log *slog.Logger) error {
 	if o.seconds > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.seconds*float64(time.Second)))
 		defer cancel()
 	}
-	p, err := startPlayer(ctx, o, st, log)
+	p, err := startPlayer(ctx, o, st, true, log)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/lsbroadcast/lsbroadcast/capture/encode"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
@@ -31,8 +32,8 @@ type player struct {
 }
 
 // startPlayer starts playing st until ctx ends or close is called; close
-// it before leaving.
-func startPlayer(ctx context.Context, o *options, st viewer.Stream, log *slog.Logger) (*player, error) {
+// it before leaving. headless decodes for the stats only (see newDecoder).
+func startPlayer(ctx context.Context, o *options, st viewer.Stream, headless bool, log *slog.Logger) (*player, error) {
 	cfg := viewer.Config{Stream: st, Transport: o.transport, Logger: log}
 	if st.HasChat() {
 		h, err := hello(o)
@@ -42,8 +43,12 @@ func startPlayer(ctx context.Context, o *options, st viewer.Stream, log *slog.Lo
 		cfg.Hello = h
 	}
 	s := viewer.NewSession(cfg)
+	dec, err := newDecoder(s, headless, log)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	p := &player{session: s, dec: newDecoder(s, log), cancel: cancel, done: make(chan struct{})}
+	p := &player{session: s, dec: dec, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		decoded := make(chan struct{})
@@ -84,19 +89,38 @@ func (p *player) stats() stats {
 	return st
 }
 
-// picture is one decoded frame on its way to the screen. Whoever holds it
+// picture is one decoded frame on its way to the screen, at the size it
+// is drawn at or a little more (see decoder.scaledSize). Whoever holds it
 // closes its Mat.
 type picture struct {
 	mat      gocv.Mat
+	full     image.Point // the stream's own size, which the layout follows
 	received time.Time
 }
 
-// decoder turns the session's newest JPEG into a BGR picture off the GUI
+// stripMinWidth is the narrowest picture --headless decodes: 8 pixels a
+// cell of the test pattern's strip, so the middle of every cell lies in
+// 8×8 blocks of its own colour whatever the scale (at 1/8 a block is one
+// pixel).
+const stripMinWidth = 8 * pattern.Cells
+
+// decoder turns the session's newest JPEG into a picture off the GUI
 // thread, and always offers the newest: pictures the screen had no time
-// for are skipped, never queued.
+// for are skipped, never queued. It decodes straight to the size drawn,
+// libjpeg-turbo scaling in the IDCT: a 1080p stream in a 900-pixel video
+// area is decoded at half size, and never converted at full size only to
+// be shrunk.
 type decoder struct {
 	session *viewer.Session
 	log     *slog.Logger
+	jpeg    *encode.Decompressor // the run goroutine's
+	// headless decodes for the stats only: every JPEG (so bad ones are
+	// counted) to grey at the smallest scale that still reads the test
+	// pattern's clock, since nobody looks at the pixels.
+	headless bool
+	// area is the window's video area, packed by setArea; 0 until known
+	// (then pictures are decoded at full size).
+	area atomic.Uint64
 
 	mu    sync.Mutex
 	ready *picture      // newest decoded, not yet taken
@@ -109,8 +133,34 @@ type decoder struct {
 	decodeTime viewer.Samples
 }
 
-func newDecoder(s *viewer.Session, log *slog.Logger) *decoder {
-	return &decoder{session: s, log: log, fresh: make(chan struct{}, 1)}
+func newDecoder(s *viewer.Session, headless bool, log *slog.Logger) (*decoder, error) {
+	j, err := encode.NewDecompressor()
+	if err != nil {
+		return nil, err
+	}
+	return &decoder{session: s, log: log, jpeg: j, headless: headless, fresh: make(chan struct{}, 1)}, nil
+}
+
+// setArea tells the decoder the size of the window's video area; from the
+// next picture on it decodes to the scale that fills it.
+func (d *decoder) setArea(size image.Point) {
+	d.area.Store(uint64(uint32(size.X))<<32 | uint64(uint32(size.Y)))
+}
+
+// scaledSize is the size to decode a w×h picture to: the smallest scale
+// that still covers what is drawn of it (fit in the video area), so the
+// one resize into the area only ever shrinks, or enlarges a full-size
+// picture.
+func (d *decoder) scaledSize(w, h int) image.Point {
+	if d.headless {
+		return encode.ScaledSize(w, h, image.Pt(stripMinWidth, 0))
+	}
+	a := d.area.Load()
+	if a == 0 {
+		return image.Pt(w, h)
+	}
+	area := image.Rect(0, 0, int(a>>32), int(uint32(a)))
+	return encode.ScaledSize(w, h, fit(area, w, h).Size())
 }
 
 // run decodes until the session's frames end.
@@ -122,6 +172,7 @@ func (d *decoder) run() {
 			d.ready = nil
 		}
 		d.mu.Unlock()
+		d.jpeg.Close()
 	}()
 	for f := range d.session.Frames() {
 		d.decode(f)
@@ -130,11 +181,8 @@ func (d *decoder) run() {
 
 func (d *decoder) decode(f rtsp.Frame) {
 	t0 := time.Now()
-	mat, err := gocv.IMDecode(f.JPEG, gocv.IMReadColor)
-	if err != nil || mat.Empty() {
-		if err == nil {
-			mat.Close()
-		}
+	mat, full, err := d.decodeJPEG(f.JPEG)
+	if err != nil {
 		if d.badJPEG.Add(1)%100 == 1 {
 			d.log.Warn("undecodable JPEG", "error", err, "count", d.badJPEG.Load())
 		}
@@ -151,7 +199,7 @@ func (d *decoder) decode(f rtsp.Frame) {
 	if d.firstFrame.Load() == 0 {
 		d.firstFrame.Store(int64(now.Sub(d.session.Stats().Started)))
 	}
-	p := &picture{mat: mat, received: f.Received}
+	p := &picture{mat: mat, full: full, received: f.Received}
 	d.mu.Lock()
 	if d.ready != nil {
 		d.ready.mat.Close()
@@ -165,6 +213,30 @@ func (d *decoder) decode(f rtsp.Frame) {
 	}
 }
 
+// decodeJPEG decodes data at scaledSize into a new Mat: BGR for the
+// window, grey for --headless. full is the picture's own size.
+func (d *decoder) decodeJPEG(data []byte) (m gocv.Mat, full image.Point, err error) {
+	w, h, err := d.jpeg.Size(data)
+	if err != nil {
+		return gocv.Mat{}, full, err
+	}
+	size := d.scaledSize(w, h)
+	format, mt, bpp := encode.BGR, gocv.MatTypeCV8UC3, 3
+	if d.headless {
+		format, mt, bpp = encode.Gray, gocv.MatTypeCV8UC1, 1
+	}
+	m = gocv.NewMatWithSize(size.Y, size.X, mt)
+	pix, err := m.DataPtrUint8()
+	if err == nil {
+		err = d.jpeg.Decode(data, encode.Raw{Format: format, Width: size.X, Height: size.Y, Stride: bpp * size.X, Pix: pix})
+	}
+	if err != nil {
+		m.Close()
+		return gocv.Mat{}, full, err
+	}
+	return m, image.Pt(w, h), nil
+}
+
 // take returns the newest decoded picture, or nil; the caller closes it.
 func (d *decoder) take() *picture {
 	d.mu.Lock()
@@ -175,7 +247,7 @@ func (d *decoder) take() *picture {
 }
 
 // patternLatency reads the capture clock that the test pattern writes in
-// its bottom strip (milliseconds, low 32 bits) from a BGR picture.
+// its bottom strip (milliseconds, low 32 bits) from a BGR or grey picture.
 func patternLatency(m gocv.Mat, received time.Time) (time.Duration, bool) {
 	w, h := m.Cols(), m.Rows()
 	_, y := pattern.StripRows(h)
@@ -186,7 +258,11 @@ func patternLatency(m gocv.Mat, received time.Time) (time.Duration, bool) {
 	defer row.Close()
 	gray := gocv.NewMat()
 	defer gray.Close()
-	gocv.CvtColor(row, &gray, gocv.ColorBGRToGray)
+	if m.Channels() == 1 {
+		row.CopyTo(&gray)
+	} else {
+		gocv.CvtColor(row, &gray, gocv.ColorBGRToGray)
+	}
 	b := gray.ToBytes()
 	clock, ok := pattern.ReadStrip(b, w, w, 0)
 	if !ok {

@@ -50,7 +50,8 @@ type screen struct {
 	status *image.RGBA
 	banner *image.RGBA
 	// last is the newest picture shown, kept to paint again when the
-	// layout changes between pictures; pic is its size.
+	// layout changes between pictures; pic is the stream's own size (last
+	// may be decoded smaller), which the layout and the letterbox follow.
 	last    gocv.Mat
 	pic     image.Point
 	picRect image.Rectangle // where the last picture went
@@ -124,10 +125,11 @@ func (s *screen) blit(img *image.RGBA) {
 	gocv.CvtColor(src, &dst, gocv.ColorRGBAToBGR)
 }
 
-// showPicture scales the picture once, from its native size straight into
-// the video area of the window's canvas, with its aspect kept.
+// showPicture scales the picture once, from the size it was decoded at
+// straight into the video area of the window's canvas, with the stream's
+// aspect kept.
 func (s *screen) showPicture(m gocv.Mat) {
-	r := fit(s.lay.video, m.Cols(), m.Rows())
+	r := fit(s.lay.video, s.pic.X, s.pic.Y)
 	if r != s.picRect || !s.hasPic {
 		video := s.canvas.Region(s.lay.video)
 		video.SetTo(gocv.NewScalar(0, 0, 0, 0))
@@ -154,7 +156,7 @@ func runWindow(ctx context.Context, o *options, st viewer.Stream, log *slog.Logg
 	if err := st.Usable(); err != nil {
 		return err
 	}
-	p, err := startPlayer(ctx, o, st, log)
+	p, err := startPlayer(ctx, o, st, false, log)
 	if err != nil {
 		return err
 	}
@@ -292,12 +294,14 @@ func (w *windowLoop) paint() {
 	pic := w.p.dec.take()
 	var size image.Point
 	if pic != nil {
-		size = image.Pt(pic.mat.Cols(), pic.mat.Rows())
+		size = pic.full
 	}
 	if sc.followWindow(size) {
 		w.panelDirty, w.bannerDirty, w.changed = true, true, true
 		w.nextStatus = time.Time{}
 	}
+	// The decoder decodes the next pictures to the scale this area needs.
+	w.p.dec.setArea(sc.lay.video.Size())
 	if pic != nil {
 		sc.showPicture(pic.mat)
 		w.bannerDirty = true // the picture painted over it

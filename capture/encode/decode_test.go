@@ -1,0 +1,157 @@
+package encode
+
+import (
+	"image"
+	"testing"
+)
+
+func TestScaledSize(t *testing.T) {
+	for _, c := range []struct {
+		w, h    int
+		atLeast image.Point
+		want    image.Point
+	}{
+		{1920, 1080, image.Pt(896, 504), image.Pt(960, 540)}, // 4/8
+		{1920, 1080, image.Pt(700, 390), image.Pt(720, 405)}, // 3/8
+		{1280, 720, image.Pt(1, 1), image.Pt(160, 90)},       // 1/8
+		{1280, 720, image.Pt(1281, 1), image.Pt(1280, 720)},  // never upscaled
+		{1280, 720, image.Pt(272, 0), image.Pt(320, 180)},    // 2/8
+		{100, 75, image.Pt(0, 0), image.Pt(13, 10)},          // rounded up
+	} {
+		if got := ScaledSize(c.w, c.h, c.atLeast); got != c.want {
+			t.Errorf("ScaledSize(%d, %d, %v) = %v, want %v", c.w, c.h, c.atLeast, got, c.want)
+		}
+	}
+}
+
+// TestDecodeScaled encodes a camera-like frame and decodes it back at
+// every scale and layout: the size asked for, and pixels close to the
+// original's sampled at the same place.
+func TestDecodeScaled(t *testing.T) {
+	w, h := 320, 240
+	src := cameraLike(w, h, 3)
+	c, err := NewCompressor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data, err := c.Encode(src, 95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecompressor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if gw, gh, err := d.Size(data); err != nil || gw != w || gh != h {
+		t.Fatalf("Size = %d, %d, %v", gw, gh, err)
+	}
+	for num := 1; num <= 8; num++ {
+		size := scaled(w, h, num)
+		for _, f := range []PixelFormat{BGR, RGB, RGBA, Gray} {
+			bpp := map[PixelFormat]int{BGR: 3, RGB: 3, RGBA: 4, Gray: 1}[f]
+			dst := Raw{Format: f, Width: size.X, Height: size.Y, Stride: bpp*size.X + 8, Pix: make([]byte, (bpp*size.X+8)*size.Y)}
+			if err := d.Decode(data, dst); err != nil {
+				t.Fatalf("%d/8 %v: %v", num, f, err)
+			}
+			// Mean green (or luma) over the picture: scaling averages,
+			// so it stays near the original's.
+			var got, want float64
+			for y := range size.Y {
+				for x := range size.X {
+					i := y*dst.Stride + x*bpp
+					switch f {
+					case Gray:
+						got += float64(dst.Pix[i])
+					default:
+						got += float64(dst.Pix[i+1])
+					}
+				}
+			}
+			for i := 0; i < len(src.Pix); i += 4 {
+				r, g, b := float64(src.Pix[i]), float64(src.Pix[i+1]), float64(src.Pix[i+2])
+				if f == Gray {
+					want += 0.299*r + 0.587*g + 0.114*b
+				} else {
+					want += g
+				}
+			}
+			got /= float64(size.X * size.Y)
+			want /= float64(w * h)
+			if got < want-4 || got > want+4 {
+				t.Errorf("%d/8 %v: mean %.1f, original %.1f", num, f, got, want)
+			}
+		}
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	c, err := NewCompressor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data, err := c.Encode(cameraLike(64, 48, 1), 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecompressor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for name, c := range map[string]struct {
+		data []byte
+		dst  Raw
+	}{
+		"not a JPEG":   {[]byte("hello"), Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 192*48)}},
+		"empty":        {nil, Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 192*48)}},
+		"not a scale":  {data, Raw{Format: BGR, Width: 50, Height: 40, Stride: 150, Pix: make([]byte, 150*40)}},
+		"upscaled":     {data, Raw{Format: BGR, Width: 128, Height: 96, Stride: 384, Pix: make([]byte, 384*96)}},
+		"short buffer": {data, Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 100)}},
+		"planar":       {data, Raw{Format: I420, Width: 64, Height: 48, Stride: 64, Pix: make([]byte, 64*72)}},
+	} {
+		if err := d.Decode(c.data, c.dst); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := c.Encode(Raw{Format: Gray, Width: 8, Height: 8, Stride: 8, Pix: make([]byte, 64)}, 80); err == nil {
+		t.Error("Gray encoded")
+	}
+}
+
+// BenchmarkDecode1080p: a full-size BGR decode against the scaled ones a
+// window of 896×504 and --headless take.
+func BenchmarkDecode1080p(b *testing.B) {
+	c, err := NewCompressor()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	data, err := c.Encode(cameraLike(1920, 1080, 1), 80)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := NewDecompressor()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	for _, bc := range []struct {
+		name string
+		f    PixelFormat
+		bpp  int
+		num  int
+	}{{"bgr-8/8", BGR, 3, 8}, {"bgr-4/8", BGR, 3, 4}, {"bgr-3/8", BGR, 3, 3}, {"gray-2/8", Gray, 1, 2}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := scaled(1920, 1080, bc.num)
+			dst := Raw{Format: bc.f, Width: s.X, Height: s.Y, Stride: bc.bpp * s.X, Pix: make([]byte, bc.bpp*s.X*s.Y)}
+			for b.Loop() {
+				if err := d.Decode(data, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

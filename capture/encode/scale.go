@@ -1,0 +1,50 @@
+package encode
+
+import (
+	"fmt"
+	"image"
+)
+
+// ScaledSize is the size a w×h JPEG decodes to at the smallest of
+// libjpeg-turbo's downscaling factors (1/8, 2/8 … 8/8) that still covers
+// atLeast in both dimensions; w×h itself when none smaller does. Never
+// larger than w×h: upscaling in the IDCT costs more than it gives over a
+// resize. A Decompressor takes exactly these sizes.
+func ScaledSize(w, h int, atLeast image.Point) image.Point {
+	for num := 1; num < 8; num++ {
+		s := scaled(w, h, num)
+		if s.X >= atLeast.X && s.Y >= atLeast.Y {
+			return s
+		}
+	}
+	return image.Pt(w, h)
+}
+
+// scaled is w×h at num/8, rounded up as libjpeg-turbo's TJSCALED does.
+func scaled(w, h, num int) image.Point {
+	return image.Pt((w*num+7)/8, (h*num+7)/8)
+}
+
+// scaleOf is the num/8 at which w×h decodes to size, or an error.
+func scaleOf(w, h int, size image.Point) (int, error) {
+	for num := 1; num <= 8; num++ {
+		if scaled(w, h, num) == size {
+			return num, nil
+		}
+	}
+	return 0, fmt.Errorf("%dx%d is not a scaled size of a %dx%d JPEG", size.X, size.Y, w, h)
+}
+
+// decodeTarget checks dst as a Decompressor's output for a w×h JPEG.
+func decodeTarget(w, h int, dst Raw) error {
+	switch dst.Format {
+	case BGR, RGB, RGBA, Gray:
+	default:
+		return fmt.Errorf("cannot decode to %v", dst.Format)
+	}
+	if err := dst.check(); err != nil {
+		return err
+	}
+	_, err := scaleOf(w, h, image.Pt(dst.Width, dst.Height))
+	return err
+}
