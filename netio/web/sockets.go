@@ -155,7 +155,10 @@ func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *h
 		if f == nil || f == sent {
 			continue
 		}
-		wctx, cancelWrite := context.WithTimeout(ctx, s.VideoTimeout)
+		// Not ctx: a message from the page must not cut a frame in half
+		// (coder/websocket drops the connection when a write is cancelled),
+		// or the page would never get its close code.
+		wctx, cancelWrite := context.WithTimeout(sockets, s.VideoTimeout)
 		err := ws.Write(wctx, websocket.MessageBinary, f.data)
 		cancelWrite()
 		if err != nil {
