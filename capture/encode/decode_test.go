@@ -25,18 +25,16 @@ func TestScaledSize(t *testing.T) {
 	}
 }
 
-// TestDecodeScaled encodes a camera-like frame and decodes it back at
-// every scale and layout: the size asked for, and pixels close to the
-// original's sampled at the same place.
-func TestDecodeScaled(t *testing.T) {
-	w, h := 320, 240
-	src := cameraLike(w, h, 3)
+// encodedFor encodes src at quality q and returns it with a Decompressor
+// that lives until the test ends.
+func encodedFor(t testing.TB, src Raw, q int) ([]byte, *Decompressor) {
+	t.Helper()
 	c, err := NewCompressor()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	data, err := c.Encode(src, 95)
+	data, err := c.Encode(src, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +42,17 @@ func TestDecodeScaled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(d.Close)
+	return data, d
+}
+
+// TestDecodeScaled encodes a camera-like frame and decodes it back at
+// every scale and layout: the size asked for, and pixels close to the
+// original's sampled at the same place.
+func TestDecodeScaled(t *testing.T) {
+	w, h := 320, 240
+	src := cameraLike(w, h, 3)
+	data, d := encodedFor(t, src, 95)
 	if gw, gh, err := d.Size(data); err != nil || gw != w || gh != h {
 		t.Fatalf("Size = %d, %d, %v", gw, gh, err)
 	}
@@ -88,21 +96,8 @@ func TestDecodeScaled(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	c, err := NewCompressor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	data, err := c.Encode(cameraLike(64, 48, 1), 80)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDecompressor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	for name, c := range map[string]struct {
+	data, d := encodedFor(t, cameraLike(64, 48, 1), 80)
+	for name, tc := range map[string]struct {
 		data []byte
 		dst  Raw
 	}{
@@ -113,10 +108,15 @@ func TestDecodeRejects(t *testing.T) {
 		"short buffer": {data, Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 100)}},
 		"planar":       {data, Raw{Format: I420, Width: 64, Height: 48, Stride: 64, Pix: make([]byte, 64*72)}},
 	} {
-		if err := d.Decode(c.data, c.dst); err == nil {
+		if err := d.Decode(tc.data, tc.dst); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+	c, err := NewCompressor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	if _, err := c.Encode(Raw{Format: Gray, Width: 8, Height: 8, Stride: 8, Pix: make([]byte, 64)}, 80); err == nil {
 		t.Error("Gray encoded")
 	}
@@ -125,20 +125,7 @@ func TestDecodeRejects(t *testing.T) {
 // BenchmarkDecode1080p: a full-size BGR decode against the scaled ones a
 // window of 896×504 and --headless take.
 func BenchmarkDecode1080p(b *testing.B) {
-	c, err := NewCompressor()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	data, err := c.Encode(cameraLike(1920, 1080, 1), 80)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, err := NewDecompressor()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
+	data, d := encodedFor(b, cameraLike(1920, 1080, 1), 80)
 	for _, bc := range []struct {
 		name string
 		f    PixelFormat
