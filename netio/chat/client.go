@@ -57,16 +57,21 @@ type page struct {
 // right after Since (or whose More is set) tells the caller to page back
 // with History.
 func Dial(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
-	c, w, err := dialOnce(ctx, addr, h)
+	c, w, err := dialOnce(ctx, addr, h, Version)
+	if e, ok := errors.AsType[*Error](err); ok && e.Code == CodeVersion {
+		// A server of version 1 refuses our hello: speak its version,
+		// without the settings it doesn't have.
+		c, w, err = dialOnce(ctx, addr, h, MinVersion)
+	}
 	var long *lineTooLong
 	if errors.As(err, &long) && h.Since != 0 {
 		h.Since = 0
-		c, w, err = dialOnce(ctx, addr, h)
+		c, w, err = dialOnce(ctx, addr, h, Version)
 	}
 	return c, w, err
 }
 
-func dialOnce(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) {
+func dialOnce(ctx context.Context, addr string, h Hello, v int) (*Client, *Msg, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -84,7 +89,7 @@ func dialOnce(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) 
 	}
 	nc.SetDeadline(deadline)
 	r := bufio.NewReaderSize(nc, MaxLine)
-	if err := c.write(Msg{Type: TypeHello, V: Version, Name: h.Name, Role: role, Key: h.HostKey, Since: h.Since}); err != nil {
+	if err := c.write(Msg{Type: TypeHello, V: v, Name: h.Name, Role: role, Key: h.HostKey, Since: h.Since}); err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("chat %s: %w", addr, err)
 	}
@@ -104,9 +109,9 @@ func dialOnce(ctx context.Context, addr string, h Hello) (*Client, *Msg, error) 
 			nc.Close()
 			return nil, nil, &Error{Code: m.Code, Message: m.Reason}
 		case TypeWelcome:
-			if m.V != Version {
+			if m.V < MinVersion || m.V > Version {
 				nc.Close()
-				return nil, nil, &Error{Code: CodeVersion, Message: fmt.Sprintf("server speaks protocol %d, this client %d", m.V, Version)}
+				return nil, nil, &Error{Code: CodeVersion, Message: fmt.Sprintf("server speaks protocol %d, this client %d to %d", m.V, MinVersion, Version)}
 			}
 			nc.SetDeadline(time.Time{})
 			go c.readLoop(r)
@@ -315,6 +320,27 @@ func (c *Client) askHistory(ref string, p page) error {
 func (c *Client) Who() (string, error) {
 	ref := c.ref()
 	return ref, c.write(Msg{Type: TypeWho, Ref: ref})
+}
+
+// Controls asks for the settings of the picture; the answer is a
+// TypeControls event with the same ref.
+func (c *Client) Controls() (string, error) {
+	ref := c.ref()
+	return ref, c.write(Msg{Type: TypeControls, Ref: ref})
+}
+
+// SetControl sets one setting; host only. Everyone then gets a
+// TypeControls event with Event "changed".
+func (c *Client) SetControl(key string, value int64) (string, error) {
+	ref := c.ref()
+	return ref, c.write(Msg{Type: TypeControl, Op: OpSet, ControlKey: key, Value: &value, Ref: ref})
+}
+
+// ResetControl returns one setting (key "" for all) to its default; host
+// only.
+func (c *Client) ResetControl(key string) (string, error) {
+	ref := c.ref()
+	return ref, c.write(Msg{Type: TypeControl, Op: OpReset, ControlKey: key, Ref: ref})
 }
 
 // Close ends the connection.

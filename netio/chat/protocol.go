@@ -16,8 +16,13 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 )
 
-// Version is the protocol version this package speaks.
-const Version = 1
+// Version is the protocol version this package speaks. A server also
+// accepts clients of MinVersion and up: version 2 added camera settings
+// (controls), which older clients never ask for and are never sent.
+const (
+	Version    = 2
+	MinVersion = 1
+)
 
 // Limits of the protocol.
 const (
@@ -44,6 +49,8 @@ const (
 	TypePing         = "ping"
 	TypePong         = "pong"
 	TypeBye          = "bye"
+	TypeControls     = "controls" // list of settings: asked for, answered, or changed
+	TypeControl      = "control"  // client asks to set or reset one setting
 )
 
 // Roles.
@@ -69,6 +76,8 @@ const (
 	CodeNotFound    = "not_found"
 	CodeBadRequest  = "bad_request"
 	CodeInternal    = "internal"
+	CodeBadValue    = "bad_value"   // a setting's value out of its range or menu
+	CodeUnsupported = "unsupported" // the source offers no settings
 	// CodeNotExported: an announcement change is stored and shown to
 	// everyone, but the broadcaster's announcements file was not written.
 	CodeNotExported = "not_exported"
@@ -109,6 +118,11 @@ type Msg struct {
 	Present       []string      `json:"present,omitempty"`
 	Event         string        `json:"event,omitempty"`
 	Count         int           `json:"count,omitempty"`
+
+	// control, controls
+	ControlKey string    `json:"control,omitempty"` // which setting
+	Value      *int64    `json:"value,omitempty"`   // a pointer: 0 is a value
+	Controls   []Control `json:"controls,omitempty"`
 
 	// error, bye
 	Code       string `json:"code,omitempty"`

@@ -62,7 +62,10 @@ type Server struct {
 	// fails the change stands (it is in the store, and everyone is told)
 	// but its author gets error not_exported instead of an ack.
 	Announced func([]store.Announcement) error
-	Logger    *slog.Logger
+	// Camera, when set, lets clients read the picture's settings and the
+	// host change them.
+	Camera Camera
+	Logger *slog.Logger
 	// Limits; zero means the default. MaxClients and MaxPerAddress count
 	// joined clients, MaxPending and MaxPendingPerAddress connections that
 	// have not said hello within HelloTimeout yet.
@@ -492,7 +495,7 @@ func (s *Server) join(c *client, hello Msg) *Error {
 	if w.Announcements, cut = fitNewest(ann, maxAnnouncementBytes); cut {
 		s.gate.Warn(s.Logger, "chat: announcements too long for a welcome, oldest left out", "count", len(ann))
 	}
-	c.name, c.role = name, role
+	c.name, c.role, c.v = name, role, hello.V
 	sh.joined++ // before unpend, which forgets an address holding nothing
 	s.unpend(c)
 	c.joined = true
@@ -588,6 +591,7 @@ type client struct {
 	addr            netip.Addr // share.Key of its address
 	pending, joined bool       // guarded by s.mu
 	name, role      string     // set by join
+	v               int        // protocol version of its hello
 
 	// inflight counts its messages waiting for their commit; settled is
 	// signalled when that falls to zero, so a client being cut off gets
@@ -749,8 +753,8 @@ func (c *client) readLoop(ctx context.Context) {
 				c.refuse(errorf(CodeBadRequest, "hello twice"), m.Ref)
 				continue
 			}
-			if m.V != Version {
-				c.refuse(errorf(CodeVersion, "protocol version %d, this server speaks %d", m.V, Version), m.Ref)
+			if m.V < MinVersion || m.V > Version {
+				c.refuse(errorf(CodeVersion, "protocol version %d, this server speaks %d to %d", m.V, MinVersion, Version), m.Ref)
 				c.kick(CodeVersion, "incompatible protocol version")
 				return
 			}
@@ -856,6 +860,10 @@ func (c *client) handle(ctx context.Context, m Msg) *Error {
 		present := c.s.present()
 		c.s.mu.Unlock()
 		c.send(Encode(Msg{Type: TypeWho, Ref: m.Ref, Present: present, Count: len(present)}))
+	case TypeControls:
+		return c.controls(m)
+	case TypeControl:
+		return c.control(m)
 	default:
 		return errorf(CodeUnknownType, "unknown message type %q", m.Type)
 	}

@@ -56,8 +56,8 @@ func (s Stream) Usable() error {
 	if s.Kind != KindLsview {
 		return nil
 	}
-	if s.Proto != chat.Version {
-		return fmt.Errorf("%q speaks protocol version %d; this lsview speaks %d: install matching versions", s.Name, s.Proto, chat.Version)
+	if s.Proto < chat.MinVersion || s.Proto > chat.Version {
+		return fmt.Errorf("%q speaks protocol version %d; this lsview speaks %d to %d: install matching versions", s.Name, s.Proto, chat.MinVersion, chat.Version)
 	}
 	if s.Codec != "" && !strings.EqualFold(s.Codec, "jpeg") {
 		return fmt.Errorf("%q sends %s video; lsview shows JPEG only", s.Name, s.Codec)

@@ -77,8 +77,8 @@ func TestStreamUsable(t *testing.T) {
 	lsview := func(proto int, codec string) Stream {
 		return Stream{Stream: netio.Stream{Name: "x", Proto: proto, Codec: codec}, Kind: KindLsview}
 	}
-	if err := lsview(2, "").Usable(); err == nil || !strings.Contains(err.Error(), "protocol version 2") {
-		t.Errorf("protocol 2: %v", err)
+	if err := lsview(chat.Version+1, "").Usable(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("protocol version %d", chat.Version+1)) {
+		t.Errorf("protocol %d: %v", chat.Version+1, err)
 	}
 	if err := lsview(chat.Version, "h264").Usable(); err == nil || !strings.Contains(err.Error(), "JPEG only") {
 		t.Errorf("h264: %v", err)
