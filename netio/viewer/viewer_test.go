@@ -1,6 +1,7 @@
 package viewer
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
