@@ -40,6 +40,7 @@ type Broadcaster struct {
 	rtsp  *rtsp.Server
 
 	notify    *Notifier
+	settings  *settings
 	chat      *chat.Server
 	web       *web.Server // nil when --http-port off
 	name      string
@@ -74,10 +75,15 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return &UsageError{err}
 	}
 
-	op := opener{cfg: cfg, log: log}
+	b.settings = openSettings(st.Files.CameraSettings, picture{Size: cfg.Size, SizeSet: cfg.SizeSet, FPS: cfg.FPS,
+		Quality: cfg.Quality}, b.frameSize, log)
+	op := opener{cfg: cfg, pic: b.settings.picture, log: log}
 	src, err := op.open(true)
 	if err != nil {
 		return &UsageError{err}
+	}
+	if src = b.settings.attach(src, func() (capture.Source, error) { return op.open(true) }); src == nil {
+		return &UsageError{fmt.Errorf("source %s: cannot be opened again", cfg.Source)}
 	}
 	b.name = cmp.Or(cfg.Name, streamName(src.Name()))
 	b.setSource(src)
@@ -166,7 +172,7 @@ func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
 		return nil, nil, err
 	}
 	b.chat = &chat.Server{Addr: net.JoinHostPort(b.cfg.Listen, strconv.Itoa(b.cfg.ChatPort)), Store: st,
-		Info: b.stream, Announced: export.write, Logger: b.log.With("service", "chat")}
+		Info: b.stream, Announced: export.write, Camera: b.settings, Logger: b.log.With("service", "chat")}
 	if err := b.chat.Listen(); err != nil {
 		st.Close()
 		return nil, nil, err
@@ -177,22 +183,26 @@ func (b *Broadcaster) openChat() (*chat.Server, func(), error) {
 // stream is what we say of the stream now, over mDNS and in the chat
 // welcome.
 func (b *Broadcaster) stream() netio.Stream {
-	b.sizeMu.Lock()
-	size := b.size
-	b.sizeMu.Unlock()
+	size := b.frameSize()
 	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chat.Version,
-		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, HTTPPort: b.cfg.HTTPPort, Width: size.W, Height: size.H, FPS: b.cfg.FPS,
+		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, HTTPPort: b.cfg.HTTPPort, Width: size.W, Height: size.H,
+		FPS: b.settings.picture().FPS,
 		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
 }
 
 // webStatus is what the web viewer's /state reports.
 func (b *Broadcaster) webStatus() web.Status {
-	b.sizeMu.Lock()
-	size := b.size
-	b.sizeMu.Unlock()
-	return web.Status{Name: b.name, Source: *b.source.Load(), Width: size.W, Height: size.H, FPS: b.cfg.FPS,
+	size := b.frameSize()
+	return web.Status{Name: b.name, Source: *b.source.Load(), Width: size.W, Height: size.H, FPS: b.settings.picture().FPS,
 		Live: b.live.Load(), Frames: b.frames.Load(), Readers: web.Readers{RTSP: b.rtsp.Stats().Readers},
 		ChatClients: b.chat.Viewers(), HTTPURL: b.pageURL()}
+}
+
+// frameSize is the size of the frames going out, as readers see it.
+func (b *Broadcaster) frameSize() capture.Size {
+	b.sizeMu.Lock()
+	defer b.sizeMu.Unlock()
+	return b.size
 }
 
 func (b *Broadcaster) setSource(src capture.Source) {
@@ -298,33 +308,69 @@ func roundUp8(n int) int { return (n + capture.SideStep - 1) &^ (capture.SideSte
 
 // supervise runs the source, and closes it; when it fails, it shows a NO
 // SIGNAL slate and reopens the source until it returns or ctx ends. A lost
-// camera is a state of the stream, never an exit.
+// camera is a state of the stream, never an exit. When the host changes
+// the size, rate or quality, the source is reopened with them: the
+// readers stay.
 func (b *Broadcaster) supervise(ctx context.Context, op opener, src capture.Source) {
 	for {
 		b.live.Store(true)
-		err := src.Run(ctx, b.emit)
+		restarted, err := b.run(ctx, src)
 		b.live.Store(false)
+		b.settings.detach()
 		if closeErr := src.Close(); closeErr != nil {
 			b.log.Warn("source not released", "source", src.Name(), "error", closeErr)
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		b.log.Warn("source lost, showing the slate until it returns", "source", src.Name(), "error", err)
-		src = b.slateUntilReopened(ctx, op)
-		if src == nil {
-			return
+		var next capture.Source
+		if restarted {
+			pic := b.settings.picture()
+			b.log.Info("reopening the source with new settings", "source", src.Name(), "size", pic.Size, "fps", pic.FPS, "quality", pic.Quality)
+			_, isPattern := src.(*pattern.Source)
+			if next, err = op.open(isPattern); err != nil {
+				b.log.Warn("source does not reopen with the new settings", "error", err)
+			}
+		} else {
+			b.log.Warn("source lost, showing the slate until it returns", "source", src.Name(), "error", err)
+		}
+		for src = nil; src == nil; next = nil {
+			if next == nil {
+				if next = b.slateUntilReopened(ctx, op); next == nil {
+					return
+				}
+				b.log.Info("source back", "source", next.Name())
+			}
+			src = b.settings.attach(next, func() (capture.Source, error) { return op.open(false) })
 		}
 		b.setSource(src)
-		b.log.Info("source back", "source", src.Name())
 	}
+}
+
+// run runs src until it fails, ctx ends, or the settings ask for a
+// restart (restarted).
+func (b *Broadcaster) run(ctx context.Context, src capture.Source) (restarted bool, err error) {
+	runCtx, stop := context.WithCancel(ctx)
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		select {
+		case <-b.settings.restarts:
+			restarted = true
+			stop()
+		case <-runCtx.Done():
+		}
+	})
+	err = src.Run(runCtx, b.emit)
+	stop()
+	watch.Wait()
+	return restarted && ctx.Err() == nil, err
 }
 
 func (b *Broadcaster) slateUntilReopened(ctx context.Context, op opener) capture.Source {
 	b.sizeMu.Lock()
 	size := b.size
 	b.sizeMu.Unlock()
-	slate := &pattern.Source{Size: size, FPS: slateFPS, Quality: b.cfg.Quality, Workers: 1, Message: noSignal}
+	slate := &pattern.Source{Size: size, FPS: slateFPS, Quality: b.settings.picture().Quality, Workers: 1, Message: noSignal}
 	slateCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -358,7 +404,7 @@ func (b *Broadcaster) slateUntilReopened(ctx context.Context, op opener) capture
 // a second ago (or two frame intervals at low rates).
 func (b *Broadcaster) Health() error {
 	last := time.Unix(0, b.lastFrame.Load())
-	limit := max(time.Second, 2*time.Second/time.Duration(b.cfg.FPS))
+	limit := max(time.Second, 2*time.Second/time.Duration(b.settings.picture().FPS))
 	if age := time.Since(last); age > limit {
 		return fmt.Errorf("no frame for %v", age.Round(time.Millisecond))
 	}

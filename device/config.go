@@ -157,8 +157,8 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		return nil, &UsageError{err}
 	}
 	fs.Visit(func(f *flag.Flag) { c.SizeSet = c.SizeSet || f.Name == "size" })
-	if c.FPS < 1 || c.FPS > 120 {
-		return nil, usagef("invalid fps %d: want 1 to 120", c.FPS)
+	if c.FPS < 1 || c.FPS > maxFPS {
+		return nil, usagef("invalid fps %d: want 1 to %d", c.FPS, maxFPS)
 	}
 	if c.Quality < 1 || c.Quality > 100 {
 		return nil, usagef("invalid quality %d: want 1 to 100", c.Quality)

@@ -17,6 +17,7 @@ import (
 // after the source fails, so a camera that comes back is picked up.
 type opener struct {
 	cfg *Config
+	pic func() picture // size, rate and quality asked for now
 	log *slog.Logger
 }
 
@@ -38,7 +39,8 @@ func (o opener) open(withPattern bool) (capture.Source, error) {
 }
 
 func (o opener) pattern() capture.Source {
-	return &pattern.Source{Size: o.cfg.Size, FPS: o.cfg.FPS, Quality: o.cfg.Quality}
+	p := o.pic()
+	return &pattern.Source{Size: p.Size, FPS: p.FPS, Quality: p.Quality}
 }
 
 // cvHelper is the OpenCV helper program, installed beside lsbroadcast.
@@ -51,9 +53,10 @@ func (o opener) gocv(arg string) (capture.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gocv:%s: %w", arg, err)
 	}
-	argv := []string{exe, "--fps", strconv.Itoa(o.cfg.FPS), "--quality", strconv.Itoa(o.cfg.Quality)}
-	if o.cfg.SizeSet {
-		argv = append(argv, "--size", o.cfg.Size.String())
+	p := o.pic()
+	argv := []string{exe, "--fps", strconv.Itoa(p.FPS), "--quality", strconv.Itoa(p.Quality)}
+	if p.SizeSet {
+		argv = append(argv, "--size", p.Size.String())
 	}
 	return subproc.Start(append(argv, arg))
 }
@@ -62,9 +65,10 @@ func (o opener) gocv(arg string) (capture.Source, error) {
 // stream it (no format it takes, such as the raw Bayer of a Pi camera on
 // unicam), OpenCV gets a try: its GStreamer and V4L2 backends convert more.
 func (o opener) v4l2(path string) (capture.Source, error) {
-	cfg := v4l2.Config{FPS: o.cfg.FPS, Quality: o.cfg.Quality}
-	if o.cfg.SizeSet {
-		cfg.Size = o.cfg.Size
+	p := o.pic()
+	cfg := v4l2.Config{FPS: p.FPS, Quality: p.Quality}
+	if p.SizeSet {
+		cfg.Size = p.Size
 	}
 	src, err := v4l2.Open(path, cfg, o.log.With("device", path))
 	if err == nil {

@@ -25,6 +25,8 @@ type StateFiles struct {
 	// announcements; AnnouncementsBackup holds the one before it.
 	Announcements       string
 	AnnouncementsBackup string
+	// CameraSettings holds what the host set, per camera.
+	CameraSettings string
 }
 
 // FilesIn lays out the state directory dir. It is the one place that names
@@ -38,6 +40,7 @@ func FilesIn(dir string) StateFiles {
 		ChatDB:              filepath.Join(dir, "chat.db"),
 		Announcements:       filepath.Join(dir, "announcements.json"),
 		AnnouncementsBackup: filepath.Join(dir, "announcements.json.backup"),
+		CameraSettings:      filepath.Join(dir, "camera-settings.json"),
 	}
 }
 
