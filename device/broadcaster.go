@@ -186,7 +186,7 @@ func (b *Broadcaster) stream() netio.Stream {
 	size := b.frameSize()
 	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chat.Version,
 		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, HTTPPort: b.cfg.HTTPPort, Width: size.W, Height: size.H,
-		FPS: b.settings.picture().FPS,
+		FPS:   b.settings.picture().FPS,
 		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
 }
 

@@ -49,11 +49,11 @@ type settings struct {
 	path     string  // the stored settings
 	defaults picture // from the configuration: what a reset returns to
 
-	mu      sync.Mutex
-	pic     picture
-	src     capture.Source // running now; nil under the slate
-	id      string         // its key in saved
-	saved   map[string]savedCamera
+	mu    sync.Mutex
+	pic   picture
+	src   capture.Source // running now; nil under the slate
+	id    string         // its key in saved
+	saved map[string]savedCamera
 	// restarts asks the supervisor to reopen the source with pic; a
 	// burst of changes makes one restart.
 	restarts chan struct{}
