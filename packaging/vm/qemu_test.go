@@ -25,6 +25,8 @@ type machine struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	port  int           // host port forwarded to the guest's RTSP port 8554
+	// chatPort is the host port forwarded to the guest's chat port 4000.
+	chatPort int
 	done  chan struct{} // closed when qemu exits
 	mu    sync.Mutex
 	lines []string      // console output so far, line by line
@@ -53,7 +55,7 @@ func qemuArgs(arch, dir string) (string, []string, error) {
 // boot starts the VM and waits for its init to say @@READY. KVM guests
 // hang on this workplace's machines, so qemu emulates (TCG). The network
 // is qemu's user network: the guest reaches nothing, the host reaches
-// the guest's RTSP port through 127.0.0.1:port only.
+// the guest's RTSP and chat ports through 127.0.0.1 only.
 func boot(t testing.TB, arch string) *machine {
 	dir := os.Getenv("VM_DIR")
 	if dir == "" {
@@ -63,8 +65,8 @@ func boot(t testing.TB, arch string) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &machine{t: t, arch: arch, port: testenv.FreePort(t), done: make(chan struct{})}
-	args = append(args, fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:8554", m.port))
+	m := &machine{t: t, arch: arch, port: testenv.FreePort(t), chatPort: testenv.FreePort(t), done: make(chan struct{})}
+	args = append(args, fmt.Sprintf("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:%d-:8554,hostfwd=tcp:127.0.0.1:%d-:4000", m.port, m.chatPort))
 	args = append(args, "-accel", "tcg", "-m", "1024", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults",
 		"-serial", "stdio", "-monitor", "none")
 	m.cmd = exec.Command(bin, args...)

@@ -61,6 +61,7 @@ func TestVM(t *testing.T) {
 			t.Run("lsbroadcast", func(t *testing.T) { testLsbroadcast(t, m, res) })
 			if arch == "amd64" {
 				t.Run("mjpeg-pass-through", func(t *testing.T) { testPassThrough(t, m, res) })
+				t.Run("settings", func(t *testing.T) { testSettings(t, m, res) })
 			}
 		})
 	}
