@@ -24,14 +24,14 @@ type machine struct {
 	arch  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	port  int           // host port forwarded to the guest's RTSP port 8554
+	port  int // host port forwarded to the guest's RTSP port 8554
 	// chatPort is the host port forwarded to the guest's chat port 4000.
 	chatPort int
-	done  chan struct{} // closed when qemu exits
-	mu    sync.Mutex
-	lines []string      // console output so far, line by line
-	read  int           // lines before this one were read by sh or expect
-	boot  time.Duration // from starting qemu to @@READY
+	done     chan struct{} // closed when qemu exits
+	mu       sync.Mutex
+	lines    []string      // console output so far, line by line
+	read     int           // lines before this one were read by sh or expect
+	boot     time.Duration // from starting qemu to @@READY
 }
 
 // qemuArgs are the machine, kernel and console for arch.
