@@ -67,6 +67,9 @@ type session struct {
 	conns    map[*conn]struct{}
 	connGone time.Time // when its last connection closed; zero while one is open
 	watch    ghostWatch
+	// reader is where the fan-out sends a unicast UDP reader's RTP; set
+	// at SETUP and read by the session's own callbacks only.
+	reader *udpReader
 }
 
 // ghostWatch is what the reaper knows of a reader without a connection.

@@ -1,6 +1,70 @@
 // Package rtsp serves a stream of JPEG pictures as RTP/JPEG (RFC 2435) over
 // RTSP, to any standard client, on gortsplib. It knows nothing of cameras:
 // it is handed JPEG bytes and their capture time.
+//
+// # The fan-out
+//
+// gortsplib (v5.2.0) keeps RTSP signalling, sessions, RTCP reception,
+// TCP-interleaved and multicast readers. Unicast UDP RTP is sent here,
+// because gortsplib's way costs each reader one sendto a packet, through a
+// per-session queue that allocates a closure a packet and sets a write
+// deadline before every send: at 64 readers of 720p30 that is 190 000
+// system calls a second and the largest cost of the server.
+//
+// Two gortsplib streams carry the one picture. The first gets every packet
+// through WritePacketRTPWithNTP and serves the readers gortsplib sends to
+// (TCP, multicast). The second is never written: OnSetup hands it to unicast
+// UDP sessions, so gortsplib sets them up, answers their PLAY, times them
+// out, takes their receiver reports (which the ghost reaper watches) and
+// tears them down, and sends them nothing. What it would send, fanout
+// sends:
+//
+//   - Where: the ports of the SETUP's Transport header, at the address of
+//     the connection that set it up, as gortsplib would (udpDestination).
+//     OnPlay adds the reader; PAUSE, TEARDOWN and the session's end (a
+//     timeout, the ghost reaper) remove it, so a reader that leaves gets no
+//     packet after the frame being sent.
+//   - From: gortsplib's own RTP and RTCP sockets. Server.ListenPacket is
+//     gortsplib's hook for opening its listeners; ours opens them as
+//     net.ListenPacket would and keeps the two unicast ones. Packets leave
+//     from the server_port the SETUP answer named, which NATs and firewalls
+//     that filter by source expect, with no second socket bound to the port
+//     (SO_REUSEPORT would split the incoming RTCP between two sockets) and
+//     no fork. gortsplib itself writes to these sockets only for publishers,
+//     whom we refuse, so the write deadline we set on them is ours alone.
+//   - How: WriteJPEG marshals a frame's packets once into a ring of
+//     historyFrames reusable buffers and wakes one writer goroutine (owned
+//     by Serve). The writer builds one message a packet a reader, packet by
+//     packet across readers, and hands them to sendmmsg (x/net's
+//     WriteBatch), up to 1024 a call: 64 readers of a 100-packet frame is 7
+//     system calls. Nothing is allocated per packet; messages and buffers
+//     are reused.
+//   - Isolation: a unicast UDP send never waits for its receiver. A reader
+//     whose socket is full, or that vanished (the ICMP error is not
+//     reported on an unconnected socket), loses its packets in the network
+//     or in its own kernel; the others don't notice. The only thing a send
+//     can wait for is this server's own send buffer, the uplink, which every
+//     reader shares: the writer waits for it with one deadline a frame
+//     (frameBudget), never one a packet. A send that fails for one
+//     destination (no route, a firewall) costs that reader that packet, and
+//     the batch goes on. Each reader counts its packets and drops. A writer
+//     more than maxBehind frames behind skips to the newest, for all.
+//   - Sender reports: gortsplib's stream would send none for the second
+//     stream (no packet went through it), so fanout runs gortsplib's own
+//     rtpsender with the same packets, capture times and period as the
+//     first stream's, and sends its reports to each reader's RTCP port from
+//     the RTCP socket, with the SSRC the SETUP answer announced. The
+//     RTP↔NTP mapping is therefore the one gortsplib gave before.
+//
+// Still different from before: a unicast UDP reader's PLAY answer carries
+// RTP-Info with the URL only (gortsplib takes the sequence number and
+// timestamp from the stream's sender, which sees no packet); players start
+// from the first packet they get, as they do with MediaMTX's.
+//
+// Retransmission and per-reader thinning (issue 14, the DESIGN's loss row)
+// go in the writer's per-reader loop: a decision a reader a frame in send,
+// per-reader state in udpReader, and the ring as the shared history of
+// recent packets to resend from.
 package rtsp
 
 import (
@@ -20,6 +84,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/lsbroadcast/lsbroadcast/netio/share"
 )
 
@@ -80,9 +145,17 @@ type Server struct {
 	// who sends no RTCP (DefaultGhostTimeout).
 	GhostTimeout time.Duration
 
-	srv     *gortsplib.Server
-	stream  *gortsplib.ServerStream
-	media   *description.Media
+	srv       *gortsplib.Server
+	stream    *gortsplib.ServerStream // TCP-interleaved and multicast readers: gortsplib sends
+	media     *description.Media
+	udpStream *gortsplib.ServerStream // unicast UDP readers' sessions: fan sends
+	fan       *fanout
+	rtpConn   *net.UDPConn // gortsplib's RTP and RTCP listeners, which fan sends from
+	rtcpConn  *net.UDPConn
+	// udpViaLibrary sends unicast UDP through gortsplib's per-reader
+	// queues as before the fan-out; only BenchmarkUDPPaths sets it, to
+	// compare the two.
+	udpViaLibrary bool
 	enc     *rtpmjpeg.Encoder
 	writeMu sync.Mutex // serialises the encoder and packet writes
 	start   time.Time
@@ -127,6 +200,7 @@ func (s *Server) Listen() error {
 	s.start = time.Now()
 	s.srv = &gortsplib.Server{
 		Handler:        (*handler)(s),
+		ListenPacket:   s.listenPacket,
 		RTSPAddress:    net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
 		UDPRTPAddress:  net.JoinHostPort(s.Host, strconv.Itoa(s.RTPPort)),
 		UDPRTCPAddress: net.JoinHostPort(s.Host, strconv.Itoa(s.RTCPPort)),
@@ -144,23 +218,62 @@ func (s *Server) Listen() error {
 	if err := s.srv.Start(); err != nil {
 		return fmt.Errorf("rtsp server on %s: %w", s.srv.RTSPAddress, err)
 	}
-	forma := &format.MJPEG{}
-	s.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
-	s.stream = &gortsplib.ServerStream{
-		Server: s.srv,
-		Desc:   &description.Session{Title: "lsbroadcast", Medias: []*description.Media{s.media}},
-	}
-	if err := s.stream.Initialize(); err != nil {
+	if s.rtpConn == nil || s.rtcpConn == nil {
 		s.srv.Close()
-		return fmt.Errorf("rtsp stream: %w", err)
+		return errors.New("rtsp server: gortsplib opened its UDP listeners without ListenPacket")
+	}
+	var udpMedia *description.Media
+	s.stream, s.media = newStream(s.srv)
+	s.udpStream, udpMedia = newStream(s.srv)
+	for _, st := range []*gortsplib.ServerStream{s.stream, s.udpStream} {
+		if err := st.Initialize(); err != nil {
+			s.stream.Close()
+			s.srv.Close()
+			return fmt.Errorf("rtsp stream: %w", err)
+		}
 	}
 	s.enc = &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
 	if err := s.enc.Init(); err != nil {
-		s.stream.Close()
-		s.srv.Close()
+		s.closeStreams()
 		return fmt.Errorf("rtp/jpeg encoder: %w", err)
 	}
+	// The SSRC the SETUP answers of UDP readers announce.
+	ssrc := s.udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
+	s.fan = newFanout(s.rtpConn, s.rtcpConn, ssrc)
 	return nil
+}
+
+// newStream is a stream of one M-JPEG video.
+func newStream(srv *gortsplib.Server) (*gortsplib.ServerStream, *description.Media) {
+	m := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MJPEG{}}}
+	return &gortsplib.ServerStream{Server: srv,
+		Desc: &description.Session{Title: "lsbroadcast", Medias: []*description.Media{m}}}, m
+}
+
+// closeStreams closes what Listen opened, streams before the server.
+func (s *Server) closeStreams() {
+	s.stream.Close()
+	s.udpStream.Close()
+	s.srv.Close()
+}
+
+// listenPacket opens gortsplib's UDP listeners and keeps its unicast RTP
+// and RTCP sockets, so the fan-out sends from the very ports SETUP
+// announced (see the package documentation).
+func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
+	pc, err := net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := pc.(*net.UDPConn); ok {
+		switch address {
+		case s.srv.UDPRTPAddress:
+			s.rtpConn = c
+		case s.srv.UDPRTCPAddress:
+			s.rtcpConn = c
+		}
+	}
+	return pc, nil
 }
 
 func cmp(v, def int) int {
@@ -189,6 +302,12 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 	ts := uint32(captured.Sub(s.start).Seconds() * jpegClockRate)
 	for _, p := range pkts {
 		p.Timestamp = ts
+	}
+	// fan first: gortsplib stamps its own stream's SSRC on the packets.
+	if err := s.fan.put(pkts, captured); err != nil {
+		return fmt.Errorf("rtp fan-out: %w", err)
+	}
+	for _, p := range pkts {
 		if err := s.stream.WritePacketRTPWithNTP(s.media, p, captured); err != nil {
 			return fmt.Errorf("rtsp write: %w", err)
 		}
@@ -206,7 +325,9 @@ func (s *Server) URL(host string) string {
 type Stats struct {
 	Readers      int    // sessions playing now
 	Frames       uint64 // pictures written
-	ReaderDrops  uint64 // times a reader's queue was full and it lost packets
+	ReaderDrops  uint64 // times a TCP or multicast reader's queue was full and it lost packets
+	UDPDrops     uint64 // RTP packets unicast UDP readers lost in this server (their sends failed or ran out of time)
+	UDPSkipped   uint64 // frames the UDP writer skipped, all readers alike, for being behind
 	BytesWritten uint64
 	Refused      uint64 // connections, sessions and readers refused by a limit
 	Ghosts       uint64 // UDP readers ended for having no connection and sending no RTCP
@@ -222,6 +343,10 @@ func (s *Server) Stats() Stats {
 	if s.stream != nil {
 		st.BytesWritten = s.stream.Stats().BytesSent
 	}
+	if s.fan != nil {
+		st.UDPDrops, st.UDPSkipped = s.fan.dropped.Load(), s.fan.skipped.Load()
+		st.BytesWritten += s.fan.bytes.Load()
+	}
 	return st
 }
 
@@ -235,6 +360,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	reaperCtx, stopReaper := context.WithCancel(ctx)
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); s.reapGhosts(reaperCtx) }()
+	stopWriter, written := make(chan struct{}), make(chan struct{})
+	go func() { defer close(written); s.fan.run(stopWriter) }()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -246,8 +373,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.closed.Store(true)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.stream.Close()
-	s.srv.Close()
+	close(stopWriter)
+	<-written
+	s.fan.close()
+	s.closeStreams()
 	if err == nil {
 		<-failed
 	}
@@ -348,8 +477,15 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	if !ok {
 		return
 	}
+	if s.reader != nil {
+		h.fan.remove(s.reader)
+	}
 	if h.ledger.sessionClose(s) {
-		h.Logger.Info("reader left", "readers", h.ledger.totalReaders(), "reason", errString(ctx.Error))
+		args := []any{"readers", h.ledger.totalReaders(), "reason", errString(ctx.Error)}
+		if r := s.reader; r != nil {
+			args = append(args, "packets", r.packets.Load(), "dropped", r.dropped.Load())
+		}
+		h.Logger.Info("reader left", args...)
 	}
 }
 
@@ -402,7 +538,42 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 		return h.refuse(r, s.key, "reader"), nil, errRefused
 	}
 	h.ledger.attach(c, s)
-	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+	if ctx.Transport.Protocol != gortsplib.ProtocolUDP || h.udpViaLibrary {
+		return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+	}
+	r, err := udpDestination(ctx)
+	if err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, nil, err
+	}
+	s.reader = r
+	return &base.Response{StatusCode: base.StatusOK}, h.udpStream, nil
+}
+
+// udpDestination is where a unicast UDP reader's packets go: the ports of
+// the transport gortsplib chose (the first UDP unicast one offered with
+// the profile it took, as its pickFirstSupportedTransport does in v5.2.0),
+// at the address of the connection that set it up, as gortsplib sends.
+func udpDestination(ctx *gortsplib.ServerHandlerOnSetupCtx) (*udpReader, error) {
+	var ths headers.Transports
+	if err := ths.Unmarshal(ctx.Request.Header["Transport"]); err != nil {
+		return nil, fmt.Errorf("transport header: %w", err)
+	}
+	for _, th := range ths {
+		if th.Protocol != headers.TransportProtocolUDP || th.ClientPorts == nil ||
+			th.Profile != ctx.Transport.Profile ||
+			(th.Delivery != nil && *th.Delivery != headers.TransportDeliveryUnicast) {
+			continue
+		}
+		ta, ok := ctx.Conn.NetConn().RemoteAddr().(*net.TCPAddr)
+		if !ok {
+			return nil, errors.New("unicast UDP over a tunnel")
+		}
+		return &udpReader{
+			rtp:  &net.UDPAddr{IP: ta.IP, Zone: ta.Zone, Port: th.ClientPorts[0]},
+			rtcp: &net.UDPAddr{IP: ta.IP, Zone: ta.Zone, Port: th.ClientPorts[1]},
+		}, nil
+	}
+	return nil, errors.New("no unicast UDP transport with client ports")
 }
 
 func (h *handler) OnAnnounce(*gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
@@ -422,13 +593,20 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		return h.refuse(r, s.key, "reader"), errRefused
 	}
 	h.ledger.attach(c, s)
+	if s.reader != nil {
+		h.fan.add(s.reader)
+	}
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"transport", transportName(ctx.Session), "readers", n)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
-	h.ledger.pause(ctx.Session.UserData().(*session))
+	s := ctx.Session.UserData().(*session)
+	if s.reader != nil {
+		h.fan.remove(s.reader)
+	}
+	h.ledger.pause(s)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
