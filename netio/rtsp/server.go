@@ -156,6 +156,7 @@ type Server struct {
 	// queues as before the fan-out; only BenchmarkUDPPaths sets it, to
 	// compare the two.
 	udpViaLibrary bool
+
 	enc     *rtpmjpeg.Encoder
 	writeMu sync.Mutex // serialises the encoder and packet writes
 	start   time.Time
