@@ -3,6 +3,7 @@ package v4l2
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"syscall"
 
@@ -89,8 +90,14 @@ func (s *Source) control(gc v4l2.Control) (c capture.Control, ok bool, err error
 	}
 	if q.Flags&ctrlFlagWriteOnly == 0 {
 		v, err := v4l2.GetControlValue(s.fd, q.ID)
-		if err != nil {
+		if _, statErr := os.Stat(s.path); err != nil && statErr != nil {
 			return c, false, s.fault("read "+c.Name, err)
+		}
+		if err != nil {
+			// Some UVC cameras fail to read one control (EIO) and serve
+			// the others: the list goes on without it.
+			s.log.Debug("v4l2 control unreadable, left out", "device", s.path, "control", c.Name, "error", err)
+			return c, false, nil
 		}
 		c.Value = int64(v)
 	}

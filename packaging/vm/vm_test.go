@@ -109,7 +109,7 @@ func testControls(t *testing.T, m *machine, res *results) {
 		t.Fatalf("v4l2.test on vivid: status %d, output:\n%s", rc, all)
 	}
 	for _, l := range out {
-		for _, tag := range []string{"@@LUMA ", "@@CONTROLS ", "@@SIZES ", "@@INACTIVE ", "@@ROUNDTRIP ", "@@REFUSED "} {
+		for _, tag := range []string{"@@IDENTITY ", "@@LUMA ", "@@CONTROLS ", "@@SIZES ", "@@INACTIVE ", "@@ROUNDTRIP ", "@@REFUSED "} {
 			if i := strings.Index(l, tag); i >= 0 {
 				res.add(t, "%s vivid controls: %s", m.arch, l[i+2:])
 			}
