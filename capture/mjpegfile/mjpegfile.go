@@ -223,7 +223,7 @@ func (s *Source) indexAVI() (perFrame time.Duration, err error) {
 func (s *Source) Name() string { return "File " + filepath.Base(s.path) }
 
 // Sizes is the one size the file's pictures have (its first frame's).
-func (s *Source) Sizes() []capture.Size { return []capture.Size{s.frames[0].size} }
+func (s *Source) Sizes() ([]capture.Size, error) { return []capture.Size{s.frames[0].size}, nil }
 
 // Frames is how many pictures one loop holds.
 func (s *Source) Frames() int { return len(s.frames) }

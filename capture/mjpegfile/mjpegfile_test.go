@@ -75,8 +75,8 @@ func TestStreamLoopsByteForByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if src.Frames() != 3 || src.Interval() != 20*time.Millisecond || src.Sizes()[0] != (capture.Size{W: 320, H: 240}) {
-		t.Fatalf("%d frames, %v, %v", src.Frames(), src.Interval(), src.Sizes())
+	if sizes, _ := src.Sizes(); src.Frames() != 3 || src.Interval() != 20*time.Millisecond || sizes[0] != (capture.Size{W: 320, H: 240}) {
+		t.Fatalf("%d frames, %v, %v", src.Frames(), src.Interval(), sizes)
 	}
 	for i, f := range collect(t, src, 7) {
 		if !bytes.Equal(f.JPEG, pics[i%3]) || f.Width != 320 || f.Height != 240 {
