@@ -40,7 +40,7 @@ FUZZ_TARGETS := \
 	./netio/chat:FuzzDecode ./netio/textsafe:FuzzSanitize \
 	./netio/mdns:FuzzParseInterfaces ./netio/mdns:FuzzParseTXT \
 	./capture:FuzzParseSpec ./capture:FuzzParseSize \
-	./capture/pattern:FuzzReadStrip ./capture/subproc:FuzzReadFrame \
+	./capture/pattern:FuzzReadStrip ./capture/subproc:FuzzReadFrame ./capture/subproc:FuzzReadReply \
 	./cmd/lsview:FuzzParseTarget ./cmd/lsview:FuzzParseKey \
 	./cmd/lsbench:FuzzParseRecord
 FUZZ_TIME ?= 10s

@@ -7,6 +7,7 @@
 //   - capture/pattern: the built-in test pattern, the default without a camera
 //   - capture/cvsource: GoCV (OpenCV) VideoCapture: device index, file, GStreamer pipeline
 //   - capture/v4l2: V4L2 through go4vl, MJPEG pass-through and raw encode
+//   - capture/mjpegfile: an MJPEG or MJPEG-in-AVI file, looped byte for byte
 //
 // Raw pixels become JPEG in capture/encode, a worker pool that keeps frame
 // order; Pool.Feed is how every source starts it.
@@ -59,13 +60,15 @@ const (
 	KindPattern Kind = "pattern"
 	KindV4L2    Kind = "v4l2"
 	KindGoCV    Kind = "gocv"
+	KindFile    Kind = "file"
 )
 
 // Spec is a parsed --source value: auto, pattern, v4l2:/dev/videoN,
-// gocv:INDEX, gocv:FILE or gocv:gst:PIPELINE.
+// gocv:INDEX, gocv:FILE, gocv:gst:PIPELINE or file:PATH.
 type Spec struct {
 	Kind Kind
-	// Arg is the device path (v4l2), or the index, file or "gst:PIPELINE" (gocv).
+	// Arg is the device path (v4l2), the index, file or "gst:PIPELINE"
+	// (gocv), or the MJPEG file (file).
 	Arg string
 }
 
@@ -98,8 +101,13 @@ func ParseSpec(s string) (Spec, error) {
 			return Spec{}, fmt.Errorf("%w %q: want gocv:INDEX, gocv:FILE or gocv:gst:PIPELINE", ErrBadSpec, s)
 		}
 		return Spec{Kind: KindGoCV, Arg: arg}, nil
+	case KindFile:
+		if arg == "" {
+			return Spec{}, fmt.Errorf("%w %q: want file:PATH (an .mjpeg stream or an MJPEG AVI)", ErrBadSpec, s)
+		}
+		return Spec{Kind: KindFile, Arg: arg}, nil
 	}
-	return Spec{}, fmt.Errorf("%w %q: want auto, pattern, v4l2:/dev/videoN, gocv:INDEX, gocv:FILE or gocv:gst:PIPELINE", ErrBadSpec, s)
+	return Spec{}, fmt.Errorf("%w %q: want auto, pattern, v4l2:/dev/videoN, gocv:INDEX, gocv:FILE, gocv:gst:PIPELINE or file:PATH", ErrBadSpec, s)
 }
 
 // Size is a frame size in pixels.

@@ -24,6 +24,8 @@ func TestParseSpec(t *testing.T) {
 		{"v4l2:video0", Spec{}, "v4l2:/dev/videoN"},
 		{"gocv:", Spec{}, "gocv:INDEX"},
 		{"gocv:gst:", Spec{}, "gocv:INDEX"},
+		{"file:/srv/clip.mjpeg", Spec{KindFile, "/srv/clip.mjpeg"}, ""},
+		{"file:", Spec{}, "file:PATH"},
 	} {
 		got, err := ParseSpec(tc.in)
 		if tc.err != "" {

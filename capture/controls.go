@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 )
@@ -89,4 +90,28 @@ func ControlKey(name string) string {
 		gap = true
 	}
 	return b.String()
+}
+
+// Check says whether c takes value: within Min..Max, or one of its menu's
+// values. Any value presses a button. Values between steps are allowed:
+// drivers round them. Its errors wrap ErrBadValue and name the range or
+// the choices.
+func (c Control) Check(value int64) error {
+	switch c.Kind {
+	case KindButton:
+		return nil
+	case KindMenu, KindIntMenu:
+		choices := make([]string, len(c.Menu))
+		for i, m := range c.Menu {
+			if m.Value == value {
+				return nil
+			}
+			choices[i] = fmt.Sprintf("%d (%s)", m.Value, m.Label)
+		}
+		return fmt.Errorf("%s: %w: %d is not one of %s", c.Key, ErrBadValue, value, strings.Join(choices, ", "))
+	}
+	if value < c.Min || value > c.Max {
+		return fmt.Errorf("%s: %w: %d is outside %d..%d", c.Key, ErrBadValue, value, c.Min, c.Max)
+	}
+	return nil
 }

@@ -98,7 +98,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("lsbroadcast", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
-		source     = fs.String("source", "auto", "auto, pattern, v4l2:/dev/videoN, gocv:INDEX, gocv:FILE or gocv:gst:PIPELINE")
+		source     = fs.String("source", "auto", "auto, pattern, v4l2:/dev/videoN, gocv:INDEX, gocv:FILE, gocv:gst:PIPELINE or file:PATH (MJPEG, looped as is)")
 		size       = fs.String("size", DefaultSize.String(), "frame size WxH (cameras: the size asked for)")
 		fps        = fs.Int("fps", DefaultFPS, "frames per second, 1-120")
 		quality    = fs.Int("quality", DefaultQuality, "JPEG quality 1-100 for encoded sources")

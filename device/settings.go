@@ -38,7 +38,9 @@ var commonSizes = []capture.Size{{W: 320, H: 240}, {W: 640, H: 360}, {W: 640, H:
 	{W: 1024, H: 576}, {W: 1280, H: 720}, {W: 1920, H: 1080}}
 
 // sizeLister is a source that says which sizes it can deliver.
-type sizeLister interface{ Sizes() []capture.Size }
+type sizeLister interface {
+	Sizes() ([]capture.Size, error)
+}
 
 // settings is the picture's settings as the chat sees them (it is the
 // chat's Camera): the broadcaster's size, frame rate and quality, then the
@@ -199,8 +201,12 @@ func (s *settings) Controls() ([]chat.Control, error) {
 // own lists size, frame rate and quality. Called with s.mu held.
 func (s *settings) own() []chat.Control {
 	sizes := commonSizes
-	if l, ok := s.src.(sizeLister); ok && len(l.Sizes()) > 0 {
-		sizes = l.Sizes()
+	if l, ok := s.src.(sizeLister); ok {
+		if offered, err := l.Sizes(); err == nil && len(offered) > 0 {
+			sizes = offered
+		} else if err != nil {
+			s.log.Debug("source does not list its sizes", "error", err)
+		}
 	}
 	cur := s.pic.Size
 	if fs := s.frameSize(); !s.pic.SizeSet && fs.W > 0 {

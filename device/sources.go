@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/capture/mjpegfile"
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
 	"github.com/lsbroadcast/lsbroadcast/capture/subproc"
 	"github.com/lsbroadcast/lsbroadcast/capture/v4l2"
@@ -32,6 +33,8 @@ func (o opener) open(withPattern bool) (capture.Source, error) {
 		return o.gocv(o.cfg.Source.Arg)
 	case capture.KindV4L2:
 		return o.v4l2(o.cfg.Source.Arg)
+	case capture.KindFile:
+		return mjpegfile.Open(o.cfg.Source.Arg, o.pic().FPS)
 	case capture.KindAuto:
 		return o.auto(withPattern)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -20,15 +21,25 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/capture/encode"
 )
 
-// Source is an open VideoCapture. It is used by one Run at a time.
+// Source is an open VideoCapture. It is used by one Run at a time; its
+// controls may be read and set from other goroutines meanwhile.
 type Source struct {
 	vc      *gocv.VideoCapture
 	name    string
 	isFile  bool
+	gst     bool
 	size    capture.Size // output size
 	fps     int          // pacing for files; devices pace themselves
 	quality int
 	first   gocv.Mat // the frame Open read to prove the source works
+
+	// vcMu keeps control requests off the VideoCapture while Run reads
+	// a frame from it (OpenCV's captures are not safe for concurrent
+	// use), and away from a closed one.
+	vcMu     sync.Mutex
+	closed   bool
+	v4l2     bool              // OpenCV's V4L2 backend: raw driver values
+	controls []capture.Control // the properties the device answered, values as opened
 }
 
 // Options are what the broadcaster asks of the source.
@@ -62,6 +73,7 @@ func open(arg string, opt Options) (*Source, error) {
 	case strings.HasPrefix(arg, "gst:"):
 		pipeline := strings.TrimPrefix(arg, "gst:")
 		s.name = "GStreamer " + firstElement(pipeline)
+		s.gst = true
 		s.vc, err = gocv.OpenVideoCaptureWithAPI(pipeline, gocv.VideoCaptureGstreamer)
 	default:
 		if idx, convErr := strconv.Atoi(arg); convErr == nil {
@@ -110,6 +122,7 @@ func open(arg string, opt Options) (*Source, error) {
 	if s.size.W == 0 {
 		s.size = fitSize(s.first.Cols(), s.first.Rows())
 	}
+	s.probeControls()
 	return s, nil
 }
 
@@ -141,6 +154,9 @@ func (s *Source) Size() capture.Size { return s.size }
 // Close implements capture.Source: it releases the capture. Run must have
 // returned.
 func (s *Source) Close() error {
+	s.vcMu.Lock()
+	defer s.vcMu.Unlock()
+	s.closed = true
 	s.first.Close()
 	return s.vc.Close()
 }
@@ -214,6 +230,8 @@ func (s *Source) read(seq uint64, raw *gocv.Mat) (*gocv.Mat, error) {
 	if seq == 0 {
 		return &s.first, nil
 	}
+	s.vcMu.Lock()
+	defer s.vcMu.Unlock()
 	if s.vc.Read(raw) && !raw.Empty() {
 		return raw, nil
 	}

@@ -5,7 +5,9 @@
 //
 // The child writes one JSON line, the Hello, then frames, each a 32-byte
 // header (Header) followed by the JPEG bytes. On failure it writes one line
-// to standard error and exits with status 2.
+// to standard error and exits with status 2. Between frames it may write
+// Reply records, answers to the Requests the parent writes to its
+// standard input (controls.go).
 package subproc
 
 import (
@@ -87,16 +89,31 @@ func ReadFrame(r io.Reader) (capture.Frame, error) {
 	return f, nil
 }
 
-// Source is a started child process. Its frames are read by Run.
+// Source is a started child process. One goroutine reads its output from
+// Start to Close, passing frames to Run and replies to the control
+// requests.
 type Source struct {
 	hello  Hello
 	cmd    *exec.Cmd
+	stdin  io.WriteCloser
 	out    *bufio.Reader
 	stderr *tailBuffer
 	done   chan struct{}
 	err    error // of cmd.Wait, valid once done is closed
 	once   sync.Once
+
+	frames   chan capture.Frame // the newest frames not yet taken by Run
+	replies  chan Reply
+	readDone chan struct{} // closed when the reader stopped; nil before it started
+	readErr  error         // why it stopped, valid once readDone is closed
+
+	reqMu  sync.Mutex // one control request at a time
+	lastID uint64
 }
+
+// queuedFrames bounds the frames kept while Run is not taking them (before
+// it starts, or while emit is slow): the oldest go first.
+const queuedFrames = 8
 
 // openTimeout bounds how long a child may take to open its camera.
 const openTimeout = 20 * time.Second
@@ -109,6 +126,9 @@ func Start(argv []string) (*Source, error) {
 	s.cmd.SysProcAttr = dieWithParent()
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
+		return nil, err
+	}
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
 	if err := s.cmd.Start(); err != nil {
@@ -139,7 +159,52 @@ func Start(argv []string) (*Source, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", argv[0], err)
 	}
+	s.frames, s.replies, s.readDone = make(chan capture.Frame, queuedFrames), make(chan Reply, 1), make(chan struct{})
+	go s.read()
 	return s, nil
+}
+
+// read takes the child's output apart into frames and replies until it
+// ends or breaks.
+func (s *Source) read() {
+	defer close(s.readDone)
+	for {
+		magic, err := s.out.Peek(len(ReplyMagic))
+		if err != nil {
+			s.readErr = err
+			return
+		}
+		if bytes.Equal(magic, ReplyMagic[:]) {
+			rep, err := readReply(s.out)
+			if err != nil {
+				s.readErr = err
+				return
+			}
+			putNewest(s.replies, rep)
+			continue
+		}
+		f, err := ReadFrame(s.out)
+		if err != nil {
+			s.readErr = err
+			return
+		}
+		putNewest(s.frames, f)
+	}
+}
+
+// putNewest queues v, dropping the oldest queued value when ch is full.
+// The caller is ch's only sender.
+func putNewest[T any](ch chan T, v T) {
+	select {
+	case ch <- v:
+		return
+	default:
+	}
+	select {
+	case <-ch:
+	default:
+	}
+	ch <- v
 }
 
 // Name implements capture.Source.
@@ -155,18 +220,26 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	for {
-		f, err := ReadFrame(s.out)
+		select {
+		case <-ctx.Done():
+			return nil
+		case f := <-s.frames:
+			emit(f)
+			continue
+		case <-s.readDone:
+		}
+		// The reader stopped: the frames it queued before come first.
+		for len(s.frames) > 0 {
+			emit(<-s.frames)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			s.Close()
-			if msg := s.stderr.lastLine(); msg != "" {
-				return errors.New(msg)
-			}
-			return fmt.Errorf("%s: %w", s.hello.Name, err)
+		s.Close()
+		if msg := s.stderr.lastLine(); msg != "" {
+			return errors.New(msg)
 		}
-		emit(f)
+		return fmt.Errorf("%s: %w", s.hello.Name, s.readErr)
 	}
 }
 
@@ -174,6 +247,8 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 // How the child ended is not an error of Close: Run reports failures.
 func (s *Source) Close() error {
 	s.once.Do(func() {
+		// Its standard input closing ends the child's control loop.
+		s.stdin.Close()
 		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			// No SIGTERM where there are no signals (Windows).
 			s.cmd.Process.Kill()
@@ -183,6 +258,10 @@ func (s *Source) Close() error {
 		case <-time.After(time.Second):
 			s.cmd.Process.Kill()
 			<-s.done
+		}
+		// The output pipe closed with the child: the reader ends.
+		if s.readDone != nil {
+			<-s.readDone
 		}
 	})
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 )
 
 // Source is an open V4L2 capture device. Run streams it; Close releases it.
+// Its controls and sizes may be read and set from other goroutines while
+// Run streams.
 type Source struct {
 	path   string
 	fd     uintptr
@@ -36,6 +39,11 @@ type Source struct {
 	fps    int
 	cfg    Config
 	log    *slog.Logger
+
+	// ctl serialises control requests with each other and with Close, so
+	// none reaches a closed (and perhaps reused) file descriptor.
+	ctl    sync.Mutex
+	closed bool
 }
 
 // Open opens the capture node at path and sets its format: JPEG if the
@@ -201,8 +209,11 @@ func (s *Source) Format() (fourcc string, size capture.Size, fps int) {
 	return fourccString(s.format.PixelFormat), capture.Size{W: int(s.format.Width), H: int(s.format.Height)}, s.fps
 }
 
-// Close releases the device.
+// Close releases the device; later control requests fail.
 func (s *Source) Close() error {
+	s.ctl.Lock()
+	defer s.ctl.Unlock()
+	s.closed = true
 	if err := v4l2.CloseDevice(s.fd); err != nil {
 		return fmt.Errorf("close %s: %w", s.path, err)
 	}

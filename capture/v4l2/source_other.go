@@ -30,3 +30,17 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error { return ErrU
 
 // Close does nothing.
 func (s *Source) Close() error { return nil }
+
+// Identity is empty.
+func (s *Source) Identity() string { return "" }
+
+// Controls fails.
+func (s *Source) Controls() ([]capture.Control, error) { return nil, ErrUnsupported }
+
+// SetControl fails.
+func (s *Source) SetControl(key string, value int64) (capture.Control, error) {
+	return capture.Control{}, ErrUnsupported
+}
+
+// Sizes fails.
+func (s *Source) Sizes() ([]capture.Size, error) { return nil, ErrUnsupported }

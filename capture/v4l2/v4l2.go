@@ -18,7 +18,11 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/capture"
 )
 
-var _ capture.Source = (*Source)(nil)
+var (
+	_ capture.Source     = (*Source)(nil)
+	_ capture.Controller = (*Source)(nil)
+	_ capture.Identifier = (*Source)(nil)
+)
 
 // Config says what to ask the camera for.
 type Config struct {

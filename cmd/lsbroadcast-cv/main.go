@@ -2,7 +2,8 @@
 // VideoCapture (device index, file or GStreamer pipeline), encodes its
 // frames to JPEG and writes them to standard output in capture/subproc's
 // framing. lsbroadcast starts it for --source gocv:…, so OpenCV's libraries
-// load only when a camera needs them.
+// load only when a camera needs them. It answers control requests read
+// from standard input (subproc.Serve) between its frames.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
@@ -61,10 +63,30 @@ func run() int {
 	if err := out.Flush(); err != nil {
 		return 1
 	}
-	var writeErr error
+	// Frames and replies share standard output, a record at a time.
+	var (
+		outMu    sync.Mutex
+		writeErr error
+	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The control loop ends when lsbroadcast closes our standard input,
+	// or with the process.
+	go subproc.Serve(os.Stdin, src, func(r subproc.Reply) error {
+		outMu.Lock()
+		defer outMu.Unlock()
+		if writeErr != nil {
+			return writeErr
+		}
+		out.Write(subproc.AppendReply(nil, r))
+		if writeErr = out.Flush(); writeErr != nil {
+			cancel()
+		}
+		return writeErr
+	})
 	err = src.Run(ctx, func(f capture.Frame) {
+		outMu.Lock()
+		defer outMu.Unlock()
 		if writeErr != nil {
 			return
 		}

@@ -157,6 +157,12 @@ func TestBadInput(t *testing.T) {
 	}
 	defer busy.Close()
 	busyPort := fmt.Sprint(busy.Addr().(*net.TCPAddr).Port)
+	freeTCP := fmt.Sprint(testenv.FreePortOn(t, "127.0.0.1"))
+	rtp, err := testenv.FreeUDPRun("127.0.0.1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeUDP := fmt.Sprint(rtp)
 	notVideo := filepath.Join(t.TempDir(), "notes.txt")
 	os.WriteFile(notVideo, []byte("not a video"), 0o644)
 
@@ -171,8 +177,10 @@ func TestBadInput(t *testing.T) {
 		{"path that is not a video device", []string{"--source", "v4l2:/etc/hostname"}, "not a video capture device"},
 		{"node that can't capture", []string{"--source", "v4l2:/dev/null"}, "not a video capture device"},
 		{"file that is not a video", []string{"--source", "gocv:" + notVideo}, "cannot open"},
+		{"file source that is not MJPEG", []string{"--source", "file:" + notVideo}, "neither an MJPEG stream"},
+		{"file source missing", []string{"--source", "file:/nonexistent/clip.mjpeg"}, "no such file"},
 		{"port in use", []string{"--source", "pattern", "--rtsp-port", busyPort}, "address already in use"},
-		{"chat port in use", []string{"--source", "pattern", "--rtsp-port", "18554", "--rtp-port", "18000", "--chat-port", busyPort}, "chat server"},
+		{"chat port in use", []string{"--source", "pattern", "--rtsp-port", freeTCP, "--rtp-port", freeUDP, "--chat-port", busyPort}, "chat server"},
 		{"size without height", []string{"--size", "640x"}, "invalid size"},
 		{"size not a multiple of 8", []string{"--size", "1366x768"}, "multiples of 8"},
 		{"size too large", []string{"--size", "4096x2160"}, "invalid size"},

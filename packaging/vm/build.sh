@@ -5,7 +5,8 @@
 # shared libraries (initramfs.sh), with µStreamer beside them on the build
 # machine's architecture. Given DEB (the lsbroadcast package for ARCH),
 # lsbroadcast is the one the package ships, so the binary tested is the
-# binary shipped; else it is cross-built (cross.sh), as vmcam always is.
+# binary shipped; else it is cross-built (cross.sh), as vmcam and
+# capture/v4l2's test binary (v4l2.test, the controls on vivid) always are.
 set -euo pipefail
 
 arch=${1:?usage: build.sh ARCH VMDIR [DEB]}
@@ -17,13 +18,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ "$arch" != amd64 ] || "$here/loopback.sh" "$arch" "$dir"
 rm -f "$dir/bin/lsbroadcast"
 if [ -n "$deb" ]; then
-	"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam
+	"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam test:./capture/v4l2
 	x=$(mktemp -d)
 	trap 'rm -rf "$x"' EXIT
 	dpkg-deb -x "$deb" "$x"
 	install -m 0755 "$x/usr/bin/lsbroadcast" "$dir/bin/lsbroadcast"
 else
-	"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam ./cmd/lsbroadcast
+	"$here/cross.sh" "$arch" "$dir/bin" ./packaging/vm/vmcam test:./capture/v4l2 ./cmd/lsbroadcast
 fi
 # µStreamer, for the benchmark, is Debian's build for the build machine.
 extra=()

@@ -1,7 +1,9 @@
 #!/bin/bash
 # cross.sh ARCH OUTDIR PACKAGE...: builds each command PACKAGE (e.g.
 # ./cmd/lsbroadcast) for Debian architecture ARCH (amd64, arm64, armhf)
-# into OUTDIR, with cgo. Other architectures link against the sysroot
+# into OUTDIR, with cgo. A PACKAGE written test:./capture/v4l2 is built as
+# that package's test binary with the vmtest tag (OUTDIR/v4l2.test), for
+# the tests that need a real driver in the VM. Other architectures link against the sysroot
 # packaging/deb/sysroot.sh extracts (libc, libjpeg-turbo, OpenCV): Debian's
 # multiarch -dev packages would do too, but libopencv-dev is not
 # Multi-Arch: same, so installing its arm64 build would remove the amd64
@@ -31,5 +33,11 @@ if [ "$arch" != "$(dpkg --print-architecture)" ]; then
 fi
 mkdir -p "$out"
 for p in "$@"; do
-	(cd "$top" && env "${env[@]}" "$GO" build -trimpath -o "$out/" "$p")
+	case $p in
+	test:*)
+		p=${p#test:}
+		(cd "$top" && env "${env[@]}" "$GO" test -c -tags vmtest -trimpath -o "$out/$(basename "$p").test" "$p")
+		;;
+	*) (cd "$top" && env "${env[@]}" "$GO" build -trimpath -o "$out/" "$p") ;;
+	esac
 done

@@ -56,6 +56,7 @@ func TestVM(t *testing.T) {
 			res.add(t, "%s boot: %.1f s to @@READY (qemu TCG)", arch, m.boot.Seconds())
 			t.Run("enumerate", func(t *testing.T) { testEnumerate(t, m) })
 			t.Run("bad-input", func(t *testing.T) { testBadInput(t, m) })
+			t.Run("controls", func(t *testing.T) { testControls(t, m, res) })
 			t.Run("capture", func(t *testing.T) { testCapture(t, m, res) })
 			t.Run("rtsp-hotplug", func(t *testing.T) { testHotplug(t, m, res) })
 			t.Run("lsbroadcast", func(t *testing.T) { testLsbroadcast(t, m, res) })
@@ -95,6 +96,24 @@ func testBadInput(t *testing.T, m *machine) {
 		all := strings.Join(out, "\n")
 		if rc != 2 || !strings.Contains(all, tc.says) {
 			t.Errorf("vmcam %s: status %d, output:\n%s\nwant status 2 saying %q", tc.args, rc, all, tc.says)
+		}
+	}
+}
+
+// testControls runs capture/v4l2's own test of the camera controls on
+// vivid (TestVividControls, built as v4l2.test by build.sh) and reports
+// its figures.
+func testControls(t *testing.T, m *machine, res *results) {
+	out, rc := m.sh("v4l2.test -test.v -test.count=1 -test.run '^TestVividControls$'", 300*time.Second)
+	all := strings.Join(out, "\n")
+	if rc != 0 || !strings.Contains(all, "--- PASS: TestVividControls") {
+		t.Fatalf("v4l2.test on vivid: status %d, output:\n%s", rc, all)
+	}
+	for _, l := range out {
+		for _, tag := range []string{"@@IDENTITY ", "@@LUMA ", "@@CONTROLS ", "@@SIZES ", "@@INACTIVE ", "@@ROUNDTRIP ", "@@REFUSED "} {
+			if i := strings.Index(l, tag); i >= 0 {
+				res.add(t, "%s vivid controls: %s", m.arch, l[i+2:])
+			}
 		}
 	}
 }
