@@ -150,14 +150,29 @@ func (s *scene) writeJPEGs(dir string, q int) (pattern string, meanBytes int, er
 }
 
 // writeAVI muxes the JPEG files of writeJPEGs, untouched, into an MJPEG
-// AVI at fps, the file lsbroadcast's --source gocv:FILE loops.
-func writeAVI(pattern, out string, fps int) error {
-	cmd := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-framerate", fmt.Sprint(fps),
-		"-i", pattern, "-c:v", "copy", out)
+// AVI at fps, the file lsbroadcast's --source gocv:FILE loops, with the
+// files looped loops times more.
+func writeAVI(pattern, out string, fps, loops int) error {
+	cmd := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", fmt.Sprint(loops),
+		"-framerate", fmt.Sprint(fps), "-i", pattern, "-c:v", "copy", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("ffmpeg mux %s: %w: %s", out, err, b)
 	}
 	return nil
+}
+
+// writeMJPEG concatenates the n JPEG files of writeJPEGs, untouched, into
+// the MJPEG stream lsbroadcast's --source file:PATH loops.
+func writeMJPEG(pattern string, n int, out string) error {
+	var all []byte
+	for i := range n {
+		j, err := os.ReadFile(fmt.Sprintf(pattern, i))
+		if err != nil {
+			return err
+		}
+		all = append(all, j...)
+	}
+	return os.WriteFile(out, all, 0o644)
 }
 
 // writeRaw writes every frame into dir as fNNN.yuyv for the peers' raw

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,15 +72,32 @@ func gstClients(host string, port, n int) string {
 }
 
 // startGst runs GStreamer doing the same work as lsbroadcast on the same
-// frames: decode each JPEG of the loop, encode it again at the same
+// frames when lsbroadcast transcodes them (the loss benchmark's --source
+// gocv:FILE): decode each JPEG of the loop, encode it again at the same
 // quality, packetise to RTP/JPEG in packets of the same size and send it to
 // every receiver, paced at 30 fps by the sink's clock.
 func (e *env) startGst(ctx context.Context, ns, host string, port, n int) (*server, error) {
-	p, err := startProc(ctx, ns, "gst-launch-1.0", "-q",
+	return e.startGstPipeline(ctx, ns, host, port, n,
 		"multifilesrc", "location="+e.fan.pattern, "loop=true", "caps=image/jpeg,framerate=30/1",
-		"!", "jpegdec", "!", "jpegenc", fmt.Sprintf("quality=%d", e.quality),
-		"!", "rtpjpegpay", "mtu=1400",
+		"!", "jpegdec", "!", "jpegenc", fmt.Sprintf("quality=%d", e.quality))
+}
+
+// startGstAsIs runs GStreamer doing the same work as lsbroadcast's file
+// source: each JPEG of the loop as it is, packetised and sent the same
+// way. multifilesrc gives JPEGs without timestamps, which rtpjpegpay can't
+// stamp and multiudpsink can't pace, and jpegparse, which would stamp
+// them, is in gst-plugins-bad; avidemux only reads the same JPEGs out of
+// an AVI with their times.
+func (e *env) startGstAsIs(ctx context.Context, ns, host string, port, n int) (*server, error) {
+	return e.startGstPipeline(ctx, ns, host, port, n, "filesrc", "location="+e.fan.long, "!", "avidemux")
+}
+
+// startGstPipeline runs source, then rtpjpegpay and multiudpsink.
+func (e *env) startGstPipeline(ctx context.Context, ns, host string, port, n int, source ...string) (*server, error) {
+	argv := append([]string{"gst-launch-1.0", "-q"}, source...)
+	argv = append(argv, "!", "rtpjpegpay", "mtu=1400",
 		"!", "multiudpsink", "clients="+gstClients(host, port, n), "sync=true")
+	p, err := startProc(ctx, ns, argv...)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +198,16 @@ func (e *env) fanoutOnce(ctx context.Context, sys string, n int) (sample, error)
 		err error
 	)
 	if sys == ours {
-		if s, err = e.startOurs(ctx, "", "127.0.0.1", "gocv:"+e.fan.avi, "1280x720"); err != nil {
+		if s, err = e.startOurs(ctx, "", "127.0.0.1", "file:"+e.fan.mjpeg, "1280x720"); err != nil {
 			return nil, err
 		}
 		defer s.p.stop()
+		port, err := testenv.FreeUDPRun("127.0.0.1", 2*n)
+		if err != nil {
+			return nil, err
+		}
 		spec := s.farm
-		spec.N = n
+		spec.N, spec.Host, spec.Port = n, "127.0.0.1", port
 		if f, err = startFarm(ctx, "", spec); err != nil {
 			return nil, err
 		}
@@ -194,12 +219,61 @@ func (e *env) fanoutOnce(ctx context.Context, sys string, n int) (sample, error)
 		if f, err = startFarm(ctx, "", farmSpec{Host: "127.0.0.1", Port: port, N: n}); err != nil {
 			return nil, err
 		}
-		if s, err = e.startGst(ctx, "", "127.0.0.1", port, n); err != nil {
+		if s, err = e.startGstAsIs(ctx, "", "127.0.0.1", port, n); err != nil {
 			f.close()
 			return nil, err
 		}
 		defer s.p.stop()
 	}
 	defer f.close()
-	return e.window(s, f)
+	out, err := e.window(s, f)
+	if err != nil {
+		return nil, err
+	}
+	if calls, secs, err := syscalls(ctx, s.p.cmd.Process.Pid); err == nil {
+		out["syscalls_frame"] = float64(calls) / (30 * secs)
+	} else {
+		e.log.Warn("system calls not counted", "error", err)
+	}
+	return out, nil
+}
+
+// straceWindow is how long strace counts a sender's system calls, after
+// the CPU window: tracing slows what it traces, so never during it.
+const straceWindow = 3 * time.Second
+
+// syscalls counts the system calls of pid and all its threads over
+// straceWindow with strace -c, and returns them with the seconds counted.
+func syscalls(ctx context.Context, pid int) (int64, float64, error) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, straceWindow+10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "strace", "-c", "-f", "-p", fmt.Sprint(pid))
+	var out bytes.Buffer
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	t0 := time.Now()
+	time.Sleep(straceWindow)
+	cmd.Process.Signal(os.Interrupt)
+	secs := time.Since(t0).Seconds()
+	if err := cmd.Wait(); err != nil && ctx.Err() != nil {
+		return 0, 0, err
+	}
+	return parseStraceTotal(out.String(), secs)
+}
+
+// parseStraceTotal reads the calls column of strace -c's total line.
+func parseStraceTotal(table string, secs float64) (int64, float64, error) {
+	for line := range strings.Lines(table) {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[len(f)-1] == "total" {
+			n, err := strconv.ParseInt(f[3], 10, 64)
+			return n, secs, err
+		}
+	}
+	return 0, 0, fmt.Errorf("no total in strace's output: %q", table)
 }

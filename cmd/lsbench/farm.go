@@ -9,16 +9,21 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
+	"github.com/bluenviron/gortsplib/v5/pkg/sdp"
 	"github.com/pion/rtp"
 
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
@@ -39,7 +44,11 @@ const udpReadBuffer = 0x80000
 type farmSpec struct {
 	// RTSP is the URL N gortsplib clients play over UDP; when empty, the
 	// farm listens for plain RTP/JPEG on Host:Port … Port+N-1 (what
-	// GStreamer's multiudpsink and udpsink send).
+	// GStreamer's multiudpsink and udpsink send). With both RTSP and
+	// Port, each reader is an RTSP session of its own (DESCRIBE, SETUP
+	// with client ports Port+2i and Port+2i+1, PLAY, the connection kept
+	// open) read as plain sockets: a real session at the server, and a
+	// reader as cheap as GStreamer's.
 	RTSP string `json:"rtsp,omitempty"`
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`
@@ -144,7 +153,19 @@ func runFarm(specJSON string) int {
 	defer cancel()
 	for i, r := range readers {
 		var err error
-		if spec.RTSP != "" {
+		if spec.RTSP != "" && spec.Port != 0 {
+			var conn *net.UDPConn
+			var rc net.Conn
+			conn, rc, err = playPlain(spec.RTSP, spec.Host, spec.Port+2*i)
+			if err == nil {
+				wg.Go(func() { readUDP(conn, r) })
+				wg.Go(func() {
+					<-ctx.Done()
+					rc.Close()
+					conn.Close()
+				})
+			}
+		} else if spec.RTSP != "" {
 			var c *gortsplib.Client
 			c, err = playRTSP(spec.RTSP, r)
 			if err == nil {
@@ -238,6 +259,103 @@ func readUDP(conn *net.UDPConn, r *farmReader) {
 			r.push(&pkt)
 		}
 	}
+}
+
+// playPlain sets up one RTSP session playing url to host:port (RTP) and
+// port+1 (RTCP, bound and never read: a few sender reports) over a plain
+// connection, and returns the RTP socket and the connection, which must
+// stay open for the session to stay.
+func playPlain(url, host string, port int) (*net.UDPConn, net.Conn, error) {
+	u, err := base.ParseURL(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	rtpC, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host), Port: port})
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = rtpC.SetReadBuffer(udpReadBuffer)
+	rtcpC, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host), Port: port + 1})
+	if err != nil {
+		rtpC.Close()
+		return nil, nil, err
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 10*time.Second)
+	if err != nil {
+		rtpC.Close()
+		rtcpC.Close()
+		return nil, nil, err
+	}
+	fail := func(err error) (*net.UDPConn, net.Conn, error) {
+		rtpC.Close()
+		rtcpC.Close()
+		c.Close()
+		return nil, nil, err
+	}
+	// The RTCP socket lives as long as the connection.
+	conn := &closeBoth{Conn: c, also: rtcpC}
+	br := bufio.NewReader(c)
+	cseq := 0
+	do := func(m base.Method, u *base.URL, h base.Header) (*base.Response, error) {
+		cseq++
+		h["CSeq"] = base.HeaderValue{strconv.Itoa(cseq)}
+		b, err := (&base.Request{Method: m, URL: u, Header: h}).Marshal()
+		if err != nil {
+			return nil, err
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		defer c.SetDeadline(time.Time{})
+		if _, err := c.Write(b); err != nil {
+			return nil, err
+		}
+		var res base.Response
+		if err := res.Unmarshal(br); err != nil {
+			return nil, err
+		}
+		if res.StatusCode != base.StatusOK {
+			return nil, fmt.Errorf("%s %s: %d", m, u, res.StatusCode)
+		}
+		return &res, nil
+	}
+	res, err := do(base.Describe, u, base.Header{"Accept": {"application/sdp"}})
+	if err != nil {
+		return fail(err)
+	}
+	var desc description.Session
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal(res.Body); err != nil {
+		return fail(fmt.Errorf("describe %s: %w", url, err))
+	}
+	if err := desc.Unmarshal(&sd); err != nil || len(desc.Medias) == 0 {
+		return fail(fmt.Errorf("describe %s: no media (%v)", url, err))
+	}
+	mu, err := desc.Medias[0].URL(u)
+	if err != nil {
+		return fail(err)
+	}
+	res, err = do(base.Setup, mu, base.Header{"Transport": {fmt.Sprintf("RTP/AVP;unicast;client_port=%d-%d", port, port+1)}})
+	if err != nil {
+		return fail(err)
+	}
+	if len(res.Header["Session"]) == 0 {
+		return fail(fmt.Errorf("setup %s: no session", url))
+	}
+	session, _, _ := strings.Cut(res.Header["Session"][0], ";")
+	if _, err := do(base.Play, u, base.Header{"Session": {session}, "Range": {"npt=0-"}}); err != nil {
+		return fail(err)
+	}
+	return rtpC, conn, nil
+}
+
+// closeBoth is a connection that closes another thing with it.
+type closeBoth struct {
+	net.Conn
+	also io.Closer
+}
+
+func (c *closeBoth) Close() error {
+	c.also.Close()
+	return c.Conn.Close()
 }
 
 // playRTSP starts a gortsplib client playing url over UDP into r.

@@ -133,3 +133,20 @@ PASS
 		t.Errorf("1280x720: %v", c)
 	}
 }
+
+func TestParseStraceTotal(t *testing.T) {
+	table := `% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 61.32    0.101232          12      8123           sendmmsg
+ 38.68    0.063851           3     17012      1204 futex
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.165083           6     25135      1204 total
+`
+	n, secs, err := parseStraceTotal(table, 3)
+	if err != nil || n != 25135 || secs != 3 {
+		t.Errorf("got %d calls in %v s, %v; want 25135 in 3 s", n, secs, err)
+	}
+	if _, _, err := parseStraceTotal("strace: attach: ptrace(PTRACE_SEIZE, 1): Operation not permitted\n", 3); err == nil {
+		t.Error("no total: want an error")
+	}
+}

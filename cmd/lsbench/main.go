@@ -40,7 +40,12 @@ type env struct {
 	fan          struct {
 		pattern string // multifilesrc pattern of the 720p JPEG loop
 		avi     string // the same JPEGs muxed for --source gocv:FILE
-		bytes   int
+		mjpeg   string // the same JPEGs back to back for --source file:PATH
+		// long is the same JPEGs in an AVI long enough for a fan-out run:
+		// GStreamer can only pace JPEGs that carry timestamps, and
+		// without jpegparse (gst-plugins-bad) only avidemux gives them.
+		long  string
+		bytes int
 	}
 	res  *results
 	log  *slog.Logger
@@ -177,8 +182,18 @@ func (e *env) prepare() error {
 	}
 	e.fan.pattern, e.fan.bytes = pat, mean
 	e.fan.avi = filepath.Join(e.tmp, "scene720.avi")
+	e.fan.mjpeg = filepath.Join(e.tmp, "scene720.mjpeg")
 	e.logf("720p scene: %d frames of %d bytes on average", len(s.frames), mean)
-	return writeAVI(pat, e.fan.avi, 30)
+	if err := writeMJPEG(pat, len(s.frames), e.fan.mjpeg); err != nil {
+		return err
+	}
+	// A run: the farm's start, the warm-up, the window, strace's count,
+	// and as much again for a loaded machine. The loop is a second.
+	e.fan.long = filepath.Join(e.tmp, "scene720-long.avi")
+	if err := writeAVI(pat, e.fan.long, 30, int(2*(10*time.Second+e.warmup+e.measure+straceWindow).Seconds())); err != nil {
+		return err
+	}
+	return writeAVI(pat, e.fan.avi, 30, 0)
 }
 
 // loadavg is the 1-minute load average.

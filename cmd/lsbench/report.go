@@ -146,30 +146,33 @@ func (e *env) headlines(w func(string, ...any)) {
 
 func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 	w("## 1. Fan-out: one 1280×720 30 fps stream to N readers over UDP\n\n")
-	w("**Same frames, same steps.** Both senders loop the same %d camera-like JPEGs (%d bytes on average, quality %d, "+
-		"rendered by lsbench: fractal texture, objects with hard edges, sensor noise, a slow pan). "+
-		"lsbroadcast reads them with `--source gocv:FILE` (an MJPEG AVI of those JPEGs, `-c copy`): its OpenCV helper "+
-		"lsbroadcast-cv decodes each frame, the daemon encodes it again at quality %d and serves RTSP; the CPU of both "+
-		"processes is counted. GStreamer does the same work on the same files: `multifilesrc ! jpegdec ! jpegenc quality=%d ! "+
-		"rtpjpegpay mtu=1400 ! multiudpsink sync=true` to N receivers. Decoding and re-encoding on both sides keeps the "+
-		"steps equal whatever the source, but not their cost: OpenCV decodes to BGR, the helper ships 2.7 MB of BGR a frame "+
-		"through a pipe and the daemon converts BGR back to YCbCr, where jpegdec hands I420 straight to jpegenc. So the per-frame "+
-		"figure at few readers is mostly the source; the *marginal* cost per extra reader, below the table, isolates the fan-out. "+
-		"Readers are lsbench's reader farm in another process: gortsplib clients for ours (UDP, 512 KiB socket buffers, "+
-		"like rtspsrc), plain UDP sockets with the same buffers and the same RTP/JPEG depacketiser for GStreamer. "+
-		"*Delivered* is complete frames received over 30 fps × window × readers. CPU from /proc/PID/stat, RSS from /proc/PID/status "+
-		"(ours: daemon + helper).\n\n", 30, e.fan.bytes, e.quality, e.quality, e.quality)
-	w("| readers | CPU ms/frame/reader, ours | GStreamer | ratio | delivered, ours | GStreamer | RSS MB, ours | GStreamer | sender CPU %%, ours | GStreamer |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|\n")
+	w("**Same bytes, no transcoding.** Both senders loop the same %d camera-like JPEGs (%d bytes on average, quality %d, "+
+		"rendered by lsbench: fractal texture, objects with hard edges, sensor noise, a slow pan) as they are: lsbroadcast "+
+		"with `--source file:PATH` (the JPEGs back to back, an .mjpeg stream, sent byte for byte at 30 fps), GStreamer with "+
+		"`multifilesrc ! rtpjpegpay mtu=1400 ! multiudpsink sync=true` to N receivers (one file, one picture, a buffer: no "+
+		"jpegparse needed). So the figures are the senders' own: reading a frame, packetising it, sending it to every reader. "+
+		"Readers are lsbench's reader farm in another process, equally cheap for both: plain UDP sockets (512 KiB buffers, like "+
+		"rtspsrc) and the same RTP/JPEG depacketiser; ours first set up a real RTSP session each (DESCRIBE, SETUP with their "+
+		"client ports, PLAY, the connection kept open). *Delivered* is complete frames received over 30 fps × window × readers. "+
+		"CPU from /proc/PID/stat, RSS from /proc/PID/status. *Syscalls/frame* is every system call of the sender's threads "+
+		"over %s after the window (`strace -c -f -p`; tracing slows what it traces, so it never overlaps the CPU window), "+
+		"divided by the 30 frames a second.\n\n", 30, e.fan.bytes, e.quality, straceWindow)
+	w("Before issue 15 (run of 2026-11-25 04:53 UTC, with lsbroadcast transcoding through its OpenCV helper and GStreamer through " +
+		"`jpegdec ! jpegenc`, gortsplib clients as our readers) the marginal cost of one more reader was 0.435 ms CPU a frame " +
+		"for lsbroadcast, sending each packet to each reader with its own sendto, and 0.146 ms for GStreamer; 64 readers got " +
+		"0.777 of the frames from lsbroadcast, 1.000 from GStreamer.\n\n")
+	w("| readers | CPU ms/frame/reader, ours | GStreamer | ratio | delivered, ours | GStreamer | RSS MB, ours | GStreamer | sender CPU %%, ours | GStreamer | syscalls/frame, ours | GStreamer |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var oPts, gPts, oDel, gDel errPoints
 	for _, n := range e.readers {
 		p := fmt.Sprint(n)
 		ko, kg := key{"fanout", ours, p}, key{"fanout", gst, p}
 		oc, gc := e.res.stat(ko, "cpu_ms_frame_reader"), e.res.stat(kg, "cpu_ms_frame_reader")
-		w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, cell(oc, 3), cell(gc, 3), ratio(gc, oc),
+		w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, cell(oc, 3), cell(gc, 3), ratio(gc, oc),
 			cell(e.res.stat(ko, "delivered"), 3), cell(e.res.stat(kg, "delivered"), 3),
 			cell(e.res.stat(ko, "rss_mb"), 0), cell(e.res.stat(kg, "rss_mb"), 0),
-			cell(e.res.stat(ko, "cpu_pct"), 0), cell(e.res.stat(kg, "cpu_pct"), 0))
+			cell(e.res.stat(ko, "cpu_pct"), 0), cell(e.res.stat(kg, "cpu_pct"), 0),
+			cell(e.res.stat(ko, "syscalls_frame"), 0), cell(e.res.stat(kg, "syscalls_frame"), 0))
 		oPts.add(float64(n), oc)
 		gPts.add(float64(n), gc)
 		oDel.add(float64(n), e.res.stat(ko, "delivered"))
@@ -188,12 +191,11 @@ func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 			}
 		}
 	}
-	w("Reading the 16 and 64 reader rows: the receiving side shares the machine. 64 readers take some 130,000 packets a " +
-		"second, and a gortsplib client does more per packet (RTCP, reordering) than the plain UDP socket that reads GStreamer, " +
-		"so the delivered share there is as much the readers' and the machine's as the senders'. The senders differ too: " +
-		"multiudpsink hands each packet to every client from one thread with batched sends, while gortsplib writes each packet " +
-		"to each reader from that reader's goroutine, one system call each, and lsbroadcast logs a warning for every 100 packets " +
-		"it drops for a reader that falls behind.\n\n")
+	w("Reading the rows: the receiving side shares the machine, 64 readers taking some 190,000 packets a second, so the " +
+		"delivered share at 64 is as much the readers' and the machine's as the senders'. Both senders now batch: " +
+		"multiudpsink hands each packet to every client with one sendmmsg; lsbroadcast hands a frame's packets to every " +
+		"unicast UDP reader, packet by packet across readers, up to 1024 messages a sendmmsg, from one writer goroutine " +
+		"(netio/rtsp's package documentation).\n\n")
 	if err := figure(w, dir, rel, "fanout-cpu.png", "Fan-out: CPU per delivered frame per reader (720p30)",
 		"readers", "CPU ms / frame / reader", true, []series{{ours, oPts}, {gst, gPts}}); err != nil {
 		return err

@@ -154,46 +154,57 @@ func cpuTime() time.Duration {
 
 // BenchmarkFanout sends 1280×720 frames at 30 fps to N UDP readers in
 // another process and reports the server's CPU time per frame and the
-// share of frames the readers got complete.
+// share of frames the readers got complete, for the fan-out
+// (path=sendmmsg) and for gortsplib's per-reader queues that it replaced
+// (path=gortsplib).
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("readers=%d", n), func(b *testing.B) {
-			s := startServer(b)
-			stop := startFarm(b, s, n)
-			jpg := testJPEG(b, 1280, 720)
-			tick := time.NewTicker(time.Second / 30)
-			defer tick.Stop()
-			// Let the last reader's first frames land before measuring.
-			time.Sleep(200 * time.Millisecond)
-			sent := 0
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			for b.Loop() {
-				<-tick.C
-				if err := s.WriteJPEG(jpg, time.Now()); err != nil {
-					b.Fatal(err)
-				}
-				sent++
-			}
-			cpu := cpuTime() - cpu0
-			b.StopTimer()
-			time.Sleep(200 * time.Millisecond)
-			counts := stop()
-			var got int64
-			for _, c := range counts {
-				got += c
-			}
-			b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-µs/frame")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(sent*n), "cpu-µs/frame/reader")
-			// Readers count from their first frame, before the timer, so
-			// the share can exceed 1 by a few frames; that is fine.
-			b.ReportMetric(float64(got)/float64(sent*n), "delivered")
-			b.ReportMetric(float64(len(jpg)), "bytes/frame")
-			// Packets the server dropped because a reader's queue was full;
-			// the rest of any shortfall was lost in the readers' sockets.
-			b.ReportMetric(float64(s.Stats().ReaderDrops), "queue-drops")
-		})
+	for _, path := range []string{"sendmmsg", "gortsplib"} {
+		for _, n := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("path=%s/readers=%d", path, n), func(b *testing.B) {
+				benchFanout(b, n, path == "gortsplib")
+			})
+		}
 	}
+}
+
+// benchFanout is one BenchmarkFanout case: n readers, through gortsplib's
+// queues when viaLibrary.
+func benchFanout(b *testing.B, n int, viaLibrary bool) {
+	s := startServer(b, func(s *Server) { s.udpViaLibrary = viaLibrary })
+	stop := startFarm(b, s, n)
+	jpg := testJPEG(b, 1280, 720)
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	// Let the last reader's first frames land before measuring.
+	time.Sleep(200 * time.Millisecond)
+	sent := 0
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		<-tick.C
+		if err := s.WriteJPEG(jpg, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		sent++
+	}
+	cpu := cpuTime() - cpu0
+	b.StopTimer()
+	time.Sleep(200 * time.Millisecond)
+	counts := stop()
+	var got int64
+	for _, c := range counts {
+		got += c
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-µs/frame")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(sent*n), "cpu-µs/frame/reader")
+	// Readers count from their first frame, before the timer, so
+	// the share can exceed 1 by a few frames; that is fine.
+	b.ReportMetric(float64(got)/float64(sent*n), "delivered")
+	b.ReportMetric(float64(len(jpg)), "bytes/frame")
+	// Packets the server dropped (a full queue on gortsplib's path,
+	// a failed send on ours); the rest of any shortfall was lost in
+	// the readers' sockets.
+	b.ReportMetric(float64(s.Stats().ReaderDrops+s.Stats().UDPDrops), "server-drops")
 }
 
 // BenchmarkLatency measures from WriteJPEG to the last packet of the frame

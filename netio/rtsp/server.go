@@ -153,7 +153,7 @@ type Server struct {
 	rtpConn   *net.UDPConn // gortsplib's RTP and RTCP listeners, which fan sends from
 	rtcpConn  *net.UDPConn
 	// udpViaLibrary sends unicast UDP through gortsplib's per-reader
-	// queues as before the fan-out; only BenchmarkUDPPaths sets it, to
+	// queues as before the fan-out; only BenchmarkFanout sets it, to
 	// compare the two.
 	udpViaLibrary bool
 

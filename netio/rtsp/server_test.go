@@ -18,8 +18,9 @@ import (
 	"time"
 )
 
-// startServer serves on free loopback ports until the test ends.
-func startServer(t testing.TB) *Server {
+// startServer serves on free loopback ports until the test ends; set, if
+// any, changes the server before it listens.
+func startServer(t testing.TB, set ...func(*Server)) *Server {
 	t.Helper()
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -32,6 +33,9 @@ func startServer(t testing.TB) *Server {
 		// one address. limits_test.go tests the shares.
 		s := &Server{Host: "127.0.0.1", Port: port, RTPPort: 20000 + 2*rand.IntN(10000),
 			MaxReaders: 256, MaxReadersPerAddr: 256, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		for _, f := range set {
+			f(s)
+		}
 		if err := s.Listen(); err == nil {
 			serve(t, s)
 			return s
