@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/rtpsender"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"golang.org/x/net/ipv4"
 )
 
 const (
@@ -28,12 +26,12 @@ const (
 	// skips to the newest: latency over completeness, as the viewer does.
 	maxBehind = 2
 
-	// frameBudget bounds how long the writer waits for the server's own
-	// send buffer (the uplink, shared by every reader) while sending one
-	// frame. Nothing a single reader does can make a UDP send wait, so
-	// this is only reached when the network can't carry the stream; then
-	// the rest of that frame is dropped, for the readers not yet served.
-	frameBudget = 500 * time.Millisecond
+	// sendBudget bounds how long one batch waits for the server's own
+	// send buffer (the uplink, shared by every reader). Nothing a single
+	// reader does can make a UDP send wait, so this is only reached when
+	// the network can't carry the stream; then the rest of that frame is
+	// dropped, for the readers not yet served. Never a deadline a packet.
+	sendBudget = 200 * time.Millisecond
 
 	// senderReportPeriod is gortsplib's own period (Server.senderReportPeriod
 	// in v5.2.0): UDP readers get reports as often as TCP ones.
@@ -69,9 +67,8 @@ func (f *frame) packet(i int) []byte {
 // of them in a few sendmmsg calls, from the server's RTP socket; see the
 // package documentation.
 type fanout struct {
-	conn   *net.UDPConn // gortsplib's RTP listener
+	out    *batchConn   // sends from gortsplib's RTP port
 	rtcp   *net.UDPConn // gortsplib's RTCP listener
-	batch  *ipv4.PacketConn
 	ssrc   uint32
 	sender *rtpsender.Sender
 
@@ -89,23 +86,30 @@ type fanout struct {
 
 	// The writer's own, reused for every frame so that sending allocates
 	// nothing.
-	msgs  []ipv4.Message
 	bufs  [][]byte
+	dsts  []*net.UDPAddr
 	drops []uint64 // per reader, this frame
 }
 
-func newFanout(conn, rtcpConn *net.UDPConn, ssrc uint32) *fanout {
-	f := &fanout{conn: conn, rtcp: rtcpConn, batch: ipv4.NewPacketConn(conn), ssrc: ssrc,
-		wake: make(chan struct{}, 1)}
+func newFanout(conn, rtcpConn *net.UDPConn, ssrc uint32) (*fanout, error) {
+	out, err := newBatchConn(conn, sendBudget)
+	if err != nil {
+		return nil, err
+	}
+	f := &fanout{out: out, rtcp: rtcpConn, ssrc: ssrc, wake: make(chan struct{}, 1)}
 	f.readers.Store(&[]*udpReader{})
 	f.sender = &rtpsender.Sender{ClockRate: jpegClockRate, Period: senderReportPeriod,
 		WritePacketRTCP: f.report}
 	f.sender.Initialize()
-	return f
+	return f, nil
 }
 
-// close stops the sender reports.
-func (f *fanout) close() { f.sender.Close() }
+// close stops the sender reports and closes the sending socket; the
+// writer must have returned.
+func (f *fanout) close() {
+	f.sender.Close()
+	f.out.close()
+}
 
 // add starts sending to r; adding it twice changes nothing.
 func (f *fanout) add(r *udpReader) {
@@ -205,11 +209,14 @@ func (f *fanout) run(done <-chan struct{}) {
 	}
 }
 
-// send sends frame number seq to every reader: packet by packet, each to
-// all readers in turn, so a reader's burst is spread over the whole
-// frame's sending time (gentler on its socket buffer), in batches of as
-// many messages as one sendmmsg takes. Message k is packet k/R to reader
-// k%R, R readers.
+// send sends frame number seq to every reader, reader by reader, in
+// batches of as many messages as one sendmmsg takes. A reader gets its
+// frame as one burst: its thread is woken once a frame, where packet by
+// packet across readers would wake every reader for nearly every packet,
+// and wake-ups, not copies, are most of what a datagram costs on a small
+// machine (GStreamer's multiudpsink orders its batches the same way). A
+// burst of a frame fits any reader's socket buffer that holds a frame at
+// all. Message k is packet k%P to reader k/P, P packets.
 func (f *fanout) send(fr *frame, seq uint64) {
 	readers := *f.readers.Load()
 	if len(readers) == 0 {
@@ -222,37 +229,33 @@ func (f *fanout) send(fr *frame, seq uint64) {
 	}
 	nr := len(readers)
 	n := len(fr.ends) * nr
-	if cap(f.msgs) < n {
-		f.msgs, f.bufs = make([]ipv4.Message, n), make([][]byte, n)
+	if cap(f.bufs) < n {
+		f.bufs, f.dsts = make([][]byte, n), make([]*net.UDPAddr, n)
 	}
 	if cap(f.drops) < nr {
 		f.drops = make([]uint64, nr)
 	}
-	msgs, bufs, drops := f.msgs[:n], f.bufs[:n], f.drops[:nr]
+	bufs, dsts, drops := f.bufs[:n], f.dsts[:n], f.drops[:nr]
 	clear(drops)
+	np := len(fr.ends)
 	k := 0
-	for i := range fr.ends {
-		p := fr.packet(i)
-		for _, r := range readers {
-			bufs[k] = p
-			msgs[k] = ipv4.Message{Buffers: bufs[k : k+1], Addr: r.rtp}
+	for _, r := range readers {
+		for i := range np {
+			bufs[k], dsts[k] = fr.packet(i), r.rtp
 			k++
 		}
 	}
 	bytes := uint64(len(fr.data) * nr)
-	// One deadline for the frame, not one a packet. A deadline changes
-	// no socket option: Go's poller keeps it.
-	f.conn.SetWriteDeadline(time.Now().Add(frameBudget))
 	for k = 0; k < n; {
-		sent, err := f.batch.WriteBatch(msgs[k:], 0)
+		sent, err := f.out.writeBatch(bufs[k:], dsts[k:])
 		k += sent
 		lost := k
 		switch {
 		case err == nil:
 			continue
-		case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed):
-			// The uplink can't carry the frame, or we are closing: the
-			// readers not yet served lose the rest of it.
+		case errors.Is(err, errBudget):
+			// The uplink can't carry the frame: the readers not yet
+			// served lose the rest of it.
 			k = n
 		default:
 			// An error of one destination (no route, a firewall's EPERM):
@@ -260,19 +263,20 @@ func (f *fanout) send(fr *frame, seq uint64) {
 			k++
 		}
 		for j := lost; j < k; j++ {
-			drops[j%nr]++
+			drops[j/np]++
 			bytes -= uint64(len(bufs[j]))
 		}
 	}
 	var dropped uint64
 	for j, r := range readers {
-		r.packets.Add(uint64(len(fr.ends)) - drops[j])
+		r.packets.Add(uint64(np) - drops[j])
 		r.dropped.Add(drops[j])
 		dropped += drops[j]
 	}
 	f.dropped.Add(dropped)
 	f.bytes.Add(bytes)
-	clear(msgs) // drop the references to readers that may leave
+	clear(dsts) // drop the references to readers that may leave
+	clear(bufs)
 }
 
 // report sends a sender report to every reader's RTCP port; the
@@ -283,7 +287,7 @@ func (f *fanout) report(pkt rtcp.Packet) {
 		return
 	}
 	readers := *f.readers.Load()
-	f.rtcp.SetWriteDeadline(time.Now().Add(frameBudget))
+	f.rtcp.SetWriteDeadline(time.Now().Add(sendBudget))
 	for _, r := range readers {
 		f.rtcp.WriteTo(b, r.rtcp) //nolint:errcheck // a lost report is like a lost packet; the next one comes
 	}

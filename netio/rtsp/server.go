@@ -34,11 +34,11 @@
 //     whom we refuse, so the write deadline we set on them is ours alone.
 //   - How: WriteJPEG marshals a frame's packets once into a ring of
 //     historyFrames reusable buffers and wakes one writer goroutine (owned
-//     by Serve). The writer builds one message a packet a reader, packet by
-//     packet across readers, and hands them to sendmmsg (x/net's
-//     WriteBatch), up to 1024 a call: 64 readers of a 100-packet frame is 7
-//     system calls. Nothing is allocated per packet; messages and buffers
-//     are reused.
+//     by Serve). The writer builds one message a packet a reader, reader by
+//     reader (a reader's thread is woken once a frame, not once a packet),
+//     and hands them to sendmmsg (x/net's WriteBatch), up to 1024 a call:
+//     64 readers of a 100-packet frame is 7 system calls. Nothing is
+//     allocated per packet; messages and buffers are reused.
 //   - Isolation: a unicast UDP send never waits for its receiver. A reader
 //     whose socket is full, or that vanished (the ICMP error is not
 //     reported on an unconnected socket), loses its packets in the network
@@ -240,7 +240,12 @@ func (s *Server) Listen() error {
 	}
 	// The SSRC the SETUP answers of UDP readers announce.
 	ssrc := s.udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
-	s.fan = newFanout(s.rtpConn, s.rtcpConn, ssrc)
+	fan, err := newFanout(s.rtpConn, s.rtcpConn, ssrc)
+	if err != nil {
+		s.closeStreams()
+		return fmt.Errorf("rtp fan-out: %w", err)
+	}
+	s.fan = fan
 	return nil
 }
 
@@ -262,7 +267,8 @@ func (s *Server) closeStreams() {
 // and RTCP sockets, so the fan-out sends from the very ports SETUP
 // announced (see the package documentation).
 func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
-	pc, err := net.ListenPacket(network, address)
+	lc := listenConfig(address == s.srv.UDPRTPAddress)
+	pc, err := lc.ListenPacket(context.Background(), network, address)
 	if err != nil {
 		return nil, err
 	}
