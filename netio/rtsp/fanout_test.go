@@ -66,6 +66,7 @@ type rtpFrames struct {
 	whole    atomic.Int64
 	packets  atomic.Int64
 	lastRecv atomic.Int64 // unix nanoseconds
+	srcPort  atomic.Int64 // where the last packet came from
 	done     chan struct{}
 }
 
@@ -78,10 +79,11 @@ func countFrames(t *testing.T, conn *net.UDPConn) *rtpFrames {
 		var prev uint16
 		started, broken := false, true
 		for {
-			n, err := conn.Read(buf)
+			n, from, err := conn.ReadFromUDP(buf)
 			if err != nil {
 				return
 			}
+			f.srcPort.Store(int64(from.Port))
 			if n < 12 || buf[1]&0x7f != 26 {
 				continue // gortsplib's empty hole-punching packets, or not RTP/JPEG
 			}
@@ -177,6 +179,51 @@ func TestUnreadUDPReaderCostsOthersNothing(t *testing.T) {
 	if st := s.Stats(); st.UDPDrops != 0 || st.UDPSkipped != 0 {
 		t.Errorf("server dropped %d packets and skipped %d frames", st.UDPDrops, st.UDPSkipped)
 	}
+	// NATs and firewalls that filter by source expect the port SETUP named.
+	if p := healthy.srcPort.Load(); p != int64(s.RTPPort) {
+		t.Errorf("RTP came from port %d, want the server's RTP port %d", p, s.RTPPort)
+	}
+}
+
+// TestRTPPortArrivalsReachGortsplib: the fan-out's sending socket shares
+// the RTP port, and what arrives at the port still goes to gortsplib's
+// socket, which reads it: nothing waits unread in any socket on the port.
+func TestRTPPortArrivalsReachGortsplib(t *testing.T) {
+	s := limitServer(t, nil)
+	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: s.RTPPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 200 {
+		c.Write(rtcpRR)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// limitServer listens on all addresses: IPv6 sockets, taking IPv4 too.
+	b, err := os.ReadFile("/proc/net/udp6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := fmt.Sprintf(":%04X", s.RTPPort)
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasSuffix(f[1], local) {
+			continue
+		}
+		found++
+		_, rx, _ := strings.Cut(f[4], ":")
+		if q, _ := strconv.ParseInt(rx, 16, 64); q != 0 {
+			t.Errorf("a socket on the RTP port holds %d bytes unread: %s", q, line)
+		}
+		if d, _ := strconv.ParseInt(f[len(f)-1], 10, 64); d != 0 {
+			t.Errorf("a socket on the RTP port dropped %d datagrams: %s", d, line)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no socket on the RTP port in /proc/net/udp")
+	}
+	t.Logf("%d sockets on the RTP port, none holding or dropping what arrived", found)
 }
 
 // socketDrops is what the kernel dropped at c for a full buffer (the last

@@ -8,8 +8,8 @@
 // TCP-interleaved and multicast readers. Unicast UDP RTP is sent here,
 // because gortsplib's way costs each reader one sendto a packet, through a
 // per-session queue that allocates a closure a packet and sets a write
-// deadline before every send: at 64 readers of 720p30 that is 190 000
-// system calls a second and the largest cost of the server.
+// deadline before every send: at 64 readers of 720p30, some 130 000
+// system calls a second.
 //
 // Two gortsplib streams carry the one picture. The first gets every packet
 // through WritePacketRTPWithNTP and serves the readers gortsplib sends to
@@ -24,28 +24,36 @@
 //     OnPlay adds the reader; PAUSE, TEARDOWN and the session's end (a
 //     timeout, the ghost reaper) remove it, so a reader that leaves gets no
 //     packet after the frame being sent.
-//   - From: gortsplib's own RTP and RTCP sockets. Server.ListenPacket is
-//     gortsplib's hook for opening its listeners; ours opens them as
-//     net.ListenPacket would and keeps the two unicast ones. Packets leave
-//     from the server_port the SETUP answer named, which NATs and firewalls
-//     that filter by source expect, with no second socket bound to the port
-//     (SO_REUSEPORT would split the incoming RTCP between two sockets) and
-//     no fork. gortsplib itself writes to these sockets only for publishers,
-//     whom we refuse, so the write deadline we set on them is ours alone.
+//   - From: gortsplib's RTP port, the server_port the SETUP answer named,
+//     which NATs and firewalls that filter by source expect. Server's
+//     ListenPacket is gortsplib's hook for opening its listeners; ours opens
+//     them as net.ListenPacket would, keeps the unicast RTP and RTCP ones,
+//     and on Linux marks the RTP one SO_REUSEPORT. The fan-out then binds
+//     a second socket to the same address and port (batch_linux.go): a
+//     blocking one, outside Go's network poller, because a datagram sent
+//     from a polled socket wakes the poller when its memory is freed, a
+//     thread wake-up a datagram, which was most of the cost at 64 readers.
+//     A one-instruction BPF program on the port's SO_REUSEPORT group steers
+//     every datagram arriving at the port to gortsplib's socket, so
+//     gortsplib reads as before and the second socket receives nothing.
+//     Elsewhere (batch_other.go) the fan-out sends from gortsplib's socket
+//     itself. Sender reports go from gortsplib's RTCP socket.
 //   - How: WriteJPEG marshals a frame's packets once into a ring of
 //     historyFrames reusable buffers and wakes one writer goroutine (owned
 //     by Serve). The writer builds one message a packet a reader, reader by
-//     reader (a reader's thread is woken once a frame, not once a packet),
-//     and hands them to sendmmsg (x/net's WriteBatch), up to 1024 a call:
-//     64 readers of a 100-packet frame is 7 system calls. Nothing is
-//     allocated per packet; messages and buffers are reused.
+//     reader (a reader's thread is woken once a frame, not once a packet,
+//     as GStreamer's multiudpsink orders them), and hands them to sendmmsg,
+//     up to 1024 a call: 64 readers of a 100-packet frame is 7 system
+//     calls. Nothing is allocated per packet; messages, addresses and
+//     buffers are reused.
 //   - Isolation: a unicast UDP send never waits for its receiver. A reader
 //     whose socket is full, or that vanished (the ICMP error is not
 //     reported on an unconnected socket), loses its packets in the network
 //     or in its own kernel; the others don't notice. The only thing a send
 //     can wait for is this server's own send buffer, the uplink, which every
-//     reader shares: the writer waits for it with one deadline a frame
-//     (frameBudget), never one a packet. A send that fails for one
+//     reader shares: a batch waits for it at most sendBudget (SO_SNDTIMEO,
+//     set once), never a deadline a packet; past it the readers not yet
+//     served lose the rest of that frame. A send that fails for one
 //     destination (no route, a firewall) costs that reader that packet, and
 //     the batch goes on. Each reader counts its packets and drops. A writer
 //     more than maxBehind frames behind skips to the newest, for all.
@@ -58,8 +66,9 @@
 //
 // Still different from before: a unicast UDP reader's PLAY answer carries
 // RTP-Info with the URL only (gortsplib takes the sequence number and
-// timestamp from the stream's sender, which sees no packet); players start
-// from the first packet they get, as they do with MediaMTX's.
+// timestamp from the stream's sender, which sees no packet); ffmpeg,
+// GStreamer and gortsplib's client, tested here, start from the first
+// packet they get.
 //
 // Retransmission and per-reader thinning (issue 14, the DESIGN's loss row)
 // go in the writer's per-reader loop: a decision a reader a frame in send,
