@@ -2,9 +2,11 @@ package rtsp
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -252,4 +254,55 @@ func BenchmarkLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(len(lat))/float64(b.N), "delivered")
+}
+
+// BenchmarkFanoutSend is the writer alone: one 720p frame (about 100
+// packets) to 16 readers' sockets on loopback, never read, so the kernel
+// drops what overflows. allocs/op must stay 0: nothing is allocated per
+// packet or per frame once the buffers have grown.
+func BenchmarkFanoutSend(b *testing.B) {
+	lc := listenConfig(true) // as the server opens gortsplib's RTP socket
+	pc, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn := pc.(*net.UDPConn)
+	defer conn.Close()
+	rtcpConn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rtcpConn.Close()
+	f, err := newFanout(conn, rtcpConn, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.close()
+	for range 16 {
+		sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sink.Close()
+		a := sink.LocalAddr().(*net.UDPAddr)
+		f.add(&udpReader{rtp: a, rtcp: a})
+	}
+	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
+	if err := enc.Init(); err != nil {
+		b.Fatal(err)
+	}
+	pkts, err := enc.Encode(testJPEG(b, 1280, 720))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := f.put(pkts, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	f.send(&f.ring[1], 1) // grows the buffers
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		f.send(&f.ring[1], 1)
+	}
+	b.ReportMetric(float64(len(pkts)*16), "datagrams/op")
 }
