@@ -159,7 +159,8 @@ type Server struct {
 	media     *description.Media
 	udpStream *gortsplib.ServerStream // unicast UDP readers' sessions: fan sends
 	fan       *fanout
-	rtpConn   *net.UDPConn // gortsplib's RTP and RTCP listeners, which fan sends from
+	listened  chan struct{} // closed when Listen is done with the above
+	rtpConn   *net.UDPConn  // gortsplib's RTP and RTCP listeners, which fan sends from
 	rtcpConn  *net.UDPConn
 	// udpViaLibrary sends unicast UDP through gortsplib's per-reader
 	// queues as before the fan-out; only BenchmarkFanout sets it, to
@@ -225,36 +226,50 @@ func (s *Server) Listen() error {
 		s.srv.MulticastRTPPort = cmp(s.MulticastRTP, DefaultMulticastRTP)
 		s.srv.MulticastRTCPPort = cmp(s.MulticastRTCP, DefaultMulticastRTCP)
 	}
+	// gortsplib serves from Start on, but the streams need it started:
+	// every connection waits in OnConnOpen until they are ready.
+	s.listened = make(chan struct{})
 	if err := s.srv.Start(); err != nil {
 		return fmt.Errorf("rtsp server on %s: %w", s.srv.RTSPAddress, err)
 	}
-	if s.rtpConn == nil || s.rtcpConn == nil {
+	err := s.openStreams()
+	close(s.listened)
+	if err != nil {
 		s.srv.Close()
+		return err
+	}
+	return nil
+}
+
+// openStreams sets up what Listen serves once gortsplib is started; on
+// failure it closes what it opened, but not the server.
+func (s *Server) openStreams() error {
+	if s.rtpConn == nil || s.rtcpConn == nil {
 		return errors.New("rtsp server: gortsplib opened its UDP listeners without ListenPacket")
 	}
-	var udpMedia *description.Media
-	s.stream, s.media = newStream(s.srv)
-	s.udpStream, udpMedia = newStream(s.srv)
-	for _, st := range []*gortsplib.ServerStream{s.stream, s.udpStream} {
-		if err := st.Initialize(); err != nil {
-			s.stream.Close()
-			s.srv.Close()
-			return fmt.Errorf("rtsp stream: %w", err)
-		}
+	stream, media := newStream(s.srv)
+	udpStream, udpMedia := newStream(s.srv)
+	if err := stream.Initialize(); err != nil {
+		return fmt.Errorf("rtsp stream: %w", err)
 	}
-	s.enc = &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
-	if err := s.enc.Init(); err != nil {
-		s.closeStreams()
-		return fmt.Errorf("rtp/jpeg encoder: %w", err)
+	if err := udpStream.Initialize(); err != nil {
+		stream.Close()
+		return fmt.Errorf("rtsp stream: %w", err)
 	}
-	// The SSRC the SETUP answers of UDP readers announce.
-	ssrc := s.udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
-	fan, err := newFanout(s.rtpConn, s.rtcpConn, ssrc)
+	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
+	err := enc.Init()
+	var fan *fanout
+	if err == nil {
+		// The SSRC the SETUP answers of UDP readers announce.
+		ssrc := udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
+		fan, err = newFanout(s.rtpConn, s.rtcpConn, ssrc)
+	}
 	if err != nil {
-		s.closeStreams()
-		return fmt.Errorf("rtp fan-out: %w", err)
+		stream.Close()
+		udpStream.Close()
+		return fmt.Errorf("rtp: %w", err)
 	}
-	s.fan = fan
+	s.stream, s.media, s.udpStream, s.enc, s.fan = stream, media, udpStream, enc, fan
 	return nil
 }
 
@@ -451,6 +466,11 @@ func (h *handler) refuse(r refusal, key netip.Addr, what string) *base.Response 
 var errRefused = errors.New("refused by a limit")
 
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	<-h.listened
+	if h.fan == nil { // Listen failed and closes the server
+		ctx.Conn.Close()
+		return
+	}
 	key := share.Key(ctx.Conn.NetConn().RemoteAddr())
 	c, closeNow := h.ledger.connOpen(key)
 	if closeNow {
