@@ -160,8 +160,11 @@ type Server struct {
 	udpStream *gortsplib.ServerStream // unicast UDP readers' sessions: fan sends
 	fan       *fanout
 	listened  chan struct{} // closed when Listen is done with the above
-	rtpConn   *net.UDPConn  // gortsplib's RTP and RTCP listeners, which fan sends from
-	rtcpConn  *net.UDPConn
+	// libReaders counts the sessions playing through s.stream: TCP,
+	// multicast (and unicast UDP when udpViaLibrary).
+	libReaders atomic.Int32
+	rtpConn    *net.UDPConn // gortsplib's RTP and RTCP listeners, which fan sends from
+	rtcpConn   *net.UDPConn
 	// udpViaLibrary sends unicast UDP through gortsplib's per-reader
 	// queues as before the fan-out; only BenchmarkFanout sets it, to
 	// compare the two.
@@ -338,6 +341,13 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 	if err := s.fan.put(pkts, captured); err != nil {
 		return fmt.Errorf("rtp fan-out: %w", err)
 	}
+	if s.libReaders.Load() == 0 {
+		// Nobody reads through gortsplib: the frame's last packet alone
+		// keeps its stream's sender current (the sequence number and
+		// timestamp a PLAY answer's RTP-Info names), without its copy
+		// and allocation of every packet.
+		pkts = pkts[len(pkts)-1:]
+	}
 	for _, p := range pkts {
 		if err := s.stream.WritePacketRTPWithNTP(s.media, p, captured); err != nil {
 			return fmt.Errorf("rtsp write: %w", err)
@@ -513,15 +523,24 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	if !ok {
 		return
 	}
-	if s.reader != nil {
-		h.fan.remove(s.reader)
-	}
+	h.stopSending(s)
 	if h.ledger.sessionClose(s) {
 		args := []any{"readers", h.ledger.totalReaders(), "reason", errString(ctx.Error)}
 		if r := s.reader; r != nil {
 			args = append(args, "packets", r.packets.Load(), "dropped", r.dropped.Load())
 		}
 		h.Logger.Info("reader left", args...)
+	}
+}
+
+// stopSending stops sending to s, whichever way its packets went.
+func (h *handler) stopSending(s *session) {
+	if s.reader != nil {
+		h.fan.remove(s.reader)
+	}
+	if s.viaLib {
+		s.viaLib = false
+		h.libReaders.Add(-1)
 	}
 }
 
@@ -631,6 +650,9 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	h.ledger.attach(c, s)
 	if s.reader != nil {
 		h.fan.add(s.reader)
+	} else if !s.viaLib {
+		s.viaLib = true
+		h.libReaders.Add(1)
 	}
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"transport", transportName(ctx.Session), "readers", n)
@@ -639,9 +661,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 
 func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
 	s := ctx.Session.UserData().(*session)
-	if s.reader != nil {
-		h.fan.remove(s.reader)
-	}
+	h.stopSending(s)
 	h.ledger.pause(s)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
