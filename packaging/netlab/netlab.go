@@ -83,8 +83,12 @@ func (p *Pair) SetRate(mbit float64, latencyMS int) error {
 }
 
 // InA and InB prefix argv to run it in A or B.
-func (p *Pair) InA(argv ...string) []string { return append([]string{"ip", "netns", "exec", p.A}, argv...) }
-func (p *Pair) InB(argv ...string) []string { return append([]string{"ip", "netns", "exec", p.B}, argv...) }
+func (p *Pair) InA(argv ...string) []string {
+	return append([]string{"ip", "netns", "exec", p.A}, argv...)
+}
+func (p *Pair) InB(argv ...string) []string {
+	return append([]string{"ip", "netns", "exec", p.B}, argv...)
+}
 
 // Remove deletes both namespaces (and so the veth pair).
 func (p *Pair) Remove() {
