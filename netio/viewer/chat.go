@@ -125,8 +125,8 @@ type chatSession struct {
 	lastID  uint64
 	ann     map[uint64]string
 	first   *chat.Client // a connection already made, used before dialling
-	ctl     *controls
 	welcome *chat.Msg    // first's welcome
+	ctl     *controls
 	// acked holds ids acknowledged to us whose echo has not come yet, so
 	// a welcome's copy of them is not taken for an unacknowledged line.
 	acked map[uint64]bool
@@ -360,7 +360,9 @@ func (s *chatSession) serve(ctx context.Context, c *chat.Client, w *chat.Msg) bo
 	}
 	u.Announcements = maps.Clone(s.ann)
 	s.post(ctx, u)
-	defer func() { s.unanswered(ctx, s.ctl.leave(), "the chat connection dropped before the broadcaster answered") }()
+	defer func() {
+		s.unanswered(ctx, s.ctl.leave(), "the chat connection dropped before the broadcaster answered")
+	}()
 	if err := s.serveControls(ctx, c, w, u.Role); err != nil {
 		s.log.Info("chat write", "error", err)
 		return false
