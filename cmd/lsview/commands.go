@@ -22,14 +22,18 @@ const (
 	cmdHelp
 	cmdName
 	cmdHost
-	cmdError // err says what is wrong; nothing is sent
+	cmdSet      // key and text (the value as typed)
+	cmdReset    // key; "" for all
+	cmdSettings // open or close the settings panel
+	cmdError    // err says what is wrong; nothing is sent
 )
 
 type command struct {
 	kind cmdKind
 	op   string // of cmdAnnounce: viewer.AnnouncePost, AnnounceEdit, AnnounceDelete
 	id   uint64 // the announcement edited or deleted
-	text string // chat or announcement text, the new name, the host key argument
+	text string // chat or announcement text, the new name, the host key argument, a setting's value
+	key  string // the setting of cmdSet and cmdReset
 	err  string
 }
 
@@ -43,6 +47,9 @@ var helpLines = [][2]string{
 	{"/name NEW", "join again as NEW"},
 	{"/host KEYFILE", "join again as host"},
 	{"/host -", "join again as viewer"},
+	{"/settings", "camera settings (F3)"},
+	{"/set KEY VALUE", "change one: a number, on/off, a choice like 1280x720 (host)"},
+	{"/reset [KEY]", "back to its default; without KEY: all (host)"},
 	{"//text", "send a line starting with /"},
 	{"Keys", ""},
 	{"Enter", "send"},
@@ -52,6 +59,7 @@ var helpLines = [][2]string{
 	{"PgUp, PgDn, wheel", "scroll the chat"},
 	{"F11", "full screen"},
 	{"F2", "details: latency, losses"},
+	{"F3", "camera settings: the host changes them"},
 	{"F1, ? on empty line", "this help"},
 	{"Esc", "clear the line; again: quit"},
 	{"Ctrl+Q", "quit"},
@@ -98,6 +106,19 @@ func parseInput(line string) command {
 			return command{kind: cmdError, err: "usage: /name NEWNAME"}
 		}
 		return command{kind: cmdName, text: rest}
+	case "settings":
+		return command{kind: cmdSettings}
+	case "set":
+		key, value, _ := strings.Cut(rest, " ")
+		if key == "" {
+			return command{kind: cmdError, err: "usage: /set KEY VALUE (/settings shows the keys)"}
+		}
+		return command{kind: cmdSet, key: key, text: strings.TrimSpace(value)}
+	case "reset":
+		if strings.Contains(rest, " ") {
+			return command{kind: cmdError, err: "usage: /reset KEY, or /reset alone for every setting"}
+		}
+		return command{kind: cmdReset, key: rest}
 	case "host":
 		if rest == "" {
 			return command{kind: cmdError, err: "usage: /host KEYFILE (or the key itself; /host - to join as a viewer)"}

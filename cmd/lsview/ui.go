@@ -186,6 +186,7 @@ type uiState struct {
 	role          string // ours: chat.RoleHost or chat.RoleViewer
 	pending       []viewer.Outgoing
 	help          bool // the help overlay is up
+	settings      settingsPanel
 	status        string
 	reconnecting  bool
 	viewers       int // -1: unknown
@@ -223,6 +224,9 @@ func (u *uiState) apply(up viewer.ChatUpdate) {
 	}
 	if up.Viewers >= 0 {
 		u.viewers = up.Viewers
+	}
+	if up.Controls != nil {
+		u.settings.take(up.Controls, up.ControlsBy, up.ControlsKey)
 	}
 }
 
@@ -270,6 +274,10 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	inputTop := p.panelInput(img, a, u)
 	if u.help { // over the whole panel but the input line: it is long
 		p.panelHelp(img, a, r.Min.Y, inputTop)
+		return
+	}
+	if u.settings.open { // it has the keys: no input line
+		p.panelSettings(img, a, u, top)
 		return
 	}
 	p.panelMessages(img, a, u, top, inputTop-4)
