@@ -450,11 +450,37 @@ var (
 	trackFG    = color.RGBA{70, 74, 84, 255}
 )
 
-// hostHints and viewerHints are the panel's keys.
-const (
-	hostHints   = "Up/Down: pick · Left/Right: change · PgUp/PgDn: more · Enter, Space: switch, press · r: reset · R: reset all · Esc, F3: close"
-	viewerHints = "Only the host can change settings. Esc, F3: close"
+// hostHints and viewerHints are the panel's keys, each kept whole on a
+// line.
+var (
+	hostHints = []string{"Up/Down: pick", "Left/Right: change", "PgUp/PgDn, Shift: more", "Enter, Space: switch, press",
+		"r: reset", "R: reset all", "Esc, F3: close"}
+	viewerHints = []string{"Esc, F3: close"}
 )
+
+// items lays out items on lines no wider than w, separated by " · ",
+// breaking between items (within one only when it alone is too wide).
+func (p *painter) items(items []string, w int) []string {
+	var lines []string
+	line := ""
+	for _, it := range items {
+		try := it
+		if line != "" {
+			try = line + " · " + it
+		}
+		if font.MeasureString(p.face, try).Ceil() <= w {
+			line = try
+			continue
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+		wrapped := p.wrap(it, w)
+		lines = append(lines, wrapped[:len(wrapped)-1]...)
+		line = wrapped[len(wrapped)-1]
+	}
+	return append(lines, line)
+}
 
 // panelSettings draws the settings between top and the panel's bottom:
 // a heading, one row per setting (name, value, and a bar for numbers),
@@ -465,14 +491,14 @@ func (p *painter) panelSettings(img *image.RGBA, a panelArea, u *uiState, top in
 	left := r.Min.X + pad
 	draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, r.Max.Y), image.NewUniform(panelBG), image.Point{}, draw.Src)
 	y := top
-	p.text(img, left, y, w, "Camera settings", hostFG)
-	y += p.line
-	// The foot: outcome and keys, wrapped, from the bottom up.
-	hints := hostHints
+	heading, hints := "Camera settings", hostHints
 	if !u.host() {
-		hints = viewerHints
+		heading, hints = "Camera settings (read only)", viewerHints
 	}
-	foot := p.wrap(hints, w)
+	p.text(img, left, y, w, heading, hostFG)
+	y += p.line + 2
+	// The foot: outcome and keys, wrapped, from the bottom up.
+	foot := p.items(hints, w)
 	var msg []string
 	if s.msg != "" {
 		msg = p.wrap(s.msg, w)
@@ -500,7 +526,7 @@ func (p *painter) panelSettings(img *image.RGBA, a panelArea, u *uiState, top in
 		p.text(img, left, y, w, note, dimFG)
 		return
 	}
-	rowH := p.line + 6
+	rowH := p.line + 10
 	rows := max(1, (bottom-y)/rowH)
 	sel := max(0, s.index(s.sel))
 	s.top = max(0, min(s.top, sel, len(s.list)-rows))
@@ -524,8 +550,8 @@ func (p *painter) panelSettings(img *image.RGBA, a panelArea, u *uiState, top in
 func (p *painter) settingRow(img *image.RGBA, a panelArea, s *settingsPanel, c chat.Control, selected bool, y int) {
 	left, right := a.r.Min.X+a.pad, a.r.Max.X-a.pad
 	if selected {
-		draw.Draw(img, image.Rect(a.r.Min.X, y, a.r.Max.X, y+p.line+4), image.NewUniform(selectedBG), image.Point{}, draw.Src)
-		draw.Draw(img, image.Rect(a.r.Min.X, y, a.r.Min.X+3, y+p.line+4), image.NewUniform(hostFG), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(a.r.Min.X, y, a.r.Max.X, y+p.line+8), image.NewUniform(selectedBG), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(a.r.Min.X, y, a.r.Min.X+3, y+p.line+8), image.NewUniform(hostFG), image.Point{}, draw.Src)
 	}
 	labelFG, valFG := textFG, nameFG
 	if c.Inactive {
@@ -545,7 +571,7 @@ func (p *painter) settingRow(img *image.RGBA, a panelArea, s *settingsPanel, c c
 	p.text(img, left, y+1, a.w-vw-8, p.ellipsis(textsafe.Terminal(c.Name), a.w-vw-8), labelFG)
 	p.text(img, right-vw, y+1, vw+1, val, valFG)
 	if c.Kind == "int" && c.Max > c.Min {
-		by := y + p.line + 1
+		by := y + p.line + 3
 		draw.Draw(img, image.Rect(left, by, right, by+2), image.NewUniform(trackFG), image.Point{}, draw.Src)
 		fill := left + int(int64(right-left)*(min(max(v, c.Min), c.Max)-c.Min)/(c.Max-c.Min))
 		draw.Draw(img, image.Rect(left, by, fill, by+2), image.NewUniform(valFG), image.Point{}, draw.Src)
