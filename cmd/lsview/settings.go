@@ -237,7 +237,8 @@ func (s *settingsPanel) answered(r viewer.ControlResult, out controlSender) stri
 	}
 	if r.Op == viewer.ControlList {
 		if r.Err != nil {
-			s.msg, s.warn = "settings: "+textsafe.Terminal(r.Err.Message), true
+			s.list = []chat.Control{} // none to show: the message says why
+			s.msg, s.warn = "settings: "+refusal(r.Err), true
 		}
 		return ""
 	}

@@ -2,6 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
@@ -142,5 +147,61 @@ func TestSettingsPanelViewerSendsNothing(t *testing.T) {
 	}
 	if err := s.setCommand("white_balance_automatic", "off", true, &out); err != nil || len(out.sets) != 1 || out.sets[0] != 0 {
 		t.Fatalf("/set bool off: %v, sent %v", err, out.sets)
+	}
+}
+
+// TestSettingsPanelDrawsEveryKind draws a camera's worth of settings (every
+// kind, an inactive one, more rows than fit) in the panels of an 800×450
+// and a 1920×1080 window, keeps the pictures to look at, and checks the
+// selected row is in sight and the inactive one greyed.
+func TestSettingsPanelDrawsEveryKind(t *testing.T) {
+	p, err := newPainter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := []chat.Control{sizeControl, fpsControl, {Key: "quality", Name: "JPEG quality", Kind: "int", Min: 1, Max: 100, Value: 80},
+		brightStep, {Key: "contrast", Name: "Contrast", Kind: "int", Max: 95, Value: 32},
+		{Key: "saturation", Name: "Saturation", Kind: "int", Max: 100, Value: 64},
+		{Key: "hue", Name: "Hue", Kind: "int", Min: -2000, Max: 2000, Value: 0},
+		autoControl,
+		{Key: "power_line_frequency", Name: "Power Line Frequency", Kind: "menu", Value: 1, Menu: []chat.MenuItem{{Value: 0, Label: "Disabled"}, {Value: 1, Label: "50 Hz"}, {Value: 2, Label: "60 Hz"}}},
+		{Key: "white_balance_temperature", Name: "White Balance Temperature", Kind: "int", Min: 2800, Max: 6500, Step: 10, Value: 4600, Inactive: true},
+		{Key: "auto_exposure", Name: "Auto Exposure", Kind: "menu", Value: 3, Menu: []chat.MenuItem{{Value: 1, Label: "Manual Mode"}, {Value: 3, Label: "Aperture Priority Mode"}}},
+		{Key: "exposure_time_absolute", Name: "Exposure Time, Absolute", Kind: "int", Min: 3, Max: 2047, Value: 250, Inactive: true},
+		{Key: "link_frequency", Name: "Link Frequency", Kind: "intmenu", Value: 1, Menu: []chat.MenuItem{{Value: 0, Label: "100000000"}, {Value: 1, Label: "200000000"}}},
+		{Key: "button", Name: "Button", Kind: "button"},
+		focusControl,
+		{Key: "zoom_absolute", Name: "Zoom, Absolute", Kind: "int", Min: 100, Max: 500, Value: 100},
+	}
+	for _, size := range []image.Point{{800, 450}, {1920, 1080}} {
+		u := &uiState{title: "Kitchen cam", role: chat.RoleHost, chatStatus: "chat: cam:4000 as boss"}
+		u.settings.open = true
+		u.settings.take(list, "", "")
+		u.settings.sel = "zoom_absolute"
+		u.settings.want = map[string]int64{"zoom_absolute": 150}
+		u.settings.sent = map[string]int64{"zoom_absolute": 150}
+		u.settings.msg, u.settings.warn = "Brightness: brightness 200 is outside -64 to 64", true
+		lay := newLayout(size.X, size.Y, image.Pt(16, 9))
+		img := image.NewRGBA(lay.panel)
+		p.drawPanel(img, u)
+		name := fmt.Sprintf("settings-kinds-%dx%d", size.X, size.Y)
+		f, err := os.Create(filepath.Join(artifactDir(t), name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		png.Encode(f, img)
+		f.Close()
+		if u.settings.top == 0 && size.Y < 600 {
+			t.Errorf("%s: the list did not scroll to the selected last row", name)
+		}
+		grey := 0
+		for _, px := range img.Pix {
+			if px == inactiveFG.R {
+				grey++
+			}
+		}
+		if size.Y > 600 && grey == 0 {
+			t.Errorf("%s: no greyed inactive row", name)
+		}
 	}
 }
