@@ -205,3 +205,45 @@ func TestSettingsPanelDrawsEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpFits draws the help overlay in the panels of the window sizes
+// people use and keeps the pictures: the last line, how to close it, must
+// be in sight at 1280×720 and up.
+func TestHelpFits(t *testing.T) {
+	p, err := newPainter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []image.Point{{800, 450}, {1280, 720}, {1920, 1080}} {
+		u := &uiState{title: "Kitchen cam", help: true}
+		lay := newLayout(size.X, size.Y, image.Pt(16, 9))
+		img := image.NewRGBA(lay.panel)
+		p.drawPanel(img, u)
+		name := fmt.Sprintf("help-%dx%d", size.X, size.Y)
+		f, err := os.Create(filepath.Join(artifactDir(t), name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		png.Encode(f, img)
+		f.Close()
+		if size.Y >= 720 && helpRows(p, lay.panel.Dx()) > (lay.panel.Dy()-p.line-16)/p.line {
+			t.Errorf("%s: the help needs %d lines, the panel has room for %d", name, helpRows(p, lay.panel.Dx()), (lay.panel.Dy()-p.line-16)/p.line)
+		}
+	}
+}
+
+// helpRows is how many lines the help takes in a panel w wide, as
+// panelHelp lays it out.
+func helpRows(p *painter, w int) int {
+	a := panelArea{pad: 8, w: w - 16}
+	col := helpColumn(p, a)
+	n := 0
+	for _, l := range helpLines {
+		if l[1] == "" {
+			n++
+			continue
+		}
+		n += max(len(p.wrap(l[0], col-2*a.pad)), len(p.wrap(l[1], a.w-col)))
+	}
+	return n + 1 // the padding at the top
+}

@@ -365,13 +365,7 @@ func (p *painter) panelInput(img *image.RGBA, a panelArea, u *uiState) int {
 func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom int) {
 	r, pad, w := a.r, a.pad, a.w
 	draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, bottom), image.NewUniform(helpBG), image.Point{}, draw.Src)
-	col := 0
-	for _, l := range helpLines {
-		if l[1] != "" {
-			col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*pad)
-		}
-	}
-	col = min(col, w*2/5)
+	col := helpColumn(p, a)
 	y := top + pad
 	for _, l := range helpLines {
 		if l[1] == "" {
@@ -394,6 +388,18 @@ func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom int) {
 		}
 		y += max(len(keys), len(what)) * p.line
 	}
+}
+
+// helpColumn is the width of the help's keys column: the widest key, up
+// to half the panel, where the descriptions wrap less than the keys would.
+func helpColumn(p *painter, a panelArea) int {
+	col := 0
+	for _, l := range helpLines {
+		if l[1] != "" {
+			col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*a.pad)
+		}
+	}
+	return min(col, a.w/2)
 }
 
 // panelMessages draws the lines still on their way just above y, then the

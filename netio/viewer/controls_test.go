@@ -121,3 +121,33 @@ func TestSessionControls(t *testing.T) {
 	}
 	host.mu.Unlock()
 }
+
+// TestControlsAskRefusesBeforeSending: nothing is queued before a join,
+// to a protocol 1 server, or for a viewer.
+func TestControlsAskRefusesBeforeSending(t *testing.T) {
+	c := newControls()
+	set := controlReq{op: chat.OpSet, key: "fps", value: 10}
+	if err := c.ask(set); !errors.Is(err, ErrNotJoined) {
+		t.Errorf("before joining: %v", err)
+	}
+	c.join(&chat.Msg{V: 1}, chat.RoleHost)
+	if err := c.ask(set); !errors.Is(err, ErrNoSettings) {
+		t.Errorf("protocol 1: %v", err)
+	}
+	c.join(&chat.Msg{V: chat.ControlsVersion}, chat.RoleViewer)
+	if err := c.ask(set); !errors.Is(err, ErrNotHost) {
+		t.Errorf("viewer: %v", err)
+	}
+	if n := len(c.reqs); n != 0 {
+		t.Fatalf("%d requests queued", n)
+	}
+	c.join(&chat.Msg{V: chat.ControlsVersion}, chat.RoleHost)
+	for range controlsQueued {
+		if err := c.ask(set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.ask(set); !errors.Is(err, ErrTooManyWaited) {
+		t.Errorf("queue full: %v", err)
+	}
+}
