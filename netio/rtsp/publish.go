@@ -35,6 +35,9 @@ const (
 	// connection: two detailed 1080p frames, as for a reader
 	// (writeQueuePackets). A power of two, as gortsplib wants.
 	publishQueuePackets = 1024
+	// reportEvery is how often the relay gets a sender report, as
+	// gortsplib's own period (which is off: see write).
+	reportEvery = 10 * time.Second
 )
 
 // PublishState is where a Publisher stands.
@@ -238,6 +241,8 @@ func (p *Publisher) session(ctx context.Context) (published bool, err error) {
 		WriteQueueSize: publishQueuePackets,
 		MaxPacketSize:  MaxPacketSize,
 		UserAgent:      "lsbroadcast",
+		// Ours instead, anchored on whole seconds (see write).
+		DisableRTCPSenderReports: true,
 		// The relay's reports and lost-packet notes on a TCP
 		// publisher are not ours to log.
 		OnPacketsLost: func(uint64) {},
@@ -269,7 +274,7 @@ func (p *Publisher) session(ctx context.Context) (published bool, err error) {
 	p.setStatus(PublishPublishing, nil)
 	failed := make(chan error, 1)
 	go func() { failed <- c.Wait() }()
-	reported := false
+	var reported time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -282,7 +287,8 @@ func (p *Publisher) session(ctx context.Context) (published bool, err error) {
 		if o == nil {
 			continue
 		}
-		if err := p.write(c, enc, media, o, !reported); err != nil {
+		report := time.Since(reported) >= reportEvery
+		if err := p.write(c, enc, media, o, report); err != nil {
 			var full liberrors.ErrClientWriteQueueFull
 			if errors.As(err, &full) {
 				p.dropped.Add(1)
@@ -290,16 +296,25 @@ func (p *Publisher) session(ctx context.Context) (published bool, err error) {
 			}
 			return true, fmt.Errorf("relay %s: %w", p.Redacted(), err)
 		}
-		reported = true
+		if report {
+			reported = time.Now()
+		}
 		p.frames.Add(1)
 	}
 }
 
-// write sends one picture with the Server's RTP timestamp. The first of
-// a connection is followed at once by a sender report: a relay that keeps
-// absolute timestamps (MediaMTX's useAbsoluteTimestamp, which keeps
-// viewers' latency figures true) drops every packet until it has one,
-// and gortsplib sends its first only after 10 s.
+// write sends one picture with the Server's RTP timestamp, followed by a
+// sender report when report is set. The first picture of a connection
+// gets one at once: a relay that keeps absolute timestamps (MediaMTX's
+// useAbsoluteTimestamp, which keeps viewers' latency figures true) drops
+// every packet until it has one, and gortsplib sends its first only after
+// 10 s.
+//
+// The report maps a whole second of wall-clock time, not the picture's
+// capture time, to its RTP time: MediaMTX v1.12.3 (on gortsplib v4.14.1;
+// bluenviron/gortsplib#869, fixed by #870) reads the NTP fraction as
+// nanoseconds, so a fraction of zero is the only one every relay reads
+// right.
 func (p *Publisher) write(c *gortsplib.Client, enc *rtpmjpeg.Encoder, media *description.Media, o *offered, report bool) error {
 	pkts, err := enc.Encode(o.jpeg)
 	if err != nil {
@@ -314,9 +329,11 @@ func (p *Publisher) write(c *gortsplib.Client, enc *rtpmjpeg.Encoder, media *des
 	if !report {
 		return nil
 	}
+	second := o.captured.Truncate(time.Second)
+	sinceSecond := uint32(int64(o.captured.Sub(second)) * jpegClockRate / int64(time.Second))
 	return c.WritePacketRTCP(media, &rtcp.SenderReport{
 		SSRC:    pkts[0].SSRC, // set by the client to the session's
-		NTPTime: ntp.Encode(o.captured),
-		RTPTime: o.rtpTime,
+		NTPTime: ntp.Encode(second),
+		RTPTime: o.rtpTime - sinceSecond,
 	})
 }
