@@ -51,8 +51,8 @@ func (f relayFlagSet) config() (RelayConfig, error) {
 		return RelayConfig{}, err
 	}
 	u, err := url.Parse(*f.url)
-	if err != nil {
-		return RelayConfig{}, fmt.Errorf("relay url: %w", err)
+	if err != nil { // CheckRelayURL passed: not expected
+		return RelayConfig{}, fmt.Errorf("relay url %s: unusable", rtsp.RedactURL(*f.url))
 	}
 	if *f.user != "" || *f.password != "" {
 		if u.User != nil {

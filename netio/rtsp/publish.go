@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
@@ -142,9 +143,9 @@ func RedactURL(u string) string {
 // WithoutUserInfo is u without user and password: the address readers of
 // the relay play.
 func WithoutUserInfo(u string) (string, error) {
-	pu, err := url.Parse(u)
+	pu, err := parseURL(u)
 	if err != nil {
-		return "", fmt.Errorf("relay url: %w", err)
+		return "", err
 	}
 	pu.User = nil
 	return pu.String(), nil
@@ -152,14 +153,28 @@ func WithoutUserInfo(u string) (string, error) {
 
 // CheckRelayURL says what is wrong with a relay URL, or nil.
 func CheckRelayURL(u string) error {
-	pu, err := url.Parse(u)
+	pu, err := parseURL(u)
 	if err != nil {
-		return fmt.Errorf("relay url: %w", err)
+		return err
 	}
 	if pu.Scheme != "rtsp" || pu.Hostname() == "" || trimSlash(pu.Path) == "" {
 		return fmt.Errorf("relay url %q: want rtsp://[USER:PASSWORD@]HOST[:PORT]/PATH", pu.Redacted())
 	}
 	return nil
+}
+
+// parseURL is url.Parse with an error that does not quote the URL, which
+// may hold a password.
+func parseURL(u string) (*url.URL, error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("relay url %s: %w", RedactURL(u), err)
+	}
+	return pu, nil
 }
 
 // setStatus records a state, and logs and reports it when it differs from
@@ -248,19 +263,27 @@ func (p *Publisher) session(ctx context.Context) (published bool, err error) {
 		OnPacketsLost: func(uint64) {},
 		OnDecodeError: func(error) {},
 	}
-	// StartRecording dials without a context: closing the client is how
-	// ctx interrupts it.
+	u, err := base.ParseURL(p.URL)
+	if err != nil { // CheckRelayURL passed: not expected
+		return false, fmt.Errorf("relay url %s: unusable", p.Redacted())
+	}
+	c.Scheme, c.Host = u.Scheme, u.Host
+	if err := c.Start(); err != nil {
+		return false, fmt.Errorf("rtsp client: %w", err)
+	}
+	// ANNOUNCE, SETUP and RECORD wait for the relay without a context:
+	// closing the client is how ctx ends them.
 	started := make(chan error, 1)
-	go func() { started <- c.StartRecording(p.URL, desc) }()
+	go func() { started <- record(c, u, desc) }()
 	select {
 	case err = <-started:
 	case <-ctx.Done():
-		if err = <-started; err == nil {
-			c.Close()
-		}
+		c.Close()
+		<-started
 		return false, ctx.Err()
 	}
 	if err != nil {
+		c.Close()
 		return false, fmt.Errorf("publish to %s: %w", p.Redacted(), err)
 	}
 	defer c.Close()
@@ -301,6 +324,19 @@ func (p *Publisher) session(ctx context.Context) (published bool, err error) {
 		}
 		p.frames.Add(1)
 	}
+}
+
+// record asks the relay to take the stream: what gortsplib's
+// StartRecording does, on a client already started.
+func record(c *gortsplib.Client, u *base.URL, desc *description.Session) error {
+	if _, err := c.Announce(u, desc); err != nil {
+		return err
+	}
+	if err := c.SetupAll(u, desc.Medias); err != nil {
+		return err
+	}
+	_, err := c.Record()
+	return err
 }
 
 // write sends one picture with the Server's RTP timestamp, followed by a

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +58,45 @@ func TestRelayUnreachableIsAStateNotAnError(t *testing.T) {
 	}
 	if err := (&Publisher{URL: "http://x/cam"}).Run(context.Background()); err == nil {
 		t.Error("Run with an http URL: no error")
+	}
+}
+
+// TestRelaySilentRelayDoesNotHoldTheStop: a relay that accepts the
+// connection and never answers does not keep Run past its context.
+func TestRelaySilentRelayDoesNotHoldTheStop(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	p := &Publisher{URL: "rtsp://" + l.Addr().String() + "/cam"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run still waits for the silent relay 2 s after its context ended")
+	}
+}
+
+func TestRelayURLErrorsHideThePassword(t *testing.T) {
+	err := CheckRelayURL("rtsp://u:secret@h:port/cam")
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("CheckRelayURL: %v", err)
 	}
 }
