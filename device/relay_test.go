@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 )
 
 // TestRelayFlags: --relay with credentials in the URL, in relay-user and
@@ -53,5 +55,22 @@ func TestRelayFlags(t *testing.T) {
 		if c.Relay.PublishURL != tc.publish || c.Relay.WatchURL != tc.watch || c.Relay.On() != (tc.publish != "") {
 			t.Errorf("%q: %+v, want publish %q, watch %q", tc.args, c.Relay, tc.publish, tc.watch)
 		}
+	}
+}
+
+// TestRelayStatusLine: systemd's status line names the relay's state,
+// and the reason while it fails, never the password.
+func TestRelayStatusLine(t *testing.T) {
+	b := &Broadcaster{cfg: &Config{}}
+	if got := b.relayLine(); got != "" {
+		t.Errorf("without a relay: %q", got)
+	}
+	b.cfg.Relay = RelayConfig{PublishURL: "rtsp://pi:s3cret@relay.example:8554/cam", WatchURL: "rtsp://relay.example:8554/cam"}
+	b.relay = &rtsp.Publisher{URL: b.cfg.Relay.PublishURL}
+	if got, want := b.relayLine(), "; relay rtsp://relay.example:8554/cam: connecting"; got != want {
+		t.Errorf("before it runs: %q, want %q", got, want)
+	}
+	if st := b.relayStatus(); st == nil || st.URL != b.cfg.Relay.WatchURL || st.State != "connecting" {
+		t.Errorf("/state relay %+v", st)
 	}
 }

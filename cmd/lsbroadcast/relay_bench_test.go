@@ -18,7 +18,7 @@ import (
 // it wrote, on loopback all TCP) per second. With a relay the Pi's cost
 // should not grow with N.
 func BenchmarkRelayPiCost(b *testing.B) {
-	for _, n := range []int{1, 16} {
+	for _, n := range []int{1, 16, 64} {
 		for _, via := range []string{"pi", "relay"} {
 			b.Run(fmt.Sprintf("readers=%d/via=%s", n, via), func(b *testing.B) { benchRelayPiCost(b, via, n) })
 		}

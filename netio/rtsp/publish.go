@@ -123,6 +123,9 @@ func (p *Publisher) Status() PublishStatus {
 	st := p.status
 	p.mu.Unlock()
 	st.Frames, st.Dropped = p.frames.Load(), p.dropped.Load()
+	if st.State == "" { // Run has not begun
+		st.State = PublishConnecting
+	}
 	return st
 }
 
