@@ -303,6 +303,9 @@ func (s *Session) chooseVideo() error {
 	if s.stream.RelayURL == "" {
 		return fmt.Errorf("%w: %q names no relay (it publishes to one with lsbroadcast --relay)", ErrNoVideo, s.stream.Name)
 	}
+	if err := rtsp.CheckRelayURL(s.stream.RelayURL); err != nil {
+		return fmt.Errorf("%w: %q names a relay we can't play: %w", ErrNoVideo, s.stream.Name, err)
+	}
 	s.stream.URL = s.stream.RelayURL
 	s.log.Info("playing the video from the relay; the chat stays with the broadcaster", "url", s.stream.URL)
 	return nil
