@@ -67,6 +67,9 @@ func (f relayFlagSet) config() (RelayConfig, error) {
 		}
 	} else if err := rtsp.CheckRelayURL(r.WatchURL); err != nil {
 		return RelayConfig{}, fmt.Errorf("relay-watch-url: %w", err)
+	} else if w, _ := url.Parse(r.WatchURL); w.User != nil {
+		// It is announced to everyone: credentials in it would be too.
+		return RelayConfig{}, fmt.Errorf("relay-watch-url %s: must not hold a user or password", w.Redacted())
 	}
 	return r, nil
 }

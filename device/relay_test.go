@@ -37,6 +37,8 @@ func TestRelayFlags(t *testing.T) {
 		{args: []string{"--relay", "rtsp://a:b@relay.example/cam", "--relay-user", "c"}, bad: "both"},
 		{args: []string{"--relay-user", "pi"}, bad: "need relay"},
 		{args: []string{"--relay", "rtsp://relay.example/cam", "--relay-watch-url", "x"}, bad: "relay-watch-url"},
+		{args: []string{"--relay", "rtsp://relay.example/cam", "--relay-watch-url", "rtsp://a:s3cret@relay.example/cam"},
+			bad: "must not hold"},
 	} {
 		c, err := ParseArgs(append([]string{"--state-dir", t.TempDir()}, tc.args...), nil)
 		if tc.bad != "" {
