@@ -23,6 +23,9 @@ type Stream struct {
 	FPS      int    `json:"fps,omitempty"`
 	Codec    string `json:"codec,omitempty"` // "jpeg"
 	Viewers  int    `json:"viewers,omitempty"`
+	// RelayURL is where a relay (MediaMTX) re-serves the same stream,
+	// without credentials; "" when there is none.
+	RelayURL string `json:"relay_url,omitempty"`
 }
 
 // Size is WxH, or "" when unknown.

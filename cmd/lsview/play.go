@@ -34,7 +34,7 @@ type player struct {
 // startPlayer starts playing st until ctx ends or close is called; close
 // it before leaving. headless decodes for the stats only (see newDecoder).
 func startPlayer(ctx context.Context, o *options, st viewer.Stream, headless bool, log *slog.Logger) (*player, error) {
-	cfg := viewer.Config{Stream: st, Transport: o.transport, Logger: log}
+	cfg := viewer.Config{Stream: st, Transport: o.transport, Via: o.via, Logger: log}
 	if st.HasChat() {
 		h, err := hello(o)
 		if err != nil {

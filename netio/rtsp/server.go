@@ -70,6 +70,11 @@ type Server struct {
 	ChatPort int
 	Instance string
 
+	// Relay, when set, is offered every picture WriteJPEG sends, with its
+	// RTP timestamp, so a relay re-serves the very same stream. Offer
+	// must not wait.
+	Relay Relay
+
 	// Limits; zero takes the default. An address is an IPv4 address or an
 	// IPv6 /64.
 	MaxReaders         int // sessions playing, in all (DefaultMaxReaders)
@@ -194,7 +199,16 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 		}
 	}
 	s.frames.Add(1)
+	if s.Relay != nil {
+		s.Relay.Offer(jpeg, ts, captured)
+	}
 	return nil
+}
+
+// Relay is what the Server needs of a relay publisher (Publisher). The
+// picture is not written to after Offer, so it may be kept.
+type Relay interface {
+	Offer(jpeg []byte, rtpTime uint32, captured time.Time)
 }
 
 // URL is the address clients play, with host as they should reach it.

@@ -45,7 +45,28 @@ type Config struct {
 	Stream    Stream         // from a Directory, HostStream or URLStream
 	Hello     chat.Hello     // name and host key for the chat; unused without one
 	Transport rtsp.Transport // how RTP travels
+	Via       Via            // where the video comes from; "": ViaAuto
 	Logger    *slog.Logger   // nil: slog.Default()
+}
+
+// Via says where a Session plays the video from. The chat is always the
+// broadcaster's own.
+type Via string
+
+// Where the video comes from.
+const (
+	ViaAuto  Via = "auto"  // the broadcaster itself, for now: a relay costs latency a room doesn't need
+	ViaPi    Via = "pi"    // the broadcaster itself
+	ViaRelay Via = "relay" // the relay the broadcaster names (netio.Stream.RelayURL)
+)
+
+// ParseVia reads pi, relay or auto.
+func ParseVia(s string) (Via, error) {
+	switch v := Via(s); v {
+	case ViaAuto, ViaPi, ViaRelay:
+		return v, nil
+	}
+	return "", fmt.Errorf("invalid via %q: want pi, relay or auto", s)
 }
 
 // Session plays one stream and keeps its chat. Make it with NewSession,
@@ -206,6 +227,16 @@ func (s *Session) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.chooseVideo(); err != nil {
+		close(s.frames)
+		if s.chat != nil {
+			if s.chat.first != nil {
+				s.chat.first.Close()
+			}
+			close(s.chat.updates)
+		}
+		return err
+	}
 	s.started.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
 	if s.chat != nil {
@@ -256,6 +287,27 @@ func (s *Session) join(ctx context.Context) error {
 		st.Name = w.Stream.Name
 	}
 	st.Width, st.Height, st.FPS, st.Instance = w.Stream.Width, w.Stream.Height, w.Stream.FPS, w.Stream.Instance
+	st.RelayURL = w.Stream.RelayURL
+	return nil
+}
+
+// chooseVideo points the stream's URL at the relay when Via asks for it.
+// A relay asked for and not named is an error, not a quiet fall-back:
+// the user chose the relay to spare the broadcaster.
+func (s *Session) chooseVideo() error {
+	if s.cfg.Via != ViaRelay {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream.RelayURL == "" {
+		return fmt.Errorf("%w: %q names no relay (it publishes to one with lsbroadcast --relay)", ErrNoVideo, s.stream.Name)
+	}
+	if err := rtsp.CheckRelayURL(s.stream.RelayURL); err != nil {
+		return fmt.Errorf("%w: %q names a relay we can't play: %w", ErrNoVideo, s.stream.Name, err)
+	}
+	s.stream.URL = s.stream.RelayURL
+	s.log.Info("playing the video from the relay; the chat stays with the broadcaster", "url", s.stream.URL)
 	return nil
 }
 

@@ -923,6 +923,16 @@
   // The stream's name before any chat (the name dialog may be open).
   fetch('/state', { cache: 'no-store' })
     .then((r) => (r.ok ? r.json() : null))
-    .then((st) => { if (st) showStreamName(st.name); })
+    .then((st) => {
+      if (!st) return;
+      showStreamName(st.name);
+      // A relay re-serves the stream to audiences the broadcaster can't.
+      const url = st.relay && st.relay.url;
+      if (typeof url === 'string' && url.startsWith('rtsp://')) {
+        const a = $('relay-link');
+        a.href = url;
+        a.hidden = false;
+      }
+    })
     .catch(() => { /* the chat's welcome names it too */ });
 })();
