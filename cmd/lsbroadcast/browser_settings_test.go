@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +56,17 @@ func asHost(t *testing.T, ctx context.Context, name, key string) {
 	src += `
 		window.__problems = [];
 		document.addEventListener('securitypolicyviolation', (e) => window.__problems.push('CSP ' + e.violatedDirective + ' ' + e.blockedURI));
-		window.addEventListener('error', (e) => window.__problems.push('error ' + e.message));`
+		window.addEventListener('error', (e) => window.__problems.push('error ' + e.message));
+		window.__traffic = [];
+		const send = WebSocket.prototype.send;
+		WebSocket.prototype.send = function (d) {
+			if (this.url.endsWith('/ws/chat')) window.__traffic.push('> ' + d);
+			if (!this.__watched) {
+				this.__watched = true;
+				this.addEventListener('message', (e) => { if (this.url.endsWith('/ws/chat')) window.__traffic.push('< ' + String(e.data).slice(0, 160)); });
+			}
+			return send.call(this, d);
+		};`
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
 		t.Fatal(err)
 	}
@@ -538,7 +549,7 @@ func TestWebCameraSettingsEveryKind(t *testing.T) {
 		do(t, ctx, chromedp.KeyEvent(kb.Enter))
 		waitTrue(t, ctx, 5*time.Second, ctlJS("brightness", "number")+`.value === '0'`)
 		if cam.value("brightness") != 0 {
-			t.Errorf("brightness after reset: %d", cam.value("brightness"))
+			t.Errorf("brightness after reset: %d; the page's chat:\n%s", cam.value("brightness"), strings.Join(eval[[]string](t, ctx, `window.__traffic.slice(-30)`), "\n"))
 		}
 	})
 

@@ -332,12 +332,11 @@
       const key = busy.get(m.ref);
       busy.delete(m.ref);
       const row = rows.get(key);
-      if (m.type === 'error') {
-        showError(key, failure(m));
-      } else {
-        showError(key, '');
-      }
-      if (row && !dirty(row)) sync(row);
+      showError(key, m.type === 'error' ? failure(m) : '');
+      // A refusal shows the server's value again. An ack is followed by
+      // the "changed" event with the new values: until then the row
+      // keeps what the host chose rather than flash the old value.
+      if (m.type === 'error' && row && !dirty(row)) sync(row);
       pump();
     }
 
