@@ -310,11 +310,11 @@
     function message(m) {
       if (!on || !Array.isArray(m.controls)) return;
       if (m.ref !== listRef && m.event !== 'changed') return;
-      noteEl.hidden = true;
       apply(m.controls);
+      note(latest.size ? '' : 'This source has no settings to change.');
       if (m.event === 'changed' && m.from && m.from !== me) {
         const c = latest.get(m.control);
-        statusEl.textContent = visible(m.from + (c ? ' changed ' + c.name : ' reset every setting'));
+        statusEl.textContent = visible(m.from + (m.control ? ' changed ' + (c ? c.name : m.control) : ' reset every setting'));
       }
     }
 
@@ -322,9 +322,8 @@
     function answer(m) {
       if (m.ref === listRef) {
         if (m.type === 'error') {
-          noteEl.textContent = visible(m.code === 'unsupported' ? 'This source has no settings to change.' : 'The settings could not be read: ' + (m.message || m.code));
-          noteEl.hidden = false;
-          resetAllBtn.hidden = true;
+          apply([]);
+          note(m.code === 'unsupported' ? 'This source has no settings to change.' : 'The settings could not be read: ' + (m.message || m.code));
         }
         return;
       }
@@ -338,6 +337,11 @@
       // keeps what the host chose rather than flash the old value.
       if (m.type === 'error' && row && !dirty(row)) sync(row);
       pump();
+    }
+
+    function note(text) {
+      noteEl.textContent = visible(text);
+      noteEl.hidden = !text;
     }
 
     function failure(m) {
@@ -405,6 +409,7 @@
       }));
       latest.clear();
       for (const c of controls) latest.set(c.key, c);
+      resetAllBtn.hidden = controls.length === 0;
       const s = JSON.stringify(controls.map((c) => [c.key, c.name, c.kind, c.min, c.max, c.step, c.menu]));
       if (s !== shape) {
         shape = s;
@@ -429,7 +434,6 @@
         sync(row);
         if (errors.has(c.key)) showError(c.key, errors.get(c.key));
       }
-      resetAllBtn.hidden = controls.length === 0;
       // The host keeps the keyboard where it was, in the rebuilt row.
       const row = focusKey ? rows.get(focusKey) : null;
       if (row && row.parts[focusPart]) row.parts[focusPart].focus();
