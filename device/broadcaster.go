@@ -188,7 +188,8 @@ func (b *Broadcaster) stream() netio.Stream {
 	size := b.frameSize()
 	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chat.Version,
 		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, HTTPPort: b.cfg.HTTPPort, Width: size.W, Height: size.H,
-		FPS: b.settings.picture().FPS, Codec: "jpeg", Viewers: b.rtsp.Stats().Readers, RelayURL: b.cfg.Relay.WatchURL}
+		FPS: b.settings.picture().FPS, Codec: "jpeg", Viewers: b.rtsp.Stats().Readers, RelayURL: b.cfg.Relay.WatchURL,
+		RTPEpoch: b.rtsp.Epoch().UnixMicro()}
 }
 
 // webStatus is what the web viewer's /state reports.

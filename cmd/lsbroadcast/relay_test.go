@@ -196,12 +196,15 @@ func TestRelayPublishesTheSameStream(t *testing.T) {
 	if vs.URL != relay.ReadURL() || vs.FPS < relayFPS*0.8 || !strings.Contains(vs.Chat, b.ChatAddr+" as relayprobe") {
 		t.Errorf("lsview --via relay: %s\nwant the relay's url, %d fps, the chat with the Pi", out, relayFPS)
 	}
-	// Not asserted: MediaMTX v1.12.3's sender reports carry the NTP
-	// fraction in nanoseconds (gortsplib#869), so an RTCP latency read
-	// through it is off by up to 0.77 s; BenchmarkRelayAddedLatency
-	// measures the relay's delay by RTP timestamp instead.
+	// MediaMTX v1.12.3's sender reports carry the NTP fraction in
+	// nanoseconds (gortsplib#869) and are off by up to 0.77 s; lsview
+	// maps RTP time through the welcome's rtp_epoch_us instead, which
+	// the relay keeps, so its latency holds through the relay.
 	t.Logf("lsview via the relay: %.1f fps, latency p50 %.1f ms p99 %.1f ms (%s)",
 		vs.FPS, vs.Latency.P50, vs.Latency.P99, vs.Latency.Source)
+	if vs.Latency.Source != "rtp" || vs.Latency.P50 <= 0 || vs.Latency.P50 > 200 {
+		t.Errorf("latency through the relay: p50 %.1f ms from %q; want a loopback figure (0–200 ms) from the RTP epoch", vs.Latency.P50, vs.Latency.Source)
+	}
 }
 
 // TestRelayRestartResumesAndLocalReadersNeverStall kills MediaMTX and

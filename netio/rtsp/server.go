@@ -211,6 +211,10 @@ type Relay interface {
 	Offer(jpeg []byte, rtpTime uint32, captured time.Time)
 }
 
+// Epoch is the wall-clock time of RTP time 0: a frame captured at t has
+// RTP time (t-Epoch)×90 kHz, modulo 2³².
+func (s *Server) Epoch() time.Time { return s.start }
+
 // URL is the address clients play, with host as they should reach it.
 func (s *Server) URL(host string) string {
 	return "rtsp://" + net.JoinHostPort(host, strconv.Itoa(s.Port)) + s.Path

@@ -287,7 +287,7 @@ func (s *Session) join(ctx context.Context) error {
 		st.Name = w.Stream.Name
 	}
 	st.Width, st.Height, st.FPS, st.Instance = w.Stream.Width, w.Stream.Height, w.Stream.FPS, w.Stream.Instance
-	st.RelayURL = w.Stream.RelayURL
+	st.RelayURL, st.RTPEpoch = w.Stream.RelayURL, w.Stream.RTPEpoch
 	return nil
 }
 
@@ -359,7 +359,13 @@ func (s *Session) deliver(f rtsp.Frame) {
 	if lost := s.lostAt.Load(); lost != 0 && s.lostAt.CompareAndSwap(lost, 0) {
 		s.log.Warn("stream back", "url", s.Stream().URL, "after", time.Since(time.Unix(0, lost)).Round(100*time.Millisecond))
 	}
-	if !f.Captured.IsZero() {
+	if epoch := s.Stream().RTPEpoch; epoch != 0 {
+		// The broadcaster's own mapping beats the sender reports: it
+		// holds from the first frame, and through a relay that keeps
+		// the timestamps but rewrites the reports.
+		f.Captured = rtsp.CaptureTime(time.UnixMicro(epoch), f.RTPTime, f.Received)
+		s.RecordLatency(f.Received.Sub(f.Captured), "rtp")
+	} else if !f.Captured.IsZero() {
 		s.RecordLatency(f.Received.Sub(f.Captured), "rtcp")
 	}
 	for {
