@@ -9,6 +9,7 @@ require (
 	github.com/coder/websocket v1.8.15
 	github.com/coreos/go-systemd/v22 v22.5.0
 	github.com/grandcat/zeroconf v1.0.0
+	github.com/pion/rtcp v1.2.16
 	github.com/pion/rtp v1.8.25
 	github.com/vladimirvivien/go4vl v0.0.5
 	go.etcd.io/bbolt v1.4.3
@@ -36,7 +37,6 @@ require (
 	github.com/miekg/dns v1.1.27 // indirect
 	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
-	github.com/pion/rtcp v1.2.16 // indirect
 	github.com/pion/sdp/v3 v3.0.16 // indirect
 	github.com/pion/srtp/v3 v3.0.8 // indirect
 	github.com/pion/transport/v3 v3.0.7 // indirect

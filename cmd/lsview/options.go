@@ -36,6 +36,7 @@ type options struct {
 	hostKey   string // file holding the host key
 	mdns      mdns.Interfaces
 	transport rtsp.Transport
+	nack      bool
 	wait      time.Duration // how long --list and name lookups browse
 	size      [2]int        // window canvas
 	logLevel  string
@@ -89,6 +90,7 @@ flags:
 	fs.StringVar(&o.name, "name", "", "chat name (default: your user name)")
 	fs.StringVar(&o.hostKey, "host-key", "", "file with the broadcaster's host key: join as host")
 	mdnsFlag := fs.String("mdns", "all", "discovery: all, off, or interfaces IFACE[,IFACE]")
+	fs.BoolVar(&o.nack, "nack", true, "over UDP, ask the broadcaster again for lost packets (RTCP NACK)")
 	transport := fs.String("transport", "auto", "RTP transport: auto, udp, tcp or multicast")
 	wait := fs.Duration("wait", 3*time.Second, "how long --list and name lookups look for broadcasters")
 	size := fs.String("window", "1280x720", "window size WxH")

@@ -45,6 +45,7 @@ type Config struct {
 	Stream    Stream         // from a Directory, HostStream or URLStream
 	Hello     chat.Hello     // name and host key for the chat; unused without one
 	Transport rtsp.Transport // how RTP travels
+	NoNACK    bool           // don't ask for lost packets (rtsp.Client.NoNACK)
 	Logger    *slog.Logger   // nil: slog.Default()
 }
 
@@ -167,15 +168,17 @@ func (s *Session) State() State { return State(s.state.Load()) }
 // Stats returns the counters now.
 func (s *Session) Stats() Stats {
 	lost := s.lostBefore.Load()
+	var rec rtsp.RecoverStats
 	if c := s.client.Load(); c != nil {
 		cs := c.Stats()
 		lost += cs.LostFrames
+		rec = cs.Recover
 		if cs.Transport != "" {
 			s.transport.Store(cs.Transport)
 		}
 	}
 	st := Stats{URL: s.Stream().URL, State: s.State(), Frames: s.received.Load(),
-		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1}
+		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1, Recover: rec}
 	st.Transport = s.transport.Load().(string)
 	st.Latency.Source = s.latencySrc.Load().(string)
 	if ns := s.started.Load(); ns != 0 {
@@ -264,7 +267,7 @@ func (s *Session) play(ctx context.Context) error {
 	url := s.Stream().URL
 	retry := retryFirst
 	for {
-		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, Logger: s.log, ReadTimeout: readTimeout}
+		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, NoNACK: s.cfg.NoNACK, Logger: s.log, ReadTimeout: readTimeout}
 		s.client.Store(c)
 		err := c.Run(ctx, s.deliver)
 		st := c.Stats()
