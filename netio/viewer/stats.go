@@ -36,7 +36,7 @@ type Stats struct {
 	Lost      uint64  // lost in the network, over every connection
 	Latency   Latency // capture (sender's clock) to received
 
-	Recover rtsp.RecoverStats // lost packets asked for again, on the current connection
+	Recover rtsp.RecoverStats // lost packets asked for again, over every connection
 
 	Chat         string // the chat's state, as a status line says it; "" without chat
 	ChatMessages uint64 // people's messages received, history included
