@@ -189,7 +189,7 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 			// next stall asks again.
 			_ = gc.WritePacketRTCP(medi, &rtcp.TransportLayerNack{SenderSSRC: localSSRC.Load(),
 				MediaSSRC: mediaSSRC, Nacks: []rtcp.NackPair{{PacketID: seq}}})
-		})
+		}, func() uint64 { return gc.Stats().Session.Medias[medi].BytesReceived })
 		c.watcher.Store(w)
 	}
 	a := assembler{dec: dec}

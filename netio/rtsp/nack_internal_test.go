@@ -52,59 +52,82 @@ func TestHistory(t *testing.T) {
 
 func TestGapWatcher(t *testing.T) {
 	var asked []uint16
-	w := newGapWatcher(func(seq uint16, _ uint32) { asked = append(asked, seq) })
+	var arrived uint64
+	w := newGapWatcher(func(seq uint16, _ uint32) { asked = append(asked, seq) }, func() uint64 { return arrived })
 	t0 := time.Unix(1000, 0)
 	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	// arrive counts packets reaching the socket; deliver hands them on,
+	// as gortsplib's receiver does when nothing before them is missing.
+	arrive := func(from, to int) { arrived += uint64(to-from) * 112 }
+	deliver := func(from, to int, last bool, ms float64) {
+		for i := from; i < to; i++ {
+			w.delivered(pkt(uint16(i), last && i == to-1), at(ms))
+		}
+	}
+	want := func(seqs ...uint16) {
+		t.Helper()
+		if len(asked) != len(seqs) {
+			t.Fatalf("asked %v, want %v", asked, seqs)
+		}
+		for i := range seqs {
+			if asked[i] != seqs[i] {
+				t.Fatalf("asked %v, want %v", asked, seqs)
+			}
+		}
+	}
 
-	// A picture arrives whole: nothing asked, even past its end.
-	for i := range 10 {
-		w.delivered(pkt(uint16(i), i == 9), at(float64(i)*0.1))
-	}
-	w.tick(at(5))
-	if len(asked) != 0 {
-		t.Fatalf("asked %v with nothing lost", asked)
-	}
-	// The next stalls after its third packet: seq 13 is asked for once
-	// the pause is long enough, then once more a round trip later.
-	for i := 10; i < 13; i++ {
-		w.delivered(pkt(uint16(i), false), at(33+float64(i-10)*0.1))
-	}
-	w.tick(at(34))
-	if len(asked) != 0 {
-		t.Fatal("asked before stallMid")
-	}
-	w.tick(at(37))
-	w.tick(at(38))
-	if len(asked) != 1 || asked[0] != 13 {
-		t.Fatalf("asked %v, want [13]", asked)
-	}
-	w.tick(at(37 + 10 + 3)) // initialRTT + a tick later
-	if len(asked) != 2 || asked[1] != 13 {
-		t.Fatalf("no retry: %v", asked)
-	}
-	w.tick(at(55))
-	if len(asked) != 2 {
-		t.Fatalf("more than one retry: %v", asked)
-	}
-	// It comes: counted, no round trip sample (it was retried).
-	w.delivered(pkt(13, false), at(56))
+	// A picture arrives whole: nothing asked, even long past its end.
+	arrive(0, 10)
+	deliver(0, 10, true, 0)
+	w.tick(at(30))
+	want()
+	// The next loses 13: what follows is held, and 13 asked for at
+	// once; again a round trip later; then it comes.
+	arrive(10, 13)
+	deliver(10, 13, false, 33)
+	arrive(14, 20)
+	w.tick(at(33.5))
+	want()
+	w.tick(at(34.5))
+	want(13)
+	w.tick(at(34.5 + 10 + 2.5)) // initialRTT and a tick later
+	want(13, 13)
+	w.tick(at(49))
+	want(13, 13)
+	arrive(13, 14)
+	deliver(13, 20, true, 50)
 	if st := w.stats(); st.Recovered != 1 || st.RTT != 0 {
+		t.Fatalf("retried, so no round trip sample: %+v", st)
+	}
+	// The next loses its first packet: asked for as soon as the rest is
+	// held, and answered in a millisecond.
+	arrive(21, 30)
+	w.tick(at(68))
+	want(13, 13, 20)
+	arrive(20, 21)
+	deliver(20, 30, true, 69)
+	if st := w.stats(); st.Recovered != 2 || st.RTT != time.Millisecond {
 		t.Fatalf("%+v", st)
 	}
-	// Another stall, answered at once: a round trip measured.
-	w.tick(at(60))
-	w.delivered(pkt(14, true), at(61))
-	if st := w.stats(); st.Recovered != 2 || st.RTT != time.Millisecond || st.NACKs != 3 {
-		t.Fatalf("%+v", st)
-	}
-	// A stall nobody answers is given up after a frame and a round trip,
-	// and not asked about again.
-	w.delivered(pkt(15, false), at(100))
+	// The next loses its tail: nothing follows, so the pause says it.
+	arrive(30, 39)
+	deliver(30, 39, false, 100)
+	w.tick(at(102))
+	want(13, 13, 20)
 	w.tick(at(104))
-	w.tick(at(108))
+	want(13, 13, 20, 39)
+	w.tick(at(107.5))
+	want(13, 13, 20, 39, 39)
+	// Unanswered, it is given up after a frame and a round trip, and not
+	// asked about again.
 	w.tick(at(200))
 	w.tick(at(300))
 	if st := w.stats(); st.GaveUp != 1 || st.NACKs != 5 {
 		t.Fatalf("%+v, asked %v", st, asked)
 	}
+	// A late picture is no loss.
+	arrive(40, 50)
+	deliver(40, 50, true, 400)
+	w.tick(at(500))
+	want(13, 13, 20, 39, 39)
 }

@@ -17,10 +17,12 @@ import (
 // its receiver (pkg/rtpreceiver) puts them in order and holds everything
 // behind a gap until the gap fills or 64 newer packets have come, then
 // gives the missing ones up. Seen from OnPacketRTP, a gap is a stall: the
-// in-order packets stop in the middle of a picture (the last one had no
-// marker), or no picture follows the last complete one within a frame
-// interval. The watcher then asks for the next sequence number, the first
-// missing one for sure; when it arrives the receiver releases what it
+// in-order packets stop while bytes that reached the socket (gortsplib
+// counts them as they come) are not handed on: the receiver holds them
+// behind a missing packet. A pause inside a picture (the last packet had
+// no marker) longer than stallMid is taken for one too, for a loss at a
+// picture's tail that nothing follows yet. The watcher then asks for the
+// next sequence number, the first missing one for sure; when it arrives the receiver releases what it
 // held up to the next gap, which stalls in turn. A picture with k
 // scattered losses costs k rounds of stall + round trip, well inside the
 // 64-packet hold at the loss rates worth recovering (2 % of 60 packets is
@@ -50,6 +52,13 @@ const (
 	// initialRTT and initialFrame stand in until measured.
 	initialRTT   = 10 * time.Millisecond
 	initialFrame = time.Second / 30
+	// heldBytes of arrivals not handed on mean a packet is held: more
+	// than an RTCP sender report (28 bytes, and its SDES), less than any
+	// RTP/JPEG packet but a picture's last.
+	heldBytes = 200
+	// heldQuiet: arrivals counted but not yet handed on for this long
+	// are held, not on their way through gortsplib's reading goroutine.
+	heldQuiet = time.Millisecond
 )
 
 // RecoverStats count a Client's requests for lost packets.
@@ -65,6 +74,17 @@ type RecoverStats struct {
 // the watcher's; mu serialises them.
 type gapWatcher struct {
 	send func(seq uint16, mediaSSRC uint32) // sends a generic NACK for seq
+	// arrived is the bytes that reached the socket so far (RTP and RTCP);
+	// nil when unknown, then a picture that is later than a frame
+	// interval is taken to have lost its first packet.
+	arrived func() uint64
+	// delivered is the bytes handed on; offset is what arrived and will
+	// never be handed on (RTCP, duplicates), learnt at picture ends, so
+	// arrived - delivered - offset is what the receiver holds.
+	deliveredBytes uint64
+	offset         int64
+	lastExcess     int64
+	offsetSet      bool
 
 	mu        sync.Mutex
 	started   bool
@@ -81,7 +101,7 @@ type gapWatcher struct {
 	pendFirst time.Time // first NACK for pendSeq
 	pendLast  time.Time // latest NACK for pendSeq
 	retried   bool
-	midFrame  bool   // the stall was inside a picture: a round trip sample is sound
+	sure      bool   // the packet is known missing, not maybe unsent: a round trip sample is sound
 	gaveUp    bool   // pendSeq was given up: don't ask again
 	gaveUpSeq uint16 // which
 
@@ -89,8 +109,8 @@ type gapWatcher struct {
 	rtt                       atomic.Int64
 }
 
-func newGapWatcher(send func(seq uint16, ssrc uint32)) *gapWatcher {
-	return &gapWatcher{send: send, frame: initialFrame, srtt: initialRTT}
+func newGapWatcher(send func(seq uint16, ssrc uint32), arrived func() uint64) *gapWatcher {
+	return &gapWatcher{send: send, arrived: arrived, frame: initialFrame, srtt: initialRTT}
 }
 
 func (w *gapWatcher) stats() RecoverStats {
@@ -100,13 +120,21 @@ func (w *gapWatcher) stats() RecoverStats {
 
 // delivered notes a packet gortsplib's receiver handed on, in order.
 func (w *gapWatcher) delivered(pkt *rtp.Packet, now time.Time) {
+	var arrived uint64
+	if pkt.Marker && w.arrived != nil {
+		arrived = w.arrived()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.deliveredBytes += uint64(pkt.MarshalSize())
+	if pkt.Marker && w.arrived != nil {
+		w.learnOffset(arrived)
+	}
 	seq := pkt.SequenceNumber
 	if w.pending && int16(seq-w.pendSeq) >= 0 {
 		if seq == w.pendSeq {
 			w.recovered.Add(1)
-			if w.midFrame && !w.retried {
+			if w.sure && !w.retried {
 				w.sample(now.Sub(w.pendFirst))
 			}
 		}
@@ -121,6 +149,27 @@ func (w *gapWatcher) delivered(pkt *rtp.Packet, now time.Time) {
 		w.frameEnd = now
 	}
 	w.started, w.last, w.ssrc, w.lastMark, w.lastAt = true, seq, pkt.SSRC, pkt.Marker, now
+}
+
+// learnOffset updates offset at a picture's end. Bytes held then (the
+// next picture's, behind a gap) make the excess look larger for a while,
+// so a larger excess is believed only when two picture ends agree; a
+// smaller one at once.
+func (w *gapWatcher) learnOffset(arrived uint64) {
+	excess := int64(arrived - w.deliveredBytes)
+	if !w.offsetSet || excess < w.offset || excess == w.lastExcess {
+		w.offset, w.offsetSet = excess, true
+	}
+	w.lastExcess = excess
+}
+
+// held is the bytes the receiver holds behind a gap; 0 before the first
+// picture's end.
+func (w *gapWatcher) held() int64 {
+	if !w.offsetSet {
+		return 0
+	}
+	return int64(w.arrived()-w.deliveredBytes) - w.offset
 }
 
 // sample folds one round trip into the smoothed estimate.
@@ -151,16 +200,22 @@ func (w *gapWatcher) tick(now time.Time) {
 		}
 		return
 	}
-	quiet := now.Sub(w.lastAt)
-	mid := !w.lastMark
-	if (mid && quiet < stallMid) || (!mid && quiet < w.frame+stallMid) {
-		return
-	}
 	seq := w.last + 1
+	quiet := now.Sub(w.lastAt)
 	if w.gaveUp && seq == w.gaveUpSeq {
 		return // the receiver will flush past it; nothing more to ask
 	}
-	w.pending, w.pendSeq, w.pendFirst, w.pendLast, w.retried, w.midFrame = true, seq, now, now, false, mid
+	var sure bool
+	switch {
+	case w.arrived != nil && quiet >= heldQuiet && w.held() >= heldBytes:
+		sure = true
+	case !w.lastMark && quiet >= stallMid: // a tail lost, maybe
+		sure = true
+	case w.arrived == nil && w.lastMark && quiet >= w.frame+stallMid:
+	default:
+		return
+	}
+	w.pending, w.pendSeq, w.pendFirst, w.pendLast, w.retried, w.sure = true, seq, now, now, false, sure
 	w.ask(seq)
 }
 
