@@ -3,6 +3,7 @@ package rtsp
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pion/rtp"
 )
@@ -130,4 +131,64 @@ func TestGapWatcher(t *testing.T) {
 	deliver(40, 50, true, 400)
 	w.tick(at(500))
 	want(13, 13, 20, 39, 39)
+}
+
+// BenchmarkHistory: what the history costs the sender, per packet kept,
+// beside the whole WriteJPEG of one reader per packet (the ratio is the
+// share of the send path the history adds), and the memory it holds:
+// half a second of 1280×720 packets plus its ring of slots.
+func BenchmarkHistory(b *testing.B) {
+	s := startServer(b)
+	jpg := testJPEG(b, 1280, 720)
+	pkts, err := s.enc.Encode(jpg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	perFrame := len(pkts)
+	b.Run("keep", func(b *testing.B) {
+		// Every sequence number once, made before the clock runs: the
+		// stream's packets are the encoder's, the history copies nothing.
+		all := make([]rtp.Packet, 1<<16)
+		for i := range all {
+			all[i] = *pkts[i%perFrame]
+			all[i].SequenceNumber = uint16(i)
+		}
+		var h history
+		now := time.Unix(1000, 0)
+		seq := uint16(0)
+		for b.Loop() {
+			for range perFrame {
+				h.add(&all[seq], now)
+				seq++
+			}
+			now = now.Add(time.Second / 30)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perFrame), "ns/packet")
+		var held int
+		for i := range h.n {
+			held += h.slots[(h.oldest+uint16(i))%historySlots].size
+		}
+		b.ReportMetric(float64(held)/1e6, "held-MB")
+		b.ReportMetric(float64(unsafe.Sizeof(h.slots))/1e6, "ring-MB")
+		b.ReportMetric(float64(h.n), "packets-held")
+	})
+	b.Run("writejpeg", func(b *testing.B) {
+		c, err := reader(s.URL("127.0.0.1"), func(uint32) {})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		// WriteJPEG's own time: it queues packets for the readers'
+		// goroutines and never waits for them.
+		var in time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			if err := s.WriteJPEG(jpg, t0); err != nil {
+				b.Fatal(err)
+			}
+			in += time.Since(t0)
+			time.Sleep(2 * time.Millisecond) // let the reader's queue drain
+		}
+		b.ReportMetric(float64(in.Nanoseconds())/float64(b.N*perFrame), "ns/packet")
+	})
 }
