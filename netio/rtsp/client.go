@@ -232,16 +232,16 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	return c.fail(ctx, gc.Wait())
 }
 
-// watch ticks w until stop closes.
+// watch runs w's looks until stop closes.
 func watch(w *gapWatcher, stop <-chan struct{}) {
-	t := time.NewTicker(recoverTick)
+	t := time.NewTimer(recoverTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case now := <-t.C:
-			w.tick(now)
+			t.Reset(w.tick(now))
 		}
 	}
 }

@@ -43,8 +43,10 @@ import (
 // round trip (LSR/DLSR of our receiver reports), not us, and
 // gortsplib's client exposes no extended report that would.
 const (
-	// recoverTick is how often the watcher looks for a stall.
+	// recoverTick is how often the watcher looks for a stall while a
+	// picture arrives; idleLook before the first packet.
 	recoverTick = 2 * time.Millisecond
+	idleLook    = 10 * time.Millisecond
 	// stallMid is how long the packets of one picture may pause before a
 	// pause is a gap: they leave the server back to back, so even a
 	// 20 Mbit/s link spaces them by under a millisecond.
@@ -182,12 +184,15 @@ func (w *gapWatcher) sample(d time.Duration) {
 	w.rtt.Store(int64(w.srtt))
 }
 
-// tick looks for a stall, and retries or gives up a pending NACK.
-func (w *gapWatcher) tick(now time.Time) {
+// tick looks for a stall, and retries or gives up a pending NACK. It
+// returns when to look next: every recoverTick while a picture arrives or
+// a NACK waits, but not between pictures, when nothing can be held until
+// the next one is near (a wake-up costs more than the look).
+func (w *gapWatcher) tick(now time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.started {
-		return
+		return idleLook
 	}
 	if w.pending {
 		switch {
@@ -198,12 +203,12 @@ func (w *gapWatcher) tick(now time.Time) {
 			w.retried, w.pendLast = true, now
 			w.ask(w.pendSeq)
 		}
-		return
+		return recoverTick
 	}
 	seq := w.last + 1
 	quiet := now.Sub(w.lastAt)
 	if w.gaveUp && seq == w.gaveUpSeq {
-		return // the receiver will flush past it; nothing more to ask
+		return recoverTick // the receiver will flush past it; nothing more to ask
 	}
 	var sure bool
 	switch {
@@ -213,10 +218,14 @@ func (w *gapWatcher) tick(now time.Time) {
 		sure = true
 	case w.arrived == nil && w.lastMark && quiet >= w.frame+stallMid:
 	default:
-		return
+		if next := w.frame*3/4 - quiet; w.lastMark && next > recoverTick {
+			return next
+		}
+		return recoverTick
 	}
 	w.pending, w.pendSeq, w.pendFirst, w.pendLast, w.retried, w.sure = true, seq, now, now, false, sure
 	w.ask(seq)
+	return recoverTick
 }
 
 func (w *gapWatcher) ask(seq uint16) {
