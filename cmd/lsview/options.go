@@ -37,6 +37,7 @@ type options struct {
 	mdns      mdns.Interfaces
 	transport rtsp.Transport
 	via       viewer.Via
+	nack      bool
 	wait      time.Duration // how long --list and name lookups browse
 	size      [2]int        // window canvas
 	logLevel  string
@@ -90,6 +91,7 @@ flags:
 	fs.StringVar(&o.name, "name", "", "chat name (default: your user name)")
 	fs.StringVar(&o.hostKey, "host-key", "", "file with the broadcaster's host key: join as host")
 	mdnsFlag := fs.String("mdns", "all", "discovery: all, off, or interfaces IFACE[,IFACE]")
+	fs.BoolVar(&o.nack, "nack", true, "over UDP, ask the broadcaster again for lost packets (RTCP NACK)")
 	transport := fs.String("transport", "auto", "RTP transport: auto, udp, tcp or multicast")
 	via := fs.String("via", string(viewer.ViaAuto),
 		"where the video comes from: pi (the broadcaster), relay (the relay it names; the chat stays with the broadcaster) or auto (the broadcaster)")

@@ -97,6 +97,7 @@ type Server struct {
 	refused rateLog
 	ghosts  atomic.Uint64
 	closed  atomic.Bool
+	rtx     retransmitter
 }
 
 // Listen opens the listeners. A port in use is reported here, not later.
@@ -159,6 +160,7 @@ func (s *Server) Listen() error {
 		s.srv.Close()
 		return fmt.Errorf("rtsp stream: %w", err)
 	}
+	s.rtx.media = s.media
 	s.enc = &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
 	if err := s.enc.Init(); err != nil {
 		s.stream.Close()
@@ -192,11 +194,13 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 		return fmt.Errorf("rtp/jpeg: %w", err)
 	}
 	ts := uint32(captured.Sub(s.start).Seconds() * jpegClockRate)
+	sent := time.Now()
 	for _, p := range pkts {
 		p.Timestamp = ts
 		if err := s.stream.WritePacketRTPWithNTP(s.media, p, captured); err != nil {
 			return fmt.Errorf("rtsp write: %w", err)
 		}
+		s.rtx.keep(p, sent)
 	}
 	s.frames.Add(1)
 	if s.Relay != nil {
@@ -228,12 +232,13 @@ type Stats struct {
 	BytesWritten uint64
 	Refused      uint64 // connections, sessions and readers refused by a limit
 	Ghosts       uint64 // UDP readers ended for having no connection and sending no RTCP
+	Retransmit   RetransmitStats
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	st := Stats{Frames: s.frames.Load(), ReaderDrops: s.drops.events.Load(),
-		Refused: s.refused.events.Load(), Ghosts: s.ghosts.Load()}
+		Refused: s.refused.events.Load(), Ghosts: s.ghosts.Load(), Retransmit: s.rtx.stats()}
 	if s.ledger != nil {
 		st.Readers = s.ledger.totalReaders()
 	}
@@ -440,6 +445,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		return h.refuse(r, s.key, "reader"), errRefused
 	}
 	h.ledger.attach(c, s)
+	h.rtx.subscribe(ctx.Session)
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"transport", transportName(ctx.Session), "readers", n)
 	return &base.Response{StatusCode: base.StatusOK}, nil

@@ -46,6 +46,7 @@ type Config struct {
 	Hello     chat.Hello     // name and host key for the chat; unused without one
 	Transport rtsp.Transport // how RTP travels
 	Via       Via            // where the video comes from; "": ViaAuto
+	NoNACK    bool           // don't ask for lost packets (rtsp.Client.NoNACK)
 	Logger    *slog.Logger   // nil: slog.Default()
 }
 
@@ -90,8 +91,9 @@ type Session struct {
 	started    atomic.Int64 // unix ns; 0 until the video begins
 	received   atomic.Uint64
 	skipped    atomic.Uint64
-	lostBefore atomic.Uint64 // lost frames of earlier connections
-	lostAt     atomic.Int64  // unix ns the video was lost; 0 while it plays
+	lostBefore atomic.Uint64                     // lost frames of earlier connections
+	recBefore  atomic.Pointer[rtsp.RecoverStats] // of earlier connections, summed; RTT the last one's
+	lostAt     atomic.Int64                      // unix ns the video was lost; 0 while it plays
 	client     atomic.Pointer[rtsp.Client]
 	transport  atomic.Value // string, kept for after the client is gone
 	latency    Samples
@@ -188,15 +190,17 @@ func (s *Session) State() State { return State(s.state.Load()) }
 // Stats returns the counters now.
 func (s *Session) Stats() Stats {
 	lost := s.lostBefore.Load()
+	rec := *sumRecover(s.recBefore.Load(), rtsp.RecoverStats{})
 	if c := s.client.Load(); c != nil {
 		cs := c.Stats()
 		lost += cs.LostFrames
+		rec = *sumRecover(&rec, cs.Recover)
 		if cs.Transport != "" {
 			s.transport.Store(cs.Transport)
 		}
 	}
 	st := Stats{URL: s.Stream().URL, State: s.State(), Frames: s.received.Load(),
-		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1}
+		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1, Recover: rec}
 	st.Transport = s.transport.Load().(string)
 	st.Latency.Source = s.latencySrc.Load().(string)
 	if ns := s.started.Load(); ns != 0 {
@@ -212,6 +216,21 @@ func (s *Session) Stats() Stats {
 		st.Viewers = int(c.viewers.Load())
 	}
 	return st
+}
+
+// sumRecover adds b to a (nil: none); the round trip is b's once measured.
+func sumRecover(a *rtsp.RecoverStats, b rtsp.RecoverStats) *rtsp.RecoverStats {
+	var r rtsp.RecoverStats
+	if a != nil {
+		r = *a
+	}
+	r.NACKs += b.NACKs
+	r.Recovered += b.Recovered
+	r.GaveUp += b.GaveUp
+	if b.RTT != 0 {
+		r.RTT = b.RTT
+	}
+	return &r
 }
 
 // Run joins and plays until ctx ends (nil), reconnecting whatever drops.
@@ -316,11 +335,12 @@ func (s *Session) play(ctx context.Context) error {
 	url := s.Stream().URL
 	retry := retryFirst
 	for {
-		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, Logger: s.log, ReadTimeout: readTimeout}
+		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, NoNACK: s.cfg.NoNACK, Logger: s.log, ReadTimeout: readTimeout}
 		s.client.Store(c)
 		err := c.Run(ctx, s.deliver)
 		st := c.Stats()
 		s.lostBefore.Add(st.LostFrames)
+		s.recBefore.Store(sumRecover(s.recBefore.Load(), st.Recover))
 		if st.Transport != "" {
 			s.transport.Store(st.Transport)
 		}
