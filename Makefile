@@ -80,7 +80,7 @@ DEPS_BROWSER := chromium firefox-esr fonts-noto-cjk fonts-noto-color-emoji
 DEPS_FONTS := fonts-dejavu-core fonts-symbola
 DEPS := $(DEPS_DEMO) $(DEPS_DEMO_SHOW) $(DEPS_OPENCV) $(DEPS_PEERS) $(DEPS_NET) $(DEPS_GUI) $(DEPS_DEB) $(DEPS_CROSS) $(DEPS_VM) $(DEPS_BROWSER) $(DEPS_FONTS)
 
-.PHONY: all help deps build pi vet tidy checks unit fuzz test demo clean
+.PHONY: all help deps build pi vet tidy checks unit relay-test fuzz test demo clean
 all: build
 
 help: ## list the targets
@@ -115,6 +115,11 @@ checks: ## the repository's own rules (packaging/checks)
 
 unit: deps ## every package's Go tests
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Part of unit too; MediaMTX is built from its Go module once, into
+# ~/.cache/lsbroadcast-packaging (packaging/testenv/mediamtx.go).
+relay-test: deps ## the relay tests alone: lsbroadcast --relay against MediaMTX on loopback
+	$(GO) test -count=1 -run 'TestRelay' ./cmd/lsbroadcast ./device ./netio/...
 
 fuzz: deps ## run each fuzz target for FUZZ_TIME (10s)
 	@set -e; for t in $(FUZZ_TARGETS); do \

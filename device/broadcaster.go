@@ -38,6 +38,7 @@ type Broadcaster struct {
 	log   *slog.Logger
 	state *State
 	rtsp  *rtsp.Server
+	relay *rtsp.Publisher // nil without --relay
 
 	notify    *Notifier
 	settings  *settings
@@ -143,6 +144,7 @@ func (b *Broadcaster) listen(svcs *services) error {
 	if err := svcs.listen("rtsp", b.rtsp); err != nil {
 		return err
 	}
+	b.addRelay(svcs)
 	chatSrv, closeStore, err := b.openChat()
 	if err != nil {
 		return err
@@ -186,8 +188,8 @@ func (b *Broadcaster) stream() netio.Stream {
 	size := b.frameSize()
 	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chat.Version,
 		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, HTTPPort: b.cfg.HTTPPort, Width: size.W, Height: size.H,
-		FPS:   b.settings.picture().FPS,
-		Codec: "jpeg", Viewers: b.rtsp.Stats().Readers}
+		FPS: b.settings.picture().FPS, Codec: "jpeg", Viewers: b.rtsp.Stats().Readers, RelayURL: b.cfg.Relay.WatchURL,
+		RTPEpoch: b.rtsp.Epoch().UnixMicro()}
 }
 
 // webStatus is what the web viewer's /state reports.
@@ -195,7 +197,7 @@ func (b *Broadcaster) webStatus() web.Status {
 	size := b.frameSize()
 	return web.Status{Name: b.name, Source: *b.source.Load(), Width: size.W, Height: size.H, FPS: b.settings.picture().FPS,
 		Live: b.live.Load(), Frames: b.frames.Load(), Readers: web.Readers{RTSP: b.rtsp.Stats().Readers},
-		ChatClients: b.chat.Viewers(), HTTPURL: b.pageURL()}
+		ChatClients: b.chat.Viewers(), HTTPURL: b.pageURL(), Relay: b.relayStatus()}
 }
 
 // frameSize is the size of the frames going out, as readers see it.
@@ -244,8 +246,8 @@ func (b *Broadcaster) reportToSystemd(ctx context.Context) {
 			if b.web != nil {
 				web = b.web.Viewers()
 			}
-			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers, %d in browsers, %d in chat", b.name, state, fps,
-				b.rtsp.Stats().Readers, web, b.chat.Viewers()))
+			b.notify.Status(fmt.Sprintf("%s: %s, %.1f fps, %d viewers, %d in browsers, %d in chat%s", b.name, state, fps,
+				b.rtsp.Stats().Readers, web, b.chat.Viewers(), b.relayLine()))
 		}
 	}
 }

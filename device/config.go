@@ -62,6 +62,8 @@ type Config struct {
 	// Chat history retention; announcements are kept whatever their age.
 	HistoryCount int
 	HistoryAge   time.Duration
+	// Relay publishing (relay.go); empty Relay is off.
+	Relay RelayConfig
 }
 
 // UsageError is a problem with the arguments or the configuration; the
@@ -117,6 +119,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		histCount = fs.Int("history-count", 10000, "chat messages kept (0: no limit)")
 		histAge   = fs.Duration("history-age", 90*24*time.Hour, "chat messages older than this are dropped (0: never)")
+		relay     = relayFlags(fs)
 		cfgFile   = fs.String("config", "", "config file of `name = value` lines (flag names)")
 		version   = fs.Bool("version", false, "print the version and exit")
 	)
@@ -212,6 +215,9 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	}
 	if c.StateDir == "" {
 		return nil, usagef("no state directory: set --state-dir")
+	}
+	if c.Relay, err = relay.config(); err != nil {
+		return nil, &UsageError{err}
 	}
 	return c, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
@@ -192,10 +193,34 @@ func (s *settings) Controls() ([]chat.Control, error) {
 			return nil, err
 		}
 		for _, c := range cs {
-			list = append(list, wireControl(c))
+			w := wireControl(c)
+			w.Key = wireKey(c.Key)
+			list = append(list, w)
 		}
 	}
 	return list, nil
+}
+
+// cameraPrefix keeps a camera's control apart from the broadcaster's own
+// setting of the same key (a camera's "quality").
+const cameraPrefix = "camera_"
+
+func isOwn(key string) bool { return key == keySize || key == keyFPS || key == keyQuality }
+
+// wireKey is a camera control's key as clients see it.
+func wireKey(key string) string {
+	if isOwn(key) {
+		return cameraPrefix + key
+	}
+	return key
+}
+
+// cameraKey is the camera's key for a key a client sent.
+func cameraKey(key string) string {
+	if rest, ok := strings.CutPrefix(key, cameraPrefix); ok && isOwn(rest) {
+		return rest
+	}
+	return key
 }
 
 // own lists size, frame rate and quality. Called with s.mu held.
@@ -267,12 +292,12 @@ func (s *settings) SetControl(key string, v int64) error {
 		if !ok {
 			return &chat.Error{Code: chat.CodeNotFound, Message: fmt.Sprintf("no setting %q: this source has only size, fps and quality", key)}
 		}
-		got, err := c.SetControl(key, v)
+		got, err := c.SetControl(cameraKey(key), v)
 		if err != nil {
 			return controlError(err)
 		}
 		if got.Kind != capture.KindButton {
-			saved.Controls = cloneSet(saved.Controls, key, got.Value)
+			saved.Controls = cloneSet(saved.Controls, got.Key, got.Value)
 		}
 	}
 	s.store(s.id, saved)
@@ -335,14 +360,14 @@ func (s *settings) ResetControl(key string) error {
 	case keyQuality:
 		pic.Quality, saved.Quality = s.defaults.Quality, 0
 	}
-	found := key == "" || key == keySize || key == keyFPS || key == keyQuality
+	found := key == "" || isOwn(key)
 	if c, ok := s.src.(capture.Controller); ok {
 		cs, err := c.Controls()
 		if err != nil {
 			return controlError(err)
 		}
 		for _, ctl := range cs {
-			if (key != "" && ctl.Key != key) || ctl.Kind == capture.KindButton {
+			if (key != "" && ctl.Key != cameraKey(key)) || ctl.Kind == capture.KindButton {
 				continue
 			}
 			found = true

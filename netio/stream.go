@@ -23,6 +23,14 @@ type Stream struct {
 	FPS      int    `json:"fps,omitempty"`
 	Codec    string `json:"codec,omitempty"` // "jpeg"
 	Viewers  int    `json:"viewers,omitempty"`
+	// RTPEpoch is when the video's RTP time was 0, in Unix microseconds
+	// (the broadcaster's clock; 90 kHz, wrapping every 13.25 hours): a
+	// viewer maps any frame to its capture time with it, through a relay
+	// that keeps the timestamps and before the first RTCP sender report.
+	RTPEpoch int64 `json:"rtp_epoch_us,omitempty"`
+	// RelayURL is where a relay (MediaMTX) re-serves the same stream,
+	// without credentials; "" when there is none.
+	RelayURL string `json:"relay_url,omitempty"`
 }
 
 // Size is WxH, or "" when unknown.

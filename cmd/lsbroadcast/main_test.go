@@ -55,44 +55,14 @@ func TestFullHD(t *testing.T) {
 // TestMulticast plays the stream over UDP multicast between two network
 // namespaces joined by a veth pair: a "pi" and a "laptop".
 func TestMulticast(t *testing.T) {
-	testenv.NeedRoot(t, "network namespaces")
-	testenv.NeedTools(t, "ip", "ffmpeg")
-	pi, laptop := netnsPair(t)
-	b := startBroadcaster(t, "10.231.0.1", []string{"ip", "netns", "exec", pi}, "--source", "pattern", "--size", "320x240")
-	frames := readFrames(t, append([]string{"ip", "netns", "exec", laptop}, ffmpegGray(b.URL, "udp_multicast", minFrames)...), 320, 240, minFrames)
+	testenv.NeedTools(t, "ffmpeg")
+	net := testenv.NetPair(t)
+	b := startBroadcaster(t, net.IPA, net.InA(), "--source", "pattern", "--size", "320x240")
+	frames := readFrames(t, net.InB(ffmpegGray(b.URL, "udp_multicast", minFrames)...), 320, 240, minFrames)
 	checkCounter(t, frames, 320, 240)
 	if !strings.Contains(b.Stderr.String(), "transport=UDP-multicast") {
 		t.Errorf("the reader did not use multicast:\n%s", b.Stderr.String())
 	}
-}
-
-// netnsPair creates two namespaces joined by veth, 10.231.0.1 and
-// 10.231.0.2, with multicast routed over the link; both are removed when
-// the test ends.
-func netnsPair(t *testing.T) (a, b string) {
-	t.Helper()
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
-	a, b = "lsbpi"+id, "lsblap"+id
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	t.Cleanup(func() {
-		exec.Command("ip", "netns", "del", a).Run()
-		exec.Command("ip", "netns", "del", b).Run()
-	})
-	run("ip", "netns", "add", a)
-	run("ip", "netns", "add", b)
-	run("ip", "link", "add", "va"+id, "netns", a, "type", "veth", "peer", "name", "vb"+id, "netns", b)
-	for _, n := range []struct{ ns, dev, addr string }{{a, "va" + id, "10.231.0.1/24"}, {b, "vb" + id, "10.231.0.2/24"}} {
-		run("ip", "-n", n.ns, "link", "set", "lo", "up")
-		run("ip", "-n", n.ns, "addr", "add", n.addr, "dev", n.dev)
-		run("ip", "-n", n.ns, "link", "set", n.dev, "up", "multicast", "on")
-		run("ip", "-n", n.ns, "route", "add", "224.0.0.0/4", "dev", n.dev)
-	}
-	return a, b
 }
 
 func TestGoCVFile(t *testing.T) {

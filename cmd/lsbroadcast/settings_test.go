@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"image/jpeg"
 	"os"
 	"os/exec"
 	"strings"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/lsbroadcast/lsbroadcast/device"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
@@ -172,4 +176,89 @@ func TestSettingsBadInput(t *testing.T) {
 	if after := strings.Count(reader.Stderr.String(), " s:320x240 "); after-before < 10 {
 		t.Errorf("video after the flood: %d frames in 2 s", after-before)
 	}
+}
+
+// BenchmarkSizeChange: the host switches the size of a 30 fps stream
+// between 640×480 and 1280×720; a reader that stays connected measures the
+// time from the set to the first frame of the new size, and the time
+// between the last frame of the old size and the first of the new, in
+// frame intervals (1: no frame lost).
+func BenchmarkSizeChange(b *testing.B) {
+	bc := testenv.StartBroadcaster(b, "640x480", 30, nil)
+	key, err := os.ReadFile(device.FilesIn(bc.StateDir).HostKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	host, _, err := chat.Dial(ctx, bc.ChatAddr(), chat.Hello{Name: "bench", HostKey: strings.TrimSpace(string(key))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer host.Close()
+	go func() {
+		for range host.Events() {
+		}
+	}()
+	type seen struct {
+		w  int
+		at time.Time
+	}
+	frames := make(chan seen, 1024)
+	c := &rtsp.Client{URL: bc.URL(), Transport: rtsp.TransportTCP, ReadTimeout: 10 * time.Second}
+	go c.Run(ctx, func(f rtsp.Frame) {
+		cfg, err := jpeg.DecodeConfig(bytes.NewReader(f.JPEG))
+		if err == nil {
+			select {
+			case frames <- seen{w: cfg.Width, at: time.Now()}:
+			default:
+			}
+		}
+	})
+	next := func() seen {
+		select {
+		case f := <-frames:
+			return f
+		case <-time.After(20 * time.Second):
+			b.Fatal("no frame in 20 s")
+		}
+		return seen{}
+	}
+	// steady reads until 5 frames in a row are w wide.
+	steady := func(w int) (last seen) {
+		for got := 0; got < 5; {
+			if last = next(); last.w == w {
+				got++
+			} else {
+				got = 0
+			}
+		}
+		return last
+	}
+	steady(640)
+	var toFirst, gap time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		oldW, w, h := 640, 1280, 720
+		if i%2 == 1 {
+			oldW, w, h = 1280, 640, 480
+		}
+		b.StopTimer()
+		prev := steady(oldW)
+		b.StartTimer()
+		start := time.Now()
+		if _, err := host.SetControl("size", int64(w)<<16|int64(h)); err != nil {
+			b.Fatal(err)
+		}
+		for f := next(); ; f = next() {
+			if f.w == w {
+				toFirst += f.at.Sub(start)
+				gap += f.at.Sub(prev.at)
+				break
+			}
+			prev = f
+		}
+	}
+	b.ReportMetric(float64(toFirst.Milliseconds())/float64(b.N), "ms-to-new-size")
+	b.ReportMetric(gap.Seconds()*30/float64(b.N), "frame-intervals-gap")
 }

@@ -28,7 +28,8 @@ import (
 
 // viewerFarmEnv makes the test binary a farm of viewers in its own
 // process, so the CPU the viewers burn is never counted as the
-// broadcaster's. The value is "KIND N URL", KIND rtsp or web.
+// broadcaster's. The value is "KIND N URL", KIND rtsp (over UDP),
+// rtsp-tcp or web.
 const viewerFarmEnv = "LSB_VIEWER_FARM"
 
 // webViewersPerAddr: the farm's web viewers come from 127.0.0.2,
@@ -193,9 +194,9 @@ func viewerFarm(spec string) int {
 	for i := range n {
 		var err error
 		switch kind {
-		case "rtsp":
+		case "rtsp", "rtsp-tcp":
 			var c *gortsplib.Client
-			if c, err = playRTSP(url, &counts[i]); err == nil {
+			if c, err = playRTSP(url, kind == "rtsp-tcp", &counts[i]); err == nil {
 				wg.Go(func() {
 					<-ctx.Done()
 					c.Close()
@@ -286,16 +287,19 @@ func readVideo(ctx context.Context, ws *websocket.Conn, count *atomic.Int64) err
 
 // playRTSP plays url over UDP (as ffmpeg does in BenchmarkReaders) and
 // counts its complete frames.
-func playRTSP(url string, count *atomic.Int64) (*gortsplib.Client, error) {
+func playRTSP(url string, overTCP bool, count *atomic.Int64) (*gortsplib.Client, error) {
 	u, err := base.ParseURL(url)
 	if err != nil {
 		return nil, err
 	}
-	udp := gortsplib.ProtocolUDP
+	proto := gortsplib.ProtocolUDP
+	if overTCP {
+		proto = gortsplib.ProtocolTCP
+	}
 	// A 720p frame is a burst of about 100 datagrams: the kernel's default
 	// socket buffer overflows when a reader lags. Same size as GStreamer's
 	// rtspsrc (and lsbench's farm).
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &udp, UDPReadBufferSize: 0x80000}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto, UDPReadBufferSize: 0x80000}
 	if err := c.Start(); err != nil {
 		return nil, err
 	}

@@ -22,14 +22,18 @@ const (
 	cmdHelp
 	cmdName
 	cmdHost
-	cmdError // err says what is wrong; nothing is sent
+	cmdSet      // key and text (the value as typed)
+	cmdReset    // key; "" for all
+	cmdSettings // open or close the settings panel
+	cmdError    // err says what is wrong; nothing is sent
 )
 
 type command struct {
 	kind cmdKind
 	op   string // of cmdAnnounce: viewer.AnnouncePost, AnnounceEdit, AnnounceDelete
 	id   uint64 // the announcement edited or deleted
-	text string // chat or announcement text, the new name, the host key argument
+	text string // chat or announcement text, the new name, the host key argument, a setting's value
+	key  string // the setting of cmdSet and cmdReset
 	err  string
 }
 
@@ -37,13 +41,17 @@ type command struct {
 // (no description) or a key or command with what it does.
 var helpLines = [][2]string{
 	{"Commands", ""},
-	{"/announce TEXT", "post an announcement (host)"},
+	{"/announce TEXT", "announce (host)"},
 	{"/edit N TEXT", "change #N (host)"},
 	{"/delete N", "remove #N (host)"},
 	{"/name NEW", "join again as NEW"},
 	{"/host KEYFILE", "join again as host"},
 	{"/host -", "join again as viewer"},
-	{"//text", "send a line starting with /"},
+	{"//text", "send \"/text\""},
+	{"Camera settings: F3, /settings", ""},
+	{"/set KEY VALUE", "change one (host)"},
+	{"/reset KEY", "back to default"},
+	{"/reset", "all back to default"},
 	{"Keys", ""},
 	{"Enter", "send"},
 	{"Arrows, Home, End", "move; Up: last line"},
@@ -51,7 +59,7 @@ var helpLines = [][2]string{
 	{"Ctrl+V, middle click", "paste"},
 	{"PgUp, PgDn, wheel", "scroll the chat"},
 	{"F11", "full screen"},
-	{"F2", "details: latency, losses"},
+	{"F2", "latency, losses"},
 	{"F1, ? on empty line", "this help"},
 	{"Esc", "clear the line; again: quit"},
 	{"Ctrl+Q", "quit"},
@@ -98,6 +106,19 @@ func parseInput(line string) command {
 			return command{kind: cmdError, err: "usage: /name NEWNAME"}
 		}
 		return command{kind: cmdName, text: rest}
+	case "settings":
+		return command{kind: cmdSettings}
+	case "set":
+		key, value, _ := strings.Cut(rest, " ")
+		if key == "" {
+			return command{kind: cmdError, err: "usage: /set KEY VALUE (/settings shows the keys)"}
+		}
+		return command{kind: cmdSet, key: key, text: strings.TrimSpace(value)}
+	case "reset":
+		if strings.Contains(rest, " ") {
+			return command{kind: cmdError, err: "usage: /reset KEY, or /reset alone for every setting"}
+		}
+		return command{kind: cmdReset, key: rest}
 	case "host":
 		if rest == "" {
 			return command{kind: cmdError, err: "usage: /host KEYFILE (or the key itself; /host - to join as a viewer)"}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"image"
 	"io"
 	"log/slog"
 	"maps"
@@ -29,6 +30,7 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 	// work, and sees the host's current announcements.
 	updates := p.session.Updates()
 	var ann announcements
+	var size image.Point // the stream's, from the newest picture
 	for done := false; !done; {
 		select {
 		case <-p.done:
@@ -41,6 +43,7 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 			ann.apply(up)
 		case <-p.dec.fresh:
 			if pic := p.dec.take(); pic != nil {
+				size = pic.full
 				p.showed(pic)
 				pic.mat.Close()
 				if o.frames > 0 && p.shown >= uint64(o.frames) {
@@ -52,17 +55,27 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 	if p.err != nil {
 		return p.err
 	}
-	out := headlessStats{stats: p.stats(), Announcements: ann.list()}
+	out := headlessStats{stats: p.stats(), Announcements: ann.list(), Controls: map[string]int64{}, Width: size.X, Height: size.Y}
+	for _, c := range p.session.Controls() {
+		if c.Kind != "button" { // a button has no value to report
+			out.Controls[c.Key] = c.Value
+		}
+	}
 	s := p.session.Stats()
 	out.ChatMessages, out.Chat = s.ChatMessages, s.Chat
 	return encodeJSON(w, out, false)
 }
 
-// headlessStats is what --headless prints: the stats, and the host's
-// announcements current at the end.
+// headlessStats is what --headless prints: the stats, the host's
+// announcements current at the end, the broadcaster's settings (key to
+// value; empty when it has none or speaks chat protocol 1) and the size of
+// the newest picture.
 type headlessStats struct {
 	stats
-	Announcements []announcement `json:"announcements"`
+	Announcements []announcement   `json:"announcements"`
+	Controls      map[string]int64 `json:"controls"`
+	Width         int              `json:"width"`
+	Height        int              `json:"height"`
 }
 
 // announcement is one of the host's current announcements, as --headless

@@ -58,9 +58,9 @@ func (e *lineEdit) apply(t typed) editAction {
 		}
 		e.text = append(e.text[:e.cursor], e.text[e.cursor+1:]...)
 		return editChanged
-	case editLeft:
+	case editLeft, editShiftLeft:
 		return e.move(e.cursor - 1)
-	case editRight:
+	case editRight, editShiftRight:
 		return e.move(e.cursor + 1)
 	case editHome:
 		return e.move(0)

@@ -36,6 +36,8 @@ type options struct {
 	hostKey   string // file holding the host key
 	mdns      mdns.Interfaces
 	transport rtsp.Transport
+	via       viewer.Via
+	nack      bool
 	wait      time.Duration // how long --list and name lookups browse
 	size      [2]int        // window canvas
 	logLevel  string
@@ -89,7 +91,10 @@ flags:
 	fs.StringVar(&o.name, "name", "", "chat name (default: your user name)")
 	fs.StringVar(&o.hostKey, "host-key", "", "file with the broadcaster's host key: join as host")
 	mdnsFlag := fs.String("mdns", "all", "discovery: all, off, or interfaces IFACE[,IFACE]")
+	fs.BoolVar(&o.nack, "nack", true, "over UDP, ask the broadcaster again for lost packets (RTCP NACK)")
 	transport := fs.String("transport", "auto", "RTP transport: auto, udp, tcp or multicast")
+	via := fs.String("via", string(viewer.ViaAuto),
+		"where the video comes from: pi (the broadcaster), relay (the relay it names; the chat stays with the broadcaster) or auto (the broadcaster)")
 	wait := fs.Duration("wait", 3*time.Second, "how long --list and name lookups look for broadcasters")
 	size := fs.String("window", "1280x720", "window size WxH")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error")
@@ -104,6 +109,9 @@ flags:
 	}
 	var err error
 	if o.mdns, err = mdns.ParseInterfaces(*mdnsFlag); err != nil {
+		return nil, err
+	}
+	if o.via, err = viewer.ParseVia(*via); err != nil {
 		return nil, err
 	}
 	if o.transport, err = rtsp.ParseTransport(*transport); err != nil {

@@ -34,7 +34,7 @@ type player struct {
 // startPlayer starts playing st until ctx ends or close is called; close
 // it before leaving. headless decodes for the stats only (see newDecoder).
 func startPlayer(ctx context.Context, o *options, st viewer.Stream, headless bool, log *slog.Logger) (*player, error) {
-	cfg := viewer.Config{Stream: st, Transport: o.transport, Logger: log}
+	cfg := viewer.Config{Stream: st, Transport: o.transport, Via: o.via, NoNACK: !o.nack, Logger: log}
 	if st.HasChat() {
 		h, err := hello(o)
 		if err != nil {
@@ -86,6 +86,11 @@ func (p *player) stats() stats {
 	if st.Seconds > 0 {
 		st.FPS = float64(p.shown) / st.Seconds
 	}
+	if n := s.Frames + s.Lost; n > 0 {
+		st.Complete = float64(s.Frames) / float64(n)
+	}
+	st.NACKs, st.Recovered = s.Recover.NACKs, s.Recover.Recovered
+	st.NACKRTTMS = float64(s.Recover.RTT.Microseconds()) / 1000
 	return st
 }
 
@@ -306,6 +311,13 @@ type stats struct {
 	State        string         `json:"state"`
 	Chat         string         `json:"chat,omitempty"` // headless: the chat's state
 	ChatMessages uint64         `json:"chat_messages"`  // headless: messages received
+
+	// Complete is the share of pictures that arrived whole: frames over
+	// frames and lost (lost is a lower bound, so this is an upper one).
+	Complete  float64 `json:"complete"`
+	NACKs     uint64  `json:"nacks"`     // lost packets asked for again
+	Recovered uint64  `json:"recovered"` // of those, arrived
+	NACKRTTMS float64 `json:"nack_rtt_ms"`
 }
 
 // writeStats prints one line of JSON; its chat state names the server.

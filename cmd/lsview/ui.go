@@ -186,6 +186,7 @@ type uiState struct {
 	role          string // ours: chat.RoleHost or chat.RoleViewer
 	pending       []viewer.Outgoing
 	help          bool // the help overlay is up
+	settings      settingsPanel
 	status        string
 	reconnecting  bool
 	viewers       int // -1: unknown
@@ -223,6 +224,9 @@ func (u *uiState) apply(up viewer.ChatUpdate) {
 	}
 	if up.Viewers >= 0 {
 		u.viewers = up.Viewers
+	}
+	if up.Controls != nil {
+		u.settings.take(up.Controls, up.ControlsBy, up.ControlsKey)
 	}
 }
 
@@ -270,6 +274,10 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	inputTop := p.panelInput(img, a, u)
 	if u.help { // over the whole panel but the input line: it is long
 		p.panelHelp(img, a, r.Min.Y, inputTop)
+		return
+	}
+	if u.settings.open { // it has the keys: no input line
+		p.panelSettings(img, a, u, top)
 		return
 	}
 	p.panelMessages(img, a, u, top, inputTop-4)
@@ -357,13 +365,7 @@ func (p *painter) panelInput(img *image.RGBA, a panelArea, u *uiState) int {
 func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom int) {
 	r, pad, w := a.r, a.pad, a.w
 	draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, bottom), image.NewUniform(helpBG), image.Point{}, draw.Src)
-	col := 0
-	for _, l := range helpLines {
-		if l[1] != "" {
-			col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*pad)
-		}
-	}
-	col = min(col, w*2/5)
+	col := helpColumn(p, a)
 	y := top + pad
 	for _, l := range helpLines {
 		if l[1] == "" {
@@ -386,6 +388,18 @@ func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom int) {
 		}
 		y += max(len(keys), len(what)) * p.line
 	}
+}
+
+// helpColumn is the width of the help's keys column: the widest key, up
+// to half the panel, where the descriptions wrap less than the keys would.
+func helpColumn(p *painter, a panelArea) int {
+	col := 0
+	for _, l := range helpLines {
+		if l[1] != "" {
+			col = max(col, font.MeasureString(p.face, l[0]).Ceil()+2*a.pad)
+		}
+	}
+	return min(col, a.w/2)
 }
 
 // panelMessages draws the lines still on their way just above y, then the

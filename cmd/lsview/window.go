@@ -24,10 +24,11 @@ const (
 	keyCodeLF        = 10
 	keyCodeBackspace = 8
 	keyCodeDelete    = 127
-	// keyCodeF1 and keyCodeF2 are F1 and F2 as the Qt and GTK backends
-	// report them: the X11 keysyms (XK_F1, XK_F2).
+	// keyCodeF1, keyCodeF2 and keyCodeF3 are F1, F2 and F3 as the Qt and
+	// GTK backends report them: the X11 keysyms (XK_F1, XK_F2, XK_F3).
 	keyCodeF1   = 0xFFBE
 	keyCodeF2   = 0xFFBF
+	keyCodeF3   = 0xFFC0
 	statusEvery = 500 * time.Millisecond
 	// waitKeyMillis is the GUI loop's beat: keys and new pictures are
 	// looked at this often.
@@ -276,6 +277,11 @@ func (w *windowLoop) applyChat() {
 				return
 			}
 			w.u.apply(up)
+			if up.Control != nil {
+				if refused := w.u.settings.answered(*up.Control, w.p.session); refused != "" {
+					w.u.note(refused)
+				}
+			}
 			if up.Queue {
 				w.u.pending = w.p.session.Pending()
 			}
@@ -370,7 +376,8 @@ func (w *windowLoop) keys() keyResult {
 }
 
 // windowKey takes the keys that work the window rather than the chat box:
-// F2 shows the status line's counters. Full screen is F11 only: a letter
+// F2 shows the status line's counters, F3 opens the settings, which then
+// take every key but Ctrl+Q, F1 and F11. Full screen is F11 only: a letter
 // such as "f" would also start every message that begins with it. While
 // the help is up, every key goes to press, which closes it.
 func (w *windowLoop) windowKey(t typed) bool {
@@ -381,8 +388,37 @@ func (w *windowLoop) windowKey(t typed) bool {
 		w.telemetry = !w.telemetry
 		w.nextStatus = time.Time{}
 		return true
+	case t.key == editF3:
+		w.toggleSettings()
+		return true
+	case w.u.settings.open:
+		switch t.key {
+		case editQuit:
+			return false
+		case editF1:
+			w.u.help, w.panelDirty = true, true
+			return true
+		case editF11:
+			w.toggleFullScreen()
+			return true
+		}
+		if w.settingsKey(t) {
+			w.u.input, w.u.cursor = w.edit.String(), w.edit.cursor
+		}
+		w.panelDirty = true
+		return true
 	}
 	return false
+}
+
+// toggleSettings opens or closes the settings panel. While it is open it
+// takes the keys; the chat box keeps what was typed.
+func (w *windowLoop) toggleSettings() {
+	s := &w.u.settings
+	s.open, w.panelDirty = !s.open, true
+	if s.open && !w.chat {
+		s.msg, s.warn = viewer.ErrNoChat.Error(), true
+	}
 }
 
 // toggleFullScreen switches between full screen and the window; the next
@@ -410,6 +446,9 @@ func (w *windowLoop) sendInput() {
 	case cmdHelp:
 		u.help = true
 		return
+	case cmdSettings:
+		w.toggleSettings()
+		return
 	case cmdError:
 		u.note(c.err)
 		return
@@ -431,6 +470,16 @@ func (w *windowLoop) sendInput() {
 			return
 		}
 		queued = w.p.session.Announce(c.op, c.id, c.text)
+	case cmdSet:
+		if err := u.settings.setCommand(c.key, c.text, u.host(), w.p.session); err != nil {
+			u.note("/set: " + err.Error())
+		}
+		return
+	case cmdReset:
+		if err := u.settings.reset(c.key, u.host(), w.p.session); err != nil {
+			u.note("/reset: " + err.Error())
+		}
+		return
 	case cmdName:
 		w.p.session.Rejoin(c.text, "")
 		u.note("joining the chat as " + c.text + "…")
@@ -499,7 +548,7 @@ func (w *windowLoop) statusLine(now time.Time) string {
 	if w.u.viewers >= 0 {
 		line += fmt.Sprintf(" · %d watching", w.u.viewers)
 	}
-	return line + " · F1: help · F2: details"
+	return line + " · F1: help · F2: details · F3: settings"
 }
 
 // rate is a count's rate per second, measured over half a second at least.

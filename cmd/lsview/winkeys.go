@@ -34,6 +34,9 @@ const (
 	editWheelUp
 	editWheelDown
 	editF2
+	editF3
+	editShiftLeft
+	editShiftRight
 )
 
 // typed is one thing done at the keyboard or mouse: text (key editText)
@@ -80,6 +83,8 @@ func fromWaitKey(k int) (typed, bool) {
 		return typed{key: editF1}, true
 	case k == keyCodeF2:
 		return typed{key: editF2}, true
+	case k == keyCodeF3:
+		return typed{key: editF3}, true
 	case k >= ' ' && k < keyCodeDelete:
 		return typed{text: string(rune(k))}, true
 	}

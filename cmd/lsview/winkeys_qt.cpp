@@ -39,6 +39,15 @@ int named(const QKeyEvent *k) {
         }
         return -1;
     }
+    // Shift with Left or Right takes a bigger step in the settings panel.
+    if (mods & Qt::ShiftModifier) {
+        switch (k->key()) {
+        case Qt::Key_Left:
+            return LSVIEW_KEY_SHIFT_LEFT;
+        case Qt::Key_Right:
+            return LSVIEW_KEY_SHIFT_RIGHT;
+        }
+    }
     switch (k->key()) {
     case Qt::Key_Return:
     case Qt::Key_Enter:
@@ -71,6 +80,8 @@ int named(const QKeyEvent *k) {
         return LSVIEW_KEY_F11;
     case Qt::Key_F2:
         return LSVIEW_KEY_F2;
+    case Qt::Key_F3:
+        return LSVIEW_KEY_F3;
     }
     return -1;
 }

@@ -26,7 +26,10 @@ enum {
     LSVIEW_KEY_QUIT,
     LSVIEW_KEY_WHEEL_UP,
     LSVIEW_KEY_WHEEL_DOWN,
-    LSVIEW_KEY_F2
+    LSVIEW_KEY_F2,
+    LSVIEW_KEY_F3,
+    LSVIEW_KEY_SHIFT_LEFT,
+    LSVIEW_KEY_SHIFT_RIGHT
 };
 int lsview_keys_install(void);
 const char *lsview_keys_next(int *key, int *len);

@@ -38,6 +38,7 @@ const (
 	KeyID       = "id"       // instance id, stable across restarts
 	KeyPath     = "path"     // on _rtsp._tcp and _http._tcp, as other announcers use
 	KeyHTTPPort = "httpport" // the web viewer's port, when there is one
+	KeyRelay    = "relay"    // where a relay re-serves the stream, when there is one
 )
 
 func validate(s netio.Stream) error {
@@ -74,6 +75,11 @@ func lsviewTXT(s netio.Stream) []string {
 	}
 	if s.HTTPPort > 0 {
 		txt = append(txt, KeyHTTPPort+"="+strconv.Itoa(s.HTTPPort))
+	}
+	// A TXT string holds 255 bytes; a relay URL longer than that is
+	// left to the chat welcome.
+	if s.RelayURL != "" && len(KeyRelay)+1+len(s.RelayURL) <= 255 {
+		txt = append(txt, KeyRelay+"="+s.RelayURL)
 	}
 	return txt
 }

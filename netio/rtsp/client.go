@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -68,6 +69,7 @@ type ClientStats struct {
 	LostPackets uint64 // RTP packets gortsplib saw missing
 	Bytes       uint64 // JPEG bytes delivered
 	Transport   string // UDP, UDP-multicast or TCP once playing
+	Recover     RecoverStats
 }
 
 // Client receives one RTP/JPEG stream. Set the fields, then Run.
@@ -85,13 +87,18 @@ type Client struct {
 	// 0 means 1 MiB, room for a few 1080p pictures (the kernel caps it at
 	// net.core.rmem_max).
 	UDPReadBufferSize int
-	Logger            *slog.Logger
+	// NoNACK turns off asking for lost packets (see recover.go), which
+	// is on over UDP unicast: to compare with and without it, and for a
+	// server that would misread NACKs.
+	NoNACK bool
+	Logger *slog.Logger
 
 	frames      atomic.Uint64
 	lostFrames  atomic.Uint64
 	lostPackets atomic.Uint64
 	bytes       atomic.Uint64
 	transport   atomic.Value // string
+	watcher     atomic.Pointer[gapWatcher]
 }
 
 // Stats returns the counters; safe to call while Run runs.
@@ -99,6 +106,9 @@ func (c *Client) Stats() ClientStats {
 	st := ClientStats{Frames: c.frames.Load(), LostFrames: c.lostFrames.Load(),
 		LostPackets: c.lostPackets.Load(), Bytes: c.bytes.Load()}
 	st.Transport, _ = c.transport.Load().(string)
+	if w := c.watcher.Load(); w != nil {
+		st.Recover = w.stats()
+	}
 	return st
 }
 
@@ -171,8 +181,22 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		return c.fail(ctx, fmt.Errorf("rtsp setup %s: %w", c.URL, err))
 	}
 
+	var localSSRC atomic.Uint32
+	var w *gapWatcher
+	if !c.NoNACK && c.Transport != TransportTCP && c.Transport != TransportMulticast {
+		w = newGapWatcher(func(seq uint16, mediaSSRC uint32) {
+			// A full RTCP queue loses this NACK; the retry or the
+			// next stall asks again.
+			_ = gc.WritePacketRTCP(medi, &rtcp.TransportLayerNack{SenderSSRC: localSSRC.Load(),
+				MediaSSRC: mediaSSRC, Nacks: []rtcp.NackPair{{PacketID: seq}}})
+		}, func() uint64 { return gc.Stats().Session.Medias[medi].BytesReceived })
+		c.watcher.Store(w)
+	}
 	a := assembler{dec: dec}
 	gc.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		if w != nil {
+			w.delivered(pkt, time.Now())
+		}
 		jpeg, lost := a.push(pkt)
 		if lost > 0 {
 			c.lostFrames.Add(lost)
@@ -193,9 +217,33 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	}
 	if t := gc.Transport(); t != nil && t.Session != nil {
 		c.transport.Store(t.Session.Protocol.String())
+		if w != nil && t.Session.Protocol == gortsplib.ProtocolUDP {
+			if fs, ok := gc.Stats().Session.Medias[medi].Formats[forma]; ok {
+				localSSRC.Store(fs.LocalSSRC)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				watch(w, stop)
+			}()
+		}
 	}
 	log.Debug("rtsp playing", "url", c.URL, "transport", c.Stats().Transport)
 	return c.fail(ctx, gc.Wait())
+}
+
+// watch runs w's looks until stop closes.
+func watch(w *gapWatcher, stop <-chan struct{}) {
+	t := time.NewTimer(recoverTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			t.Reset(w.tick(now))
+		}
+	}
 }
 
 // fail turns the error of a client closed because ctx ended into nil.

@@ -337,3 +337,17 @@ func TestClientMulticast(t *testing.T) {
 	ccancel()
 	<-errc
 }
+
+// TestCaptureTime: an RTP time maps back to the capture time it was made
+// from, across the 32-bit wrap, given when the frame arrived.
+func TestCaptureTime(t *testing.T) {
+	epoch := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	for _, after := range []time.Duration{0, 40 * time.Millisecond, 5 * time.Hour, 13*time.Hour + 15*time.Minute + 21*time.Second, 30 * time.Hour} {
+		captured := epoch.Add(after)
+		rtpTime := uint32(uint64(captured.Sub(epoch).Seconds()*jpegClockRate) % (1 << 32))
+		got := CaptureTime(epoch, rtpTime, captured.Add(80*time.Millisecond))
+		if d := got.Sub(captured); d < -20*time.Microsecond || d > 20*time.Microsecond {
+			t.Errorf("%v after the epoch: mapped %v off", after, d)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package rtsp
 
-import "errors"
+import (
+	"errors"
+	"math"
+	"time"
+)
 
 // RTP/JPEG (RFC 2435) carries a picture's width and height in units of 8
 // pixels, and a JPEG whose size is not a multiple of 8 cannot be sent as it
@@ -62,4 +66,16 @@ func findSOF(jpeg []byte) (int, error) {
 		i += 2 + n
 	}
 	return 0, errors.New("JPEG header: truncated before the frame header")
+}
+
+// CaptureTime maps an RTP time of this package's 90 kHz clock back to the
+// wall clock, given the stream's Epoch and a time near the capture (when
+// the frame arrived): of the times the 32-bit RTP time may stand for, one
+// every 13.25 hours, the one nearest near.
+func CaptureTime(epoch time.Time, rtpTime uint32, near time.Time) time.Time {
+	const wrap = 1 << 32
+	ticks := near.Sub(epoch).Seconds() * jpegClockRate
+	k := math.Round((ticks - float64(rtpTime)) / wrap)
+	at := (float64(rtpTime) + k*wrap) / jpegClockRate
+	return epoch.Add(time.Duration(at * float64(time.Second)))
 }

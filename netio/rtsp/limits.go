@@ -68,10 +68,8 @@ type session struct {
 	connGone time.Time // when its last connection closed; zero while one is open
 	watch    ghostWatch
 	// reader is where the fan-out sends a unicast UDP reader's RTP; set
-	// at SETUP. viaLib: playing through gortsplib's stream, counted in
-	// Server.libReaders. Both are the session's own callbacks' alone.
+	// at SETUP and read by the session's own callbacks only.
 	reader *udpReader
-	viaLib bool
 }
 
 // ghostWatch is what the reaper knows of a reader without a connection.

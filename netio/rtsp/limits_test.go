@@ -173,7 +173,11 @@ func (rc *rawConn) describe() (int, error) {
 type udpReader struct {
 	rtp, rtcp *net.UDPConn
 	packets   atomic.Int64
+	bytes     atomic.Int64
 	last      atomic.Int64 // unix nanoseconds of the last RTP packet
+	lastSeq   atomic.Uint32
+	ssrc      atomic.Uint32
+	repeats   atomic.Int64 // packets whose sequence number came before, with the same SSRC
 	done      chan struct{}
 }
 
@@ -198,10 +202,23 @@ func newUDPReader(t *testing.T, local string) *udpReader {
 		go func() {
 			defer close(u.done)
 			buf := make([]byte, 2048)
+			var seen [1 << 16]bool
 			for {
-				if _, err := rtpC.Read(buf); err != nil {
+				n, err := rtpC.Read(buf)
+				if err != nil {
 					return
 				}
+				if n >= 12 {
+					seq := uint16(buf[2])<<8 | uint16(buf[3])
+					ssrc := uint32(buf[8])<<24 | uint32(buf[9])<<16 | uint32(buf[10])<<8 | uint32(buf[11])
+					if seen[seq] && ssrc == u.ssrc.Load() {
+						u.repeats.Add(1)
+					}
+					seen[seq], seen[seq-32768] = true, false
+					u.lastSeq.Store(uint32(seq))
+					u.ssrc.Store(ssrc)
+				}
+				u.bytes.Add(int64(n))
 				u.packets.Add(1)
 				u.last.Store(time.Now().UnixNano())
 			}

@@ -144,6 +144,11 @@ type Server struct {
 	ChatPort int
 	Instance string
 
+	// Relay, when set, is offered every picture WriteJPEG sends, with its
+	// RTP timestamp, so a relay re-serves the very same stream. Offer
+	// must not wait.
+	Relay Relay
+
 	// Limits; zero takes the default. An address is an IPv4 address or an
 	// IPv6 /64.
 	MaxReaders         int // sessions playing, in all (DefaultMaxReaders)
@@ -160,11 +165,8 @@ type Server struct {
 	udpStream *gortsplib.ServerStream // unicast UDP readers' sessions: fan sends
 	fan       *fanout
 	listened  chan struct{} // closed when Listen is done with the above
-	// libReaders counts the sessions playing through s.stream: TCP,
-	// multicast (and unicast UDP when udpViaLibrary).
-	libReaders atomic.Int32
-	rtpConn    *net.UDPConn // gortsplib's RTP and RTCP listeners, which fan sends from
-	rtcpConn   *net.UDPConn
+	rtpConn   *net.UDPConn  // gortsplib's RTP and RTCP listeners, which fan sends from
+	rtcpConn  *net.UDPConn
 	// udpViaLibrary sends unicast UDP through gortsplib's per-reader
 	// queues as before the fan-out; only BenchmarkFanout sets it, to
 	// compare the two.
@@ -179,6 +181,7 @@ type Server struct {
 	refused rateLog
 	ghosts  atomic.Uint64
 	closed  atomic.Bool
+	rtx     retransmitter
 }
 
 // Listen opens the listeners. A port in use is reported here, not later.
@@ -334,19 +337,14 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 		return fmt.Errorf("rtp/jpeg: %w", err)
 	}
 	ts := uint32(captured.Sub(s.start).Seconds() * jpegClockRate)
+	sent := time.Now()
 	for _, p := range pkts {
 		p.Timestamp = ts
+		s.rtx.keep(p, sent) // resends get their reader's SSRC from gortsplib
 	}
 	// fan first: gortsplib stamps its own stream's SSRC on the packets.
 	if err := s.fan.put(pkts, captured); err != nil {
 		return fmt.Errorf("rtp fan-out: %w", err)
-	}
-	if s.libReaders.Load() == 0 {
-		// Nobody reads through gortsplib: the frame's last packet alone
-		// keeps its stream's sender current (the sequence number and
-		// timestamp a PLAY answer's RTP-Info names), without its copy
-		// and allocation of every packet.
-		pkts = pkts[len(pkts)-1:]
 	}
 	for _, p := range pkts {
 		if err := s.stream.WritePacketRTPWithNTP(s.media, p, captured); err != nil {
@@ -354,8 +352,21 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 		}
 	}
 	s.frames.Add(1)
+	if s.Relay != nil {
+		s.Relay.Offer(jpeg, ts, captured)
+	}
 	return nil
 }
+
+// Relay is what the Server needs of a relay publisher (Publisher). The
+// picture is not written to after Offer, so it may be kept.
+type Relay interface {
+	Offer(jpeg []byte, rtpTime uint32, captured time.Time)
+}
+
+// Epoch is the wall-clock time of RTP time 0: a frame captured at t has
+// RTP time (t-Epoch)×90 kHz, modulo 2³².
+func (s *Server) Epoch() time.Time { return s.start }
 
 // URL is the address clients play, with host as they should reach it.
 func (s *Server) URL(host string) string {
@@ -372,12 +383,13 @@ type Stats struct {
 	BytesWritten uint64
 	Refused      uint64 // connections, sessions and readers refused by a limit
 	Ghosts       uint64 // UDP readers ended for having no connection and sending no RTCP
+	Retransmit   RetransmitStats
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	st := Stats{Frames: s.frames.Load(), ReaderDrops: s.drops.events.Load(),
-		Refused: s.refused.events.Load(), Ghosts: s.ghosts.Load()}
+		Refused: s.refused.events.Load(), Ghosts: s.ghosts.Load(), Retransmit: s.rtx.stats()}
 	if s.ledger != nil {
 		st.Readers = s.ledger.totalReaders()
 	}
@@ -533,14 +545,10 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	}
 }
 
-// stopSending stops sending to s, whichever way its packets went.
+// stopSending stops the fan-out sending to s, if it did.
 func (h *handler) stopSending(s *session) {
 	if s.reader != nil {
 		h.fan.remove(s.reader)
-	}
-	if s.viaLib {
-		s.viaLib = false
-		h.libReaders.Add(-1)
 	}
 }
 
@@ -650,10 +658,8 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	h.ledger.attach(c, s)
 	if s.reader != nil {
 		h.fan.add(s.reader)
-	} else if !s.viaLib {
-		s.viaLib = true
-		h.libReaders.Add(1)
 	}
+	h.rtx.subscribe(ctx.Session)
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"transport", transportName(ctx.Session), "readers", n)
 	return &base.Response{StatusCode: base.StatusOK}, nil

@@ -29,6 +29,15 @@ type ChatUpdate struct {
 	// Queue: lines left the outgoing queue (delivered or refused); what
 	// is still waiting is Session.Pending.
 	Queue bool
+	// Controls is the broadcaster's whole list of settings when it was
+	// read (after each join) or changed; nil otherwise. Session.Controls
+	// has the latest.
+	Controls []chat.Control
+	// ControlsBy is the host who changed them, and ControlsKey the setting
+	// ("" when all were reset), when Controls comes from a change.
+	ControlsBy, ControlsKey string
+	// Control says what became of a settings request of ours.
+	Control *ControlResult
 }
 
 // ChatLine is one message to show.
@@ -117,6 +126,7 @@ type chatSession struct {
 	ann     map[uint64]string
 	first   *chat.Client // a connection already made, used before dialling
 	welcome *chat.Msg    // first's welcome
+	ctl     *controls
 	// acked holds ids acknowledged to us whose echo has not come yet, so
 	// a welcome's copy of them is not taken for an unacknowledged line.
 	acked map[uint64]bool
@@ -133,7 +143,7 @@ type chatSession struct {
 }
 
 func newChatSession(addr string, h chat.Hello, log *slog.Logger) *chatSession {
-	s := &chatSession{addr: addr, hello: h, log: log, ann: map[uint64]string{}, acked: map[uint64]bool{},
+	s := &chatSession{addr: addr, hello: h, log: log, ann: map[uint64]string{}, acked: map[uint64]bool{}, ctl: newControls(),
 		updates: make(chan ChatUpdate, updatesQueued),
 		wake:    make(chan struct{}, 1), again: make(chan struct{}, 1)}
 	s.status.Store("")
@@ -350,6 +360,13 @@ func (s *chatSession) serve(ctx context.Context, c *chat.Client, w *chat.Msg) bo
 	}
 	u.Announcements = maps.Clone(s.ann)
 	s.post(ctx, u)
+	defer func() {
+		s.unanswered(ctx, s.ctl.leave(), "the chat connection dropped before the broadcaster answered")
+	}()
+	if err := s.serveControls(ctx, c, w, u.Role); err != nil {
+		s.log.Info("chat write", "error", err)
+		return false
+	}
 	for {
 		if err := s.flush(c); err != nil {
 			s.log.Info("chat write", "error", err)
@@ -361,6 +378,12 @@ func (s *chatSession) serve(ctx context.Context, c *chat.Client, w *chat.Msg) bo
 		case <-s.again:
 			return true
 		case <-s.wake:
+		case r := <-s.ctl.reqs:
+			if err := s.ctl.write(c, r); err != nil {
+				s.unanswered(ctx, []controlReq{r}, "not sent: the chat connection dropped")
+				s.log.Info("chat write", "error", err)
+				return false
+			}
 		case m, ok := <-c.Events():
 			if !ok {
 				s.log.Info("chat connection ended", "error", c.Err())
@@ -451,6 +474,9 @@ func (s *chatSession) done(ref string) (Outgoing, bool) {
 }
 
 func (s *chatSession) event(ctx context.Context, m chat.Msg) {
+	if s.controlEvent(ctx, m) {
+		return
+	}
 	switch m.Type {
 	case chat.TypeChat:
 		s.post(ctx, ChatUpdate{Lines: s.absorb(m), Viewers: -1})

@@ -45,7 +45,29 @@ type Config struct {
 	Stream    Stream         // from a Directory, HostStream or URLStream
 	Hello     chat.Hello     // name and host key for the chat; unused without one
 	Transport rtsp.Transport // how RTP travels
+	Via       Via            // where the video comes from; "": ViaAuto
+	NoNACK    bool           // don't ask for lost packets (rtsp.Client.NoNACK)
 	Logger    *slog.Logger   // nil: slog.Default()
+}
+
+// Via says where a Session plays the video from. The chat is always the
+// broadcaster's own.
+type Via string
+
+// Where the video comes from.
+const (
+	ViaAuto  Via = "auto"  // the broadcaster itself, for now: a relay costs latency a room doesn't need
+	ViaPi    Via = "pi"    // the broadcaster itself
+	ViaRelay Via = "relay" // the relay the broadcaster names (netio.Stream.RelayURL)
+)
+
+// ParseVia reads pi, relay or auto.
+func ParseVia(s string) (Via, error) {
+	switch v := Via(s); v {
+	case ViaAuto, ViaPi, ViaRelay:
+		return v, nil
+	}
+	return "", fmt.Errorf("invalid via %q: want pi, relay or auto", s)
 }
 
 // Session plays one stream and keeps its chat. Make it with NewSession,
@@ -69,8 +91,9 @@ type Session struct {
 	started    atomic.Int64 // unix ns; 0 until the video begins
 	received   atomic.Uint64
 	skipped    atomic.Uint64
-	lostBefore atomic.Uint64 // lost frames of earlier connections
-	lostAt     atomic.Int64  // unix ns the video was lost; 0 while it plays
+	lostBefore atomic.Uint64                     // lost frames of earlier connections
+	recBefore  atomic.Pointer[rtsp.RecoverStats] // of earlier connections, summed; RTT the last one's
+	lostAt     atomic.Int64                      // unix ns the video was lost; 0 while it plays
 	client     atomic.Pointer[rtsp.Client]
 	transport  atomic.Value // string, kept for after the client is gone
 	latency    Samples
@@ -167,15 +190,17 @@ func (s *Session) State() State { return State(s.state.Load()) }
 // Stats returns the counters now.
 func (s *Session) Stats() Stats {
 	lost := s.lostBefore.Load()
+	rec := *sumRecover(s.recBefore.Load(), rtsp.RecoverStats{})
 	if c := s.client.Load(); c != nil {
 		cs := c.Stats()
 		lost += cs.LostFrames
+		rec = *sumRecover(&rec, cs.Recover)
 		if cs.Transport != "" {
 			s.transport.Store(cs.Transport)
 		}
 	}
 	st := Stats{URL: s.Stream().URL, State: s.State(), Frames: s.received.Load(),
-		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1}
+		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1, Recover: rec}
 	st.Transport = s.transport.Load().(string)
 	st.Latency.Source = s.latencySrc.Load().(string)
 	if ns := s.started.Load(); ns != 0 {
@@ -193,6 +218,21 @@ func (s *Session) Stats() Stats {
 	return st
 }
 
+// sumRecover adds b to a (nil: none); the round trip is b's once measured.
+func sumRecover(a *rtsp.RecoverStats, b rtsp.RecoverStats) *rtsp.RecoverStats {
+	var r rtsp.RecoverStats
+	if a != nil {
+		r = *a
+	}
+	r.NACKs += b.NACKs
+	r.Recovered += b.Recovered
+	r.GaveUp += b.GaveUp
+	if b.RTT != 0 {
+		r.RTT = b.RTT
+	}
+	return &r
+}
+
 // Run joins and plays until ctx ends (nil), reconnecting whatever drops.
 // It returns an error only when the first video connection fails. Call it
 // once.
@@ -205,6 +245,16 @@ func (s *Session) Run(ctx context.Context) error {
 			close(s.chat.updates)
 			return err
 		}
+	}
+	if err := s.chooseVideo(); err != nil {
+		close(s.frames)
+		if s.chat != nil {
+			if s.chat.first != nil {
+				s.chat.first.Close()
+			}
+			close(s.chat.updates)
+		}
+		return err
 	}
 	s.started.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
@@ -256,6 +306,27 @@ func (s *Session) join(ctx context.Context) error {
 		st.Name = w.Stream.Name
 	}
 	st.Width, st.Height, st.FPS, st.Instance = w.Stream.Width, w.Stream.Height, w.Stream.FPS, w.Stream.Instance
+	st.RelayURL, st.RTPEpoch = w.Stream.RelayURL, w.Stream.RTPEpoch
+	return nil
+}
+
+// chooseVideo points the stream's URL at the relay when Via asks for it.
+// A relay asked for and not named is an error, not a quiet fall-back:
+// the user chose the relay to spare the broadcaster.
+func (s *Session) chooseVideo() error {
+	if s.cfg.Via != ViaRelay {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream.RelayURL == "" {
+		return fmt.Errorf("%w: %q names no relay (it publishes to one with lsbroadcast --relay)", ErrNoVideo, s.stream.Name)
+	}
+	if err := rtsp.CheckRelayURL(s.stream.RelayURL); err != nil {
+		return fmt.Errorf("%w: %q names a relay we can't play: %w", ErrNoVideo, s.stream.Name, err)
+	}
+	s.stream.URL = s.stream.RelayURL
+	s.log.Info("playing the video from the relay; the chat stays with the broadcaster", "url", s.stream.URL)
 	return nil
 }
 
@@ -264,11 +335,12 @@ func (s *Session) play(ctx context.Context) error {
 	url := s.Stream().URL
 	retry := retryFirst
 	for {
-		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, Logger: s.log, ReadTimeout: readTimeout}
+		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, NoNACK: s.cfg.NoNACK, Logger: s.log, ReadTimeout: readTimeout}
 		s.client.Store(c)
 		err := c.Run(ctx, s.deliver)
 		st := c.Stats()
 		s.lostBefore.Add(st.LostFrames)
+		s.recBefore.Store(sumRecover(s.recBefore.Load(), st.Recover))
 		if st.Transport != "" {
 			s.transport.Store(st.Transport)
 		}
@@ -307,7 +379,13 @@ func (s *Session) deliver(f rtsp.Frame) {
 	if lost := s.lostAt.Load(); lost != 0 && s.lostAt.CompareAndSwap(lost, 0) {
 		s.log.Warn("stream back", "url", s.Stream().URL, "after", time.Since(time.Unix(0, lost)).Round(100*time.Millisecond))
 	}
-	if !f.Captured.IsZero() {
+	if epoch := s.Stream().RTPEpoch; epoch != 0 {
+		// The broadcaster's own mapping beats the sender reports: it
+		// holds from the first frame, and through a relay that keeps
+		// the timestamps but rewrites the reports.
+		f.Captured = rtsp.CaptureTime(time.UnixMicro(epoch), f.RTPTime, f.Received)
+		s.RecordLatency(f.Received.Sub(f.Captured), "rtp")
+	} else if !f.Captured.IsZero() {
 		s.RecordLatency(f.Received.Sub(f.Captured), "rtcp")
 	}
 	for {

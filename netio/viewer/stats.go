@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 )
 
 // State is where a Session's video stands.
@@ -33,6 +35,8 @@ type Stats struct {
 	Skipped   uint64  // received, but a newer one came before it was taken
 	Lost      uint64  // lost in the network, over every connection
 	Latency   Latency // capture (sender's clock) to received
+
+	Recover rtsp.RecoverStats // lost packets asked for again, over every connection
 
 	Chat         string // the chat's state, as a status line says it; "" without chat
 	ChatMessages uint64 // people's messages received, history included

@@ -78,6 +78,7 @@ func FromEntry(e mdns.Entry) Stream {
 	s.FPS, s.Codec = e.Int(mdns.KeyFPS), e.TXT[mdns.KeyCodec]
 	s.Viewers, s.Proto = e.Int(mdns.KeyViewers), e.Int(mdns.KeyProto)
 	s.HTTPPort = e.Int(mdns.KeyHTTPPort)
+	s.RelayURL = e.TXT[mdns.KeyRelay]
 	return s
 }
 

@@ -64,6 +64,17 @@ type Status struct {
 	Readers     Readers `json:"readers"`
 	ChatClients int     `json:"chat_clients"`
 	HTTPURL     string  `json:"http_url"`
+	Relay       *Relay  `json:"relay,omitempty"` // nil: no relay set
+}
+
+// Relay is the state of publishing to a relay (MediaMTX).
+type Relay struct {
+	URL       string    `json:"url"`   // where viewers play it, without credentials
+	State     string    `json:"state"` // connecting, publishing or error
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since"`
+	Frames    uint64    `json:"frames"`  // pictures sent to the relay
+	Dropped   uint64    `json:"dropped"` // pictures the relay missed
 }
 
 // Readers counts who watches, by kind.

@@ -20,8 +20,8 @@ type Broadcaster struct {
 // StartBroadcaster builds lsbroadcast (see Build) and runs its size@fps
 // pattern until the test ends, and returns once its RTSP and chat ports
 // listen. Given the Broadcaster of an earlier run, it restarts on the same
-// ports and state (so the same chat history).
-func StartBroadcaster(t testing.TB, size string, fps int, earlier *Broadcaster) *Broadcaster {
+// ports and state (so the same chat history). Extra flags go last.
+func StartBroadcaster(t testing.TB, size string, fps int, earlier *Broadcaster, extra ...string) *Broadcaster {
 	t.Helper()
 	var b Broadcaster
 	if earlier != nil {
@@ -33,10 +33,10 @@ func StartBroadcaster(t testing.TB, size string, fps int, earlier *Broadcaster) 
 		}
 		b = Broadcaster{RTSPPort: FreePort(t), RTPPort: rtp, ChatPort: FreePort(t), HTTPPort: FreePort(t), StateDir: t.TempDir()}
 	}
-	b.Proc = Start(t, exec.Command(Build(t, "cmd/lsbroadcast")[0], "--source", "pattern", "--size", size, "--fps", strconv.Itoa(fps),
+	b.Proc = Start(t, exec.Command(Build(t, "cmd/lsbroadcast")[0], append([]string{"--source", "pattern", "--size", size, "--fps", strconv.Itoa(fps),
 		"--listen", "127.0.0.1", "--mdns", "off", "--rtsp-port", strconv.Itoa(b.RTSPPort),
 		"--rtp-port", strconv.Itoa(b.RTPPort), "--chat-port", strconv.Itoa(b.ChatPort),
-		"--http-port", strconv.Itoa(b.HTTPPort), "--state-dir", b.StateDir))
+		"--http-port", strconv.Itoa(b.HTTPPort), "--state-dir", b.StateDir}, extra...)...))
 	WaitPort(t, addr(b.RTSPPort), 10*time.Second)
 	WaitPort(t, b.ChatAddr(), 10*time.Second)
 	return &b

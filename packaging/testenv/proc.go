@@ -104,3 +104,20 @@ func TreeRSS(pid int) int64 {
 	}
 	return total
 }
+
+// Written is the bytes pid has passed to write(2) and its kind so far
+// (wchar of /proc/PID/io): on loopback, what a server sends over TCP,
+// as TCP is written with write(2). Datagrams (sendto, sendmsg) are not in
+// it.
+func Written(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "wchar:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/io: no wchar", pid)
+}

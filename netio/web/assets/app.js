@@ -204,6 +204,402 @@
     return { start: connect };
   })();
 
+  // ---------------------------------------------------------------- camera
+
+  // The host's camera settings (PROTOCOL.md, "Camera settings"), built
+  // from the server's list by kind, whatever the camera offers. Viewers
+  // get no settings at all: they may not change anything, and the video
+  // itself shows them every change.
+  const camera = (() => {
+    const section = $('camera');
+    const toggle = $('camera-toggle');
+    const panel = $('camera-body');
+    const fields = $('camera-fields');
+    const listEl = $('camera-list');
+    const noteEl = $('camera-note');
+    const statusEl = $('camera-status');
+    const allErr = $('camera-error');
+    const resetAllBtn = $('camera-reset-all');
+    const KEY_OPEN = 'lsbroadcast.cameraOpen';
+    // At most one set every MIN_GAP ms, and one in flight per setting: a
+    // dragged slider sends about 5 a second, half the server's limit of
+    // 10, so the host's chat still gets through.
+    const MIN_GAP = 200;
+
+    let send = () => false;
+    let on = false;
+    let me = '';
+    let refs = 0;
+    let ids = 0;
+    let listRef = '';
+    let shape = '';
+    let lastSend = 0;
+    let timer = 0;
+    const rows = new Map(); // key -> row
+    const latest = new Map(); // key -> the control as the server last told it
+    const queued = new Map(); // key -> {op, value}; '' is "reset all"
+    const busy = new Map(); // ref -> key
+
+    const isBusy = (key) => Array.from(busy.values()).includes(key);
+    // A row the host is working on keeps what the host put in it: the
+    // server's news is shown once the host's own change is answered.
+    const dirty = (row) => queued.has(row.key) || isBusy(row.key) || row.holding || row.editing;
+
+    function setOpen(open) {
+      panel.hidden = !open;
+      toggle.setAttribute('aria-expanded', String(open));
+      if (open) store.set(KEY_OPEN, '1');
+      else store.del(KEY_OPEN);
+    }
+    toggle.addEventListener('click', () => setOpen(panel.hidden));
+
+    // A slider let go: the server's value shows again (it may differ).
+    const release = () => {
+      for (const row of rows.values()) {
+        if (!row.holding) continue;
+        row.holding = false;
+        if (!dirty(row)) sync(row);
+      }
+    };
+    window.addEventListener('pointerup', release);
+    window.addEventListener('pointercancel', release);
+
+    // start is called at every welcome.
+    function start(sendFn, isHost, name) {
+      send = sendFn;
+      me = name;
+      on = isHost;
+      section.hidden = !isHost;
+      fields.disabled = false;
+      if (!isHost) {
+        clear();
+        return;
+      }
+      setOpen(!!store.get(KEY_OPEN));
+      listRef = 'k' + (++refs);
+      send({ type: 'controls', ref: listRef });
+    }
+
+    // stop: the connection dropped; what was not answered never will be.
+    function stop() {
+      busy.clear();
+      queued.clear();
+      clearTimeout(timer);
+      timer = 0;
+      fields.disabled = true;
+      for (const row of rows.values()) {
+        row.holding = false;
+        row.editing = false;
+      }
+    }
+
+    function clear() {
+      stop();
+      rows.clear();
+      latest.clear();
+      shape = '';
+      listEl.textContent = '';
+      noteEl.hidden = true;
+      statusEl.textContent = '';
+      allErr.hidden = true;
+    }
+
+    const owns = (ref) => typeof ref === 'string' && ref[0] === 'k';
+
+    // message: the list, asked for or announced as changed.
+    function message(m) {
+      if (!on || !Array.isArray(m.controls)) return;
+      if (m.ref !== listRef && m.event !== 'changed') return;
+      apply(m.controls);
+      note(latest.size ? '' : 'This source has no settings to change.');
+      if (m.event === 'changed' && m.from && m.from !== me) {
+        const c = latest.get(m.control);
+        statusEl.textContent = visible(m.from + (m.control ? ' changed ' + (c ? c.name : m.control) : ' reset every setting'));
+      }
+    }
+
+    // answer is the ack or error of one of ours.
+    function answer(m) {
+      if (m.ref === listRef) {
+        if (m.type === 'error') {
+          apply([]);
+          note(m.code === 'unsupported' ? 'This source has no settings to change.' : 'The settings could not be read: ' + (m.message || m.code));
+        }
+        return;
+      }
+      if (!busy.has(m.ref)) return;
+      const key = busy.get(m.ref);
+      busy.delete(m.ref);
+      const row = rows.get(key);
+      showError(key, m.type === 'error' ? failure(m) : '');
+      // A refusal shows the server's value again. An ack is followed by
+      // the "changed" event with the new values: until then the row
+      // keeps what the host chose rather than flash the old value.
+      if (m.type === 'error' && row && !dirty(row)) sync(row);
+      pump();
+    }
+
+    function note(text) {
+      noteEl.textContent = visible(text);
+      noteEl.hidden = !text;
+    }
+
+    function failure(m) {
+      switch (m.code) {
+        case 'bad_value': return m.message || 'that value is not allowed';
+        case 'forbidden': return 'Only the host may change camera settings.';
+        case 'unsupported': return 'The camera offers no settings now' + (m.message ? ': ' + m.message : '.');
+        case 'rate_limited': return 'Too many changes at once: this one was not made. Wait a moment.';
+        case 'not_found': return 'The camera no longer has this setting.';
+        default: return m.message || m.code || 'refused';
+      }
+    }
+
+    function showError(key, text) {
+      const p = key ? (rows.get(key) || {}).err : allErr;
+      if (!p) return;
+      p.textContent = visible(text);
+      p.hidden = !text;
+    }
+
+    function want(key, op) {
+      queued.set(key, op);
+      pump();
+    }
+
+    function pump() {
+      if (timer) return;
+      for (const [key, op] of queued) {
+        if (isBusy(key)) continue;
+        const wait = lastSend + MIN_GAP - Date.now();
+        if (wait > 0) {
+          timer = setTimeout(() => { timer = 0; pump(); }, wait);
+          return;
+        }
+        queued.delete(key);
+        const ref = 'k' + (++refs);
+        const msg = { type: 'control', op: op.op, ref };
+        if (key) msg.control = key;
+        if (op.op === 'set') msg.value = op.value;
+        if (!send(msg)) {
+          showError(key, 'Not sent: not connected.');
+          const row = rows.get(key);
+          if (row && !dirty(row)) sync(row);
+          continue;
+        }
+        busy.set(ref, key);
+        lastSend = Date.now();
+      }
+    }
+
+    // apply shows a list from the server: rebuilt when its shape changed
+    // (another camera, other sizes), else only the values move.
+    function apply(list) {
+      const controls = list.filter((c) => c && typeof c.key === 'string' && c.key).map((c) => ({
+        key: c.key,
+        name: typeof c.name === 'string' && c.name ? c.name : c.key,
+        kind: String(c.kind || ''),
+        min: Number(c.min) || 0,
+        max: Number(c.max) || 0,
+        step: Number(c.step) || 1,
+        def: Number(c.default) || 0,
+        value: Number(c.value) || 0,
+        menu: Array.isArray(c.menu) ? c.menu.map((i) => ({ value: Number(i.value) || 0, label: i.label === undefined ? String(i.value) : String(i.label) })) : [],
+        inactive: !!c.inactive,
+      }));
+      latest.clear();
+      for (const c of controls) latest.set(c.key, c);
+      resetAllBtn.hidden = controls.length === 0;
+      const s = JSON.stringify(controls.map((c) => [c.key, c.name, c.kind, c.min, c.max, c.step, c.menu]));
+      if (s !== shape) {
+        shape = s;
+        rebuild(controls);
+        return;
+      }
+      for (const row of rows.values()) if (!dirty(row)) sync(row);
+    }
+
+    function rebuild(controls) {
+      const focused = document.activeElement;
+      const focusKey = focused && focused.dataset ? focused.dataset.ctl : '';
+      const focusPart = focused && focused.dataset ? focused.dataset.part : '';
+      const errors = new Map();
+      for (const [k, row] of rows) if (!row.err.hidden) errors.set(k, row.err.textContent);
+      rows.clear();
+      listEl.textContent = '';
+      for (const c of controls) {
+        const row = buildRow(c);
+        rows.set(c.key, row);
+        listEl.appendChild(row.el);
+        sync(row);
+        if (errors.has(c.key)) showError(c.key, errors.get(c.key));
+      }
+      // The host keeps the keyboard where it was, in the rebuilt row.
+      const row = focusKey ? rows.get(focusKey) : null;
+      if (row && row.parts[focusPart]) row.parts[focusPart].focus();
+    }
+
+    function buildRow(c) {
+      const key = c.key;
+      const id = 'ctl-' + (++ids);
+      const row = { key, el: el('div', 'ctl'), parts: {}, holding: false, editing: false };
+      row.el.dataset.key = key;
+      row.el.dataset.kind = c.kind;
+      const err = el('p', 'error');
+      err.id = id + '-err';
+      err.hidden = true;
+      err.setAttribute('aria-live', 'polite');
+      row.err = err;
+      const note = el('p', 'note', 'Inactive: the camera ignores it for now (an automatic mode may be on).');
+      note.id = id + '-note';
+      note.hidden = true;
+      row.note = note;
+      const describedBy = err.id + ' ' + note.id;
+      const part = (name, e) => {
+        e.dataset.ctl = key;
+        e.dataset.part = name;
+        e.setAttribute('aria-describedby', describedBy);
+        row.parts[name] = e;
+        return e;
+      };
+      const head = el('div', 'ctl-head');
+      const line = el('div', 'ctl-line');
+      row.el.appendChild(head);
+      row.el.appendChild(line);
+
+      if (c.kind === 'button') {
+        const b = part('button', el('button', 'ctl-button', c.name));
+        b.type = 'button';
+        b.addEventListener('click', () => want(key, { op: 'set', value: 1 }));
+        line.appendChild(b);
+      } else {
+        const label = el('label', 'ctl-name', c.name);
+        label.htmlFor = id;
+        head.appendChild(label);
+        if (c.kind === 'int') {
+          const range = part('range', document.createElement('input'));
+          range.type = 'range';
+          range.id = id;
+          const num = part('number', document.createElement('input'));
+          num.type = 'number';
+          num.inputMode = 'numeric';
+          num.className = 'ctl-number';
+          num.setAttribute('aria-label', c.name + ', value');
+          for (const e of [range, num]) {
+            e.min = String(c.min);
+            e.max = String(c.max);
+            e.step = String(c.step);
+          }
+          range.addEventListener('input', () => {
+            num.value = range.value;
+            want(key, { op: 'set', value: Number(range.value) });
+          });
+          range.addEventListener('pointerdown', () => { row.holding = true; });
+          num.addEventListener('input', () => { row.editing = true; });
+          num.addEventListener('blur', () => {
+            row.editing = false;
+            if (!dirty(row)) sync(row);
+          });
+          num.addEventListener('change', () => {
+            // Enter and then the browser's own change: one set.
+            if (!row.editing) return;
+            row.editing = false;
+            const v = num.value.trim();
+            if (!/^-?\d+$/.test(v)) {
+              showError(key, 'Type a whole number from ' + c.min + ' to ' + c.max + '.');
+              return;
+            }
+            range.value = v;
+            want(key, { op: 'set', value: Number(v) });
+          });
+          num.addEventListener('keydown', (e) => {
+            if (e.key === 'Enter') {
+              e.preventDefault();
+              num.dispatchEvent(new Event('change'));
+            }
+          });
+          line.appendChild(range);
+          line.appendChild(num);
+        } else if (c.kind === 'bool') {
+          const box = part('switch', document.createElement('input'));
+          box.type = 'checkbox';
+          box.id = id;
+          box.setAttribute('role', 'switch');
+          box.addEventListener('change', () => want(key, { op: 'set', value: box.checked ? 1 : 0 }));
+          line.appendChild(box);
+          line.appendChild(el('span', 'spacer'));
+        } else if (c.kind === 'menu' || c.kind === 'intmenu') {
+          const sel = part('select', document.createElement('select'));
+          sel.id = id;
+          for (const i of c.menu) {
+            const o = el('option', null, i.label);
+            o.value = String(i.value);
+            sel.appendChild(o);
+          }
+          sel.addEventListener('change', () => want(key, { op: 'set', value: Number(sel.value) }));
+          line.appendChild(sel);
+        } else {
+          const v = part('value', el('output', 'ctl-value'));
+          v.id = id;
+          line.appendChild(v);
+          line.appendChild(el('span', 'hint', 'not adjustable here'));
+        }
+        const reset = part('reset', el('button', 'ctl-reset secondary', 'Reset'));
+        reset.type = 'button';
+        reset.setAttribute('aria-label', 'Reset ' + visible(c.name) + ' to its default');
+        reset.addEventListener('click', () => want(key, { op: 'reset' }));
+        line.appendChild(reset);
+      }
+      row.el.appendChild(note);
+      row.el.appendChild(err);
+      return row;
+    }
+
+    // sync shows the server's value of one setting.
+    function sync(row) {
+      const c = latest.get(row.key);
+      if (!c) return;
+      const p = row.parts;
+      if (p.range) {
+        p.range.value = String(c.value);
+        p.number.value = String(c.value);
+      }
+      if (p.switch) p.switch.checked = c.value !== 0;
+      if (p.select) {
+        // A value the menu lacks shows as itself rather than as another's.
+        if (!c.menu.some((i) => i.value === c.value)) {
+          const o = el('option', null, String(c.value));
+          o.value = String(c.value);
+          p.select.appendChild(o);
+        }
+        p.select.value = String(c.value);
+      }
+      if (p.value) p.value.textContent = String(c.value);
+      if (p.reset) {
+        const d = c.menu.find((i) => i.value === c.def);
+        p.reset.title = 'Default: ' + visible(d ? d.label : String(c.def));
+      }
+      row.el.classList.toggle('inactive', c.inactive);
+      row.note.hidden = !c.inactive;
+    }
+
+    // Reset all takes two taps: it may reopen the camera at another size.
+    resetAllBtn.addEventListener('click', () => {
+      if (resetAllBtn.dataset.armed) {
+        delete resetAllBtn.dataset.armed;
+        resetAllBtn.textContent = 'Reset all';
+        showError('', '');
+        want('', { op: 'reset' });
+        return;
+      }
+      resetAllBtn.dataset.armed = '1';
+      resetAllBtn.textContent = 'Reset all to defaults?';
+      setTimeout(() => { delete resetAllBtn.dataset.armed; resetAllBtn.textContent = 'Reset all'; }, 4000);
+    });
+
+    return { start, stop, message, answer, owns };
+  })();
+
   // ---------------------------------------------------------------- chat
 
   const chat = (() => {
@@ -283,7 +679,7 @@
       ws = s;
       joined = false;
       s.onopen = () => {
-        const hello = { type: 'hello', v: 1, name };
+        const hello = { type: 'hello', v: 2, name };
         const key = store.get(KEY_HOST);
         if (key) {
           hello.role = 'host';
@@ -310,6 +706,7 @@
         joined = false;
         setChatState('offline');
         failPending('not sent: the connection dropped');
+        camera.stop();
         if (stopped) return;
         timer = setTimeout(connect, backoff(attempt++));
       };
@@ -339,6 +736,7 @@
         s.onclose = null;
         setChatState('offline');
         failPending('not sent: the connection dropped');
+        camera.stop();
         timer = setTimeout(connect, backoff(attempt++));
         return;
       }
@@ -349,8 +747,9 @@
       switch (m.type) {
         case 'welcome': return welcome(m);
         case 'chat': return addMessage(m, false);
-        case 'ack': return ack(m);
-        case 'error': return error(m);
+        case 'ack': return camera.owns(m.ref) ? camera.answer(m) : ack(m);
+        case 'error': return camera.owns(m.ref) ? camera.answer(m) : error(m);
+        case 'controls': return camera.message(m);
         case 'bye': return bye(m);
         case 'presence': return presence(m);
         case 'announcement': return announcement(m);
@@ -379,6 +778,7 @@
       const isHost = role === 'host';
       hostBtn.setAttribute('aria-pressed', String(isHost));
       hostTools.hidden = !isHost;
+      camera.start(send, isHost, me);
       // A first welcome brings the last messages, a reconnect only what
       // came after `since`: either way they go after what we have.
       const msgs = Array.isArray(m.messages) ? m.messages : [];
@@ -883,7 +1283,7 @@
         input.hidden = isHost;
         $('key-title').textContent = isHost ? 'You are the host' : 'Host mode';
         box.querySelector('.hint').textContent = isHost
-          ? 'You can post, edit and delete announcements. The key is kept in this browser until you stop.'
+          ? 'You can post, edit and delete announcements and change the camera\'s settings. The key is kept in this browser until you stop.'
           : 'Paste the host key (the broadcaster\'s host-key file). It stays in this browser.';
         d.open();
         if (isHost) setTimeout(() => $('key-forget').focus(), 0);
@@ -923,6 +1323,16 @@
   // The stream's name before any chat (the name dialog may be open).
   fetch('/state', { cache: 'no-store' })
     .then((r) => (r.ok ? r.json() : null))
-    .then((st) => { if (st) showStreamName(st.name); })
+    .then((st) => {
+      if (!st) return;
+      showStreamName(st.name);
+      // A relay re-serves the stream to audiences the broadcaster can't.
+      const url = st.relay && st.relay.url;
+      if (typeof url === 'string' && url.startsWith('rtsp://')) {
+        const a = $('relay-link');
+        a.href = url;
+        a.hidden = false;
+      }
+    })
     .catch(() => { /* the chat's welcome names it too */ });
 })();

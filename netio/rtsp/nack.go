@@ -1,0 +1,141 @@
+package rtsp
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// Retransmission answers a reader's RTCP generic NACK (RFC 4585 §6.2.1)
+// by sending it the asked-for packets again from the shared history, as
+// they were first sent: the same SSRC and the same sequence numbers.
+//
+// Why not an RFC 4588 RTX stream: RTX needs a second payload type in the
+// SDP, negotiated per reader, and a reader that knows it to unwrap the
+// original sequence number. gortsplib's receiver (which lsview uses)
+// already puts a packet with a known sequence number back in order, and
+// drops one it has or has given up on, so the plain resend needs nothing
+// new on either side, and a standard client never sees one: resends go
+// only to a session that asked, and ffmpeg, GStreamer and VLC never send
+// generic NACKs. What RTX would add (telling a resend from the original
+// in statistics) lsview measures from the NACK's side instead.
+const (
+	// resendShare is the most of a reader's stream that may be resent to
+	// it: at 2 % loss a reader needs about 2 % plus retries, so 15 %
+	// leaves room for bursts while a reader that asks for everything
+	// gets a small fraction of the stream, never a multiple.
+	resendShare = 0.15
+	// resendBurst caps a reader's saved-up budget: one gortsplib reorder
+	// buffer's worth (64 packets), which is all a reader can use at once.
+	resendBurst = 64 * MaxPacketSize
+	// nackMaxSeqs bounds the work of one RTCP packet: the sequence numbers
+	// looked at, whatever it asks (the rest are refused as excess).
+	// A reader's receiver can't take more than its 64-packet buffer.
+	nackMaxSeqs = 64
+)
+
+// RetransmitStats count the answers to NACKs.
+type RetransmitStats struct {
+	NACKs       uint64 // generic NACK packets received from readers
+	Resent      uint64 // packets sent again
+	ResentBytes uint64
+	// Refused, by reason: the packet is no longer (or never was) in the
+	// history; the reader's budget is spent; past nackMaxSeqs in one
+	// NACK; the session is not a UDP unicast reader that is playing; the
+	// reader's queue was full.
+	Gone, Budget, Excess, NotReader, QueueFull uint64
+}
+
+// retransmitter answers NACKs from the history.
+type retransmitter struct {
+	hist history
+
+	nacks, resent, resentBytes                 atomic.Uint64
+	gone, budget, excess, notReader, queueFull atomic.Uint64
+}
+
+func (r *retransmitter) stats() RetransmitStats {
+	return RetransmitStats{NACKs: r.nacks.Load(), Resent: r.resent.Load(), ResentBytes: r.resentBytes.Load(),
+		Gone: r.gone.Load(), Budget: r.budget.Load(), Excess: r.excess.Load(),
+		NotReader: r.notReader.Load(), QueueFull: r.queueFull.Load()}
+}
+
+// readerBudget is one reader's allowance of resent bytes: it grows by
+// resendShare of every byte the stream writes (to every reader alike)
+// from the reader's PLAY on, up to resendBurst.
+type readerBudget struct {
+	mu        sync.Mutex
+	tokens    float64
+	seenTotal uint64
+}
+
+// subscribe answers ss's NACKs from now on. Call it from OnPlay, before
+// the session plays; a later PLAY subscribes again with a fresh budget.
+// The media is the session's own: a unicast UDP reader plays the server's
+// second stream (see the package documentation), whose SSRC gortsplib
+// stamps on what it resends.
+func (r *retransmitter) subscribe(ss *gortsplib.ServerSession) {
+	medias := ss.Medias()
+	if len(medias) == 0 {
+		return
+	}
+	medi := medias[0]
+	b := &readerBudget{seenTotal: r.hist.total()}
+	ss.OnPacketRTCP(medi, func(pkt rtcp.Packet) {
+		if n, ok := pkt.(*rtcp.TransportLayerNack); ok {
+			r.answer(ss, medi, b, n, time.Now())
+		}
+	})
+}
+
+// answer resends what n asks for, within b. Its work is bounded by
+// nackMaxSeqs lookups, its bytes by the budget.
+func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Media, b *readerBudget, n *rtcp.TransportLayerNack, now time.Time) {
+	r.nacks.Add(1)
+	if tr := ss.Transport(); ss.State() != gortsplib.ServerSessionStatePlay || tr == nil || tr.Protocol != gortsplib.ProtocolUDP {
+		r.notReader.Add(1)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	total := r.hist.total()
+	b.tokens = min(b.tokens+resendShare*float64(total-b.seenTotal), resendBurst)
+	b.seenTotal = total
+	looked := 0
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			if looked == nackMaxSeqs {
+				r.excess.Add(1)
+				continue
+			}
+			looked++
+			pkt, size, ok := r.hist.get(seq, now)
+			switch {
+			case !ok:
+				r.gone.Add(1)
+			case float64(size) > b.tokens:
+				r.budget.Add(1)
+			default:
+				// A copy of the header: WritePacketRTP sets the SSRC
+				// (to the stream's, which the history's already has) and
+				// the packet is shared with every reader.
+				cp := *pkt
+				if err := ss.WritePacketRTP(medi, &cp); err != nil {
+					r.queueFull.Add(1)
+					continue
+				}
+				b.tokens -= float64(size)
+				r.resent.Add(1)
+				r.resentBytes.Add(uint64(size))
+			}
+		}
+	}
+}
+
+// keep records a packet the stream sent.
+func (r *retransmitter) keep(pkt *rtp.Packet, now time.Time) { r.hist.add(pkt, now) }
