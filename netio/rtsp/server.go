@@ -340,7 +340,6 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 	sent := time.Now()
 	for _, p := range pkts {
 		p.Timestamp = ts
-		s.rtx.keep(p, sent) // resends get their reader's SSRC from gortsplib
 	}
 	// fan first: gortsplib stamps its own stream's SSRC on the packets.
 	if err := s.fan.put(pkts, captured); err != nil {
@@ -350,6 +349,9 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 		if err := s.stream.WritePacketRTPWithNTP(s.media, p, captured); err != nil {
 			return fmt.Errorf("rtsp write: %w", err)
 		}
+		// Kept once nothing changes it any more; a resend gets its
+		// reader's SSRC from gortsplib, on a copy.
+		s.rtx.keep(p, sent)
 	}
 	s.frames.Add(1)
 	if s.Relay != nil {
