@@ -56,8 +56,9 @@ DEPS_OPENCV := libopencv-dev qtbase5-dev
 # GStreamer's player: 128 small packages, about 20 s to install on a fresh
 # Debian 12 (OpenCV for lsview: 355 packages, over 4 minutes).
 DEPS_DEMO_SHOW := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-x
-# The peers the tests and benchmarks play against (GStreamer's are above).
-DEPS_PEERS := ffmpeg
+# The peers the tests and benchmarks play against (GStreamer's are above);
+# strace counts the fan-out benchmark's system calls a frame.
+DEPS_PEERS := ffmpeg strace
 # Network namespaces and packet loss; avahi with its own D-Bus for the mDNS
 # interop tests, inside a namespace.
 DEPS_NET := iproute2 nftables procps util-linux avahi-daemon avahi-utils dbus
