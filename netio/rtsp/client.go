@@ -147,11 +147,22 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		return fmt.Errorf("rtsp connect %s: %w", u.Host, err)
 	}
 	// Close on ctx end from a goroutine this function owns and waits for.
+	// gortsplib's Stats must not run while it closes (it reads what
+	// Close tears down): the gap watcher reads them under statsMu, and
+	// closing takes it first.
+	var statsMu sync.RWMutex
+	closed := false
+	closeGC := func() {
+		statsMu.Lock()
+		closed = true
+		statsMu.Unlock()
+		gc.Close()
+	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	defer func() {
 		close(stop)
-		gc.Close()
+		closeGC()
 		wg.Wait()
 	}()
 	wg.Add(1)
@@ -159,7 +170,7 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		defer wg.Done()
 		select {
 		case <-ctx.Done():
-			gc.Close()
+			closeGC()
 		case <-stop:
 		}
 	}()
@@ -189,7 +200,14 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 			// next stall asks again.
 			_ = gc.WritePacketRTCP(medi, &rtcp.TransportLayerNack{SenderSSRC: localSSRC.Load(),
 				MediaSSRC: mediaSSRC, Nacks: []rtcp.NackPair{{PacketID: seq}}})
-		}, func() uint64 { return gc.Stats().Session.Medias[medi].BytesReceived })
+		}, func() uint64 {
+			statsMu.RLock()
+			defer statsMu.RUnlock()
+			if closed {
+				return 0
+			}
+			return gc.Stats().Session.Medias[medi].BytesReceived
+		})
 		c.watcher.Store(w)
 	}
 	a := assembler{dec: dec}
