@@ -149,8 +149,8 @@ func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 	w("**Same bytes, no transcoding.** Both senders loop the same %d camera-like JPEGs (%d bytes on average, quality %d, "+
 		"rendered by lsbench: fractal texture, objects with hard edges, sensor noise, a slow pan) as they are: lsbroadcast "+
 		"with `--source file:PATH` (the JPEGs back to back, an .mjpeg stream, sent byte for byte at 30 fps), GStreamer with "+
-		"`multifilesrc ! rtpjpegpay mtu=1400 ! multiudpsink sync=true` to N receivers (one file, one picture, a buffer: no "+
-		"jpegparse needed). So the figures are the senders' own: reading a frame, packetising it, sending it to every reader. "+
+		"`filesrc ! avidemux ! rtpjpegpay mtu=1400 ! multiudpsink sync=true` to N receivers, reading the same JPEGs out of an "+
+		"AVI (multifilesrc's JPEGs carry no timestamps to pace by, and jpegparse, which would add them, is in gst-plugins-bad). So the figures are the senders' own: reading a frame, packetising it, sending it to every reader. "+
 		"Readers are lsbench's reader farm in another process, equally cheap for both: plain UDP sockets (512 KiB buffers, like "+
 		"rtspsrc) and the same RTP/JPEG depacketiser; ours first set up a real RTSP session each (DESCRIBE, SETUP with their "+
 		"client ports, PLAY, the connection kept open). *Delivered* is complete frames received over 30 fps × window × readers. "+
@@ -194,8 +194,8 @@ func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 	w("Reading the rows: the receiving side shares the machine, 64 readers taking some 190,000 packets a second, so the " +
 		"delivered share at 64 is as much the readers' and the machine's as the senders'. Both senders now batch: " +
 		"multiudpsink hands each packet to every client with one sendmmsg; lsbroadcast hands a frame's packets to every " +
-		"unicast UDP reader, packet by packet across readers, up to 1024 messages a sendmmsg, from one writer goroutine " +
-		"(netio/rtsp's package documentation).\n\n")
+		"unicast UDP reader, reader by reader (each reader's frame one burst), up to 1024 messages a sendmmsg, from one " +
+		"writer goroutine (netio/rtsp's package documentation).\n\n")
 	if err := figure(w, dir, rel, "fanout-cpu.png", "Fan-out: CPU per delivered frame per reader (720p30)",
 		"readers", "CPU ms / frame / reader", true, []series{{ours, oPts}, {gst, gPts}}); err != nil {
 		return err
