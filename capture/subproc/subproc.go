@@ -74,7 +74,6 @@ func ReadFrame(r io.Reader) (capture.Frame, error) {
 		return capture.Frame{}, fmt.Errorf("frame header: length %d out of range", n)
 	}
 	f := capture.Frame{
-		JPEG:     make([]byte, n),
 		Seq:      binary.BigEndian.Uint64(h[8:]),
 		Captured: time.Unix(0, int64(binary.BigEndian.Uint64(h[16:]))),
 		Width:    int(binary.BigEndian.Uint32(h[24:])),
@@ -83,9 +82,17 @@ func ReadFrame(r io.Reader) (capture.Frame, error) {
 	if f.Width <= 0 || f.Width > capture.MaxSide || f.Height <= 0 || f.Height > capture.MaxSide {
 		return capture.Frame{}, fmt.Errorf("frame header: size %dx%d out of range", f.Width, f.Height)
 	}
-	if _, err := io.ReadFull(r, f.JPEG); err != nil {
+	// A header that claims more than follows costs what follows, not
+	// MaxFrame: one allocation for a usual frame, growth past 1 MiB.
+	body := bytes.NewBuffer(make([]byte, 0, min(int(n), 1<<20)))
+	_, err := body.ReadFrom(io.LimitReader(r, int64(n)))
+	if err == nil && body.Len() < int(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return capture.Frame{}, fmt.Errorf("frame body: %w", err)
 	}
+	f.JPEG = body.Bytes()
 	return f, nil
 }
 
