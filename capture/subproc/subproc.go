@@ -84,7 +84,7 @@ func ReadFrame(r io.Reader) (capture.Frame, error) {
 	}
 	// A header that claims more than follows costs what follows, not
 	// MaxFrame: one allocation for a usual frame, growth past 1 MiB.
-	body := bytes.NewBuffer(make([]byte, 0, min(int(n), 1<<20)))
+	body := bytes.NewBuffer(make([]byte, 0, min(int(n), 1<<20)+bytes.MinRead)) // MinRead: room to see EOF
 	_, err := body.ReadFrom(io.LimitReader(r, int64(n)))
 	if err == nil && body.Len() < int(n) {
 		err = io.ErrUnexpectedEOF
