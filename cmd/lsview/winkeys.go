@@ -53,17 +53,19 @@ type keyReader struct {
 	buf              []typed
 }
 
-// read waits one beat (waitKey, which also runs the GUI's events) and
-// returns what was typed meanwhile, valid until the next call.
+// read waits one beat (waitKey, which also runs the GUI's events; or,
+// with the text route, until an event or a new picture) and returns what
+// was typed meanwhile, valid until the next call.
 func (r *keyReader) read(win *gocv.Window) []typed {
 	if !r.tried {
 		r.textRoute, r.tried = installTextRoute(), true
 	}
-	k := win.WaitKey(waitKeyMillis)
 	r.buf = r.buf[:0]
 	if r.textRoute {
-		r.buf = drainTextRoute(r.buf)
-	} else if t, ok := fromWaitKey(k); ok {
+		waitTextRoute(idleBeat)
+		return drainTextRoute(r.buf)
+	}
+	if t, ok := fromWaitKey(win.WaitKey(waitKeyMillis)); ok {
 		r.buf = append(r.buf, t)
 	}
 	return r.buf
