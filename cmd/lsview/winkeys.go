@@ -96,8 +96,16 @@ func fromWaitKey(k int) (typed, bool) {
 // press applies one typed event to the chat box and the window.
 func (w *windowLoop) press(t typed) keyResult {
 	u := w.u
-	if u.help { // any key closes the help, and does nothing else
-		u.help, w.panelDirty = false, true
+	if u.help { // PgUp and PgDn turn its pages; any other key closes it
+		switch t.key {
+		case editPageUp, editWheelUp:
+			u.helpPage = max(u.helpPage-1, 0)
+		case editPageDown, editWheelDown:
+			u.helpPage = min(u.helpPage+1, max(u.helpPages-1, 0))
+		default:
+			u.help, u.helpPage = false, 0
+		}
+		w.panelDirty = true
 		return stay
 	}
 	if t.key == editText && t.text == "?" && w.edit.String() == "" {
