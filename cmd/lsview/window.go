@@ -331,7 +331,11 @@ func (w *windowLoop) paint() {
 	w.p.dec.setArea(sc.lay.video.Size())
 	if pic != nil {
 		sc.showPicture(pic.mat)
-		w.bannerDirty = true // the picture painted over it
+		// The picture may have painted over the banner: put it back as
+		// drawn, its text is only drawn again when it changes.
+		if sc.bannerShown && sc.lay.banner.Overlaps(sc.lay.video) && !w.bannerDirty {
+			sc.blit(sc.banner)
+		}
 		w.changed = true
 	}
 	if w.bannerDirty {
