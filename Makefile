@@ -63,8 +63,9 @@ DEPS_PEERS := ffmpeg strace
 # interop tests, inside a namespace.
 DEPS_NET := iproute2 nftables procps util-linux avahi-daemon avahi-utils dbus
 # lsview's window and terminal picker, driven headless (screenshots, keys,
-# the clipboard to paste from).
-DEPS_GUI := xvfb xdotool imagemagick tmux xclip
+# the clipboard to paste from, a keyboard layout with dead keys: setxkbmap,
+# which xvfb pulls in today).
+DEPS_GUI := xvfb xdotool imagemagick tmux xclip x11-xkb-utils
 # The .deb packages, their checks (lintian, systemd-analyze) and the e2e
 # images; cross compilers for the Pi's arm64 and armhf.
 DEPS_DEB := dpkg-dev lintian systemd mmdebstrap arch-test e2fsprogs qemu-user-static binfmt-support

@@ -58,8 +58,8 @@ func TestDecodeScaled(t *testing.T) {
 	}
 	for _, num := range []int{1, 2, 4, 8} {
 		size := scaled(w, h, num)
-		for _, f := range []PixelFormat{BGR, RGB, RGBA, Gray} {
-			bpp := map[PixelFormat]int{BGR: 3, RGB: 3, RGBA: 4, Gray: 1}[f]
+		for _, f := range []PixelFormat{BGR, RGB, RGBA, BGRA, Gray} {
+			bpp := map[PixelFormat]int{BGR: 3, RGB: 3, RGBA: 4, BGRA: 4, Gray: 1}[f]
 			dst := Raw{Format: f, Width: size.X, Height: size.Y, Stride: bpp*size.X + 8, Pix: make([]byte, (bpp*size.X+8)*size.Y)}
 			if err := d.Decode(data, dst); err != nil {
 				t.Fatalf("%d/8 %v: %v", num, f, err)
@@ -70,6 +70,9 @@ func TestDecodeScaled(t *testing.T) {
 			for y := range size.Y {
 				for x := range size.X {
 					i := y*dst.Stride + x*bpp
+					if bpp == 4 && dst.Pix[i+3] != 255 {
+						t.Fatalf("%d/8 %v: alpha %d at %d,%d", num, f, dst.Pix[i+3], x, y)
+					}
 					switch f {
 					case Gray:
 						got += float64(dst.Pix[i])
@@ -119,6 +122,9 @@ func TestDecodeRejects(t *testing.T) {
 	defer c.Close()
 	if _, err := c.Encode(Raw{Format: Gray, Width: 8, Height: 8, Stride: 8, Pix: make([]byte, 64)}, 80); err == nil {
 		t.Error("Gray encoded")
+	}
+	if _, err := c.Encode(Raw{Format: BGRA, Width: 8, Height: 8, Stride: 32, Pix: make([]byte, 256)}, 80); err == nil {
+		t.Error("BGRA encoded")
 	}
 }
 

@@ -50,7 +50,7 @@ func (d *Decompressor) Size(data []byte) (w, h int, err error) {
 	return int(cw), int(ch), nil
 }
 
-// Decode decodes data into dst (BGR, RGB, RGBA or Gray), whose size must
+// Decode decodes data into dst (BGR, RGB, RGBA, BGRA or Gray), whose size must
 // be one ScaledSize gives for the JPEG's: libjpeg-turbo then scales in the
 // IDCT, never computing the pixels it would throw away.
 func (d *Decompressor) Decode(data []byte, dst Raw) error {
@@ -67,6 +67,8 @@ func (d *Decompressor) Decode(data []byte, dst Raw) error {
 		pf = C.TJPF_RGB
 	case RGBA:
 		pf = C.TJPF_RGBA
+	case BGRA:
+		pf = C.TJPF_BGRA
 	case Gray:
 		pf = C.TJPF_GRAY // luma only: the chroma is never upsampled nor converted
 	}

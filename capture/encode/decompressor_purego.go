@@ -29,7 +29,7 @@ func (d *Decompressor) Size(data []byte) (w, h int, err error) {
 	return cfg.Width, cfg.Height, nil
 }
 
-// Decode decodes data into dst (BGR, RGB, RGBA or Gray), whose size must
+// Decode decodes data into dst (BGR, RGB, RGBA, BGRA or Gray), whose size must
 // be one ScaledSize gives for the JPEG's: the picture is decoded whole,
 // then every destination pixel takes the source pixel nearest its centre.
 func (d *Decompressor) Decode(data []byte, dst Raw) error {
@@ -41,7 +41,7 @@ func (d *Decompressor) Decode(data []byte, dst Raw) error {
 	if err := decodeTarget(b.Dx(), b.Dy(), dst); err != nil {
 		return err
 	}
-	bpp := map[PixelFormat]int{BGR: 3, RGB: 3, RGBA: 4, Gray: 1}[dst.Format]
+	bpp := map[PixelFormat]int{BGR: 3, RGB: 3, RGBA: 4, BGRA: 4, Gray: 1}[dst.Format]
 	for y := range dst.Height {
 		sy := b.Min.Y + (2*y+1)*b.Dy()/(2*dst.Height)
 		row := dst.Pix[y*dst.Stride:]
@@ -60,6 +60,8 @@ func (d *Decompressor) Decode(data []byte, dst Raw) error {
 				p[0], p[1], p[2] = c.R, c.G, c.B
 			case RGBA:
 				p[0], p[1], p[2], p[3] = c.R, c.G, c.B, 255
+			case BGRA:
+				p[0], p[1], p[2], p[3] = c.B, c.G, c.R, 255
 			}
 		}
 	}

@@ -24,6 +24,7 @@ const (
 	UYVY                    // packed 4:2:2, U Y0 V Y1 (V4L2 UYVY)
 	NV12                    // planar Y, then interleaved U V at half width and half height, both at Stride
 	Gray                    // 1 byte a pixel, luma only: a Decompressor's output, never a Compressor's input
+	BGRA                    // 4 bytes a pixel, B G R A (A 255): OpenCV's 4-channel order, Qt's RGB32; a Decompressor's output only
 )
 
 func (f PixelFormat) String() string {
@@ -46,6 +47,8 @@ func (f PixelFormat) String() string {
 		return "NV12"
 	case Gray:
 		return "Gray"
+	case BGRA:
+		return "BGRA"
 	}
 	return fmt.Sprintf("PixelFormat(%d)", int(f))
 }
@@ -75,9 +78,9 @@ func (r Raw) check() error {
 	}
 	var need int
 	switch r.Format {
-	case RGBA:
+	case RGBA, BGRA:
 		if r.Stride < 4*r.Width {
-			return fmt.Errorf("RGBA stride %d below 4×width %d", r.Stride, r.Width)
+			return fmt.Errorf("%s stride %d below 4×width %d", r.Format, r.Stride, r.Width)
 		}
 		need = r.Stride*(r.Height-1) + 4*r.Width
 	case BGR, RGB:
@@ -121,7 +124,7 @@ func prepare(r Raw, quality int, planes []byte) (Raw, []byte, error) {
 	if err := r.check(); err != nil {
 		return r, planes, err
 	}
-	if r.Format == Gray {
+	if r.Format == Gray || r.Format == BGRA {
 		return r, planes, fmt.Errorf("%v frames are decoded, not encoded", r.Format)
 	}
 	if quality < 1 || quality > 100 {

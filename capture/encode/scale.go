@@ -40,7 +40,7 @@ func scaleOf(w, h int, size image.Point) (int, error) {
 // decodeTarget checks dst as a Decompressor's output for a w×h JPEG.
 func decodeTarget(w, h int, dst Raw) error {
 	switch dst.Format {
-	case BGR, RGB, RGBA, Gray:
+	case BGR, RGB, RGBA, BGRA, Gray:
 	default:
 		return fmt.Errorf("cannot decode to %v", dst.Format)
 	}

@@ -63,7 +63,7 @@ var helpLines = [][2]string{
 	{"F1, ? on empty line", "this help"},
 	{"Esc", "clear the line; again: quit"},
 	{"Ctrl+Q", "quit"},
-	{"Any key closes this help.", ""},
+	{"Any other key closes this help.", ""},
 }
 
 // parseInput says what a typed line asks for.

@@ -24,9 +24,9 @@ func TestDecodeScaledReadsPattern(t *testing.T) {
 		{capture.Size{W: 1280, H: 720}, image.Point{}, image.Pt(320, 180), 1},
 		{capture.Size{W: 1920, H: 1080}, image.Point{}, image.Pt(480, 270), 1},
 		{capture.Size{W: 640, H: 480}, image.Point{}, image.Pt(320, 240), 1},
-		{capture.Size{W: 1920, H: 1080}, image.Pt(980, 692), image.Pt(960, 540), 3}, // the default window
-		{capture.Size{W: 1280, H: 720}, image.Pt(980, 692), image.Pt(1280, 720), 3},
-		{capture.Size{W: 1920, H: 1080}, image.Pt(400, 300), image.Pt(480, 270), 3},
+		{capture.Size{W: 1920, H: 1080}, image.Pt(980, 692), image.Pt(960, 540), 4}, // the default window
+		{capture.Size{W: 1280, H: 720}, image.Pt(980, 692), image.Pt(1280, 720), 4},
+		{capture.Size{W: 1920, H: 1080}, image.Pt(400, 300), image.Pt(480, 270), 4},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var f capture.Frame

@@ -224,9 +224,10 @@ func (d *decoder) decode(f rtsp.Frame) {
 	case d.fresh <- struct{}{}:
 	default:
 	}
+	wakeTextRoute()
 }
 
-// decodeJPEG decodes data at scaledSize into a new Mat: BGR for the
+// decodeJPEG decodes data at scaledSize into a new Mat: BGRA for the
 // window, grey for --headless. full is the picture's own size.
 func (d *decoder) decodeJPEG(data []byte) (m gocv.Mat, full image.Point, err error) {
 	w, h, err := d.jpeg.Size(data)
@@ -238,7 +239,7 @@ func (d *decoder) decodeJPEG(data []byte) (m gocv.Mat, full image.Point, err err
 		d.log.Debug("decoding at", "size", size, "stream", image.Pt(w, h))
 		d.size = size
 	}
-	format, mt, bpp := encode.BGR, gocv.MatTypeCV8UC3, 3
+	format, mt, bpp := encode.BGRA, gocv.MatTypeCV8UC4, 4
 	if d.headless {
 		format, mt, bpp = encode.Gray, gocv.MatTypeCV8UC1, 1
 	}
@@ -264,7 +265,7 @@ func (d *decoder) take() *picture {
 }
 
 // patternLatency reads the capture clock that the test pattern writes in
-// its bottom strip (milliseconds, low 32 bits) from a BGR or grey picture.
+// its bottom strip (milliseconds, low 32 bits) from a BGRA or grey picture.
 func patternLatency(m gocv.Mat, received time.Time) (time.Duration, bool) {
 	w, h := m.Cols(), m.Rows()
 	_, y := pattern.StripRows(h)
@@ -278,7 +279,7 @@ func patternLatency(m gocv.Mat, received time.Time) (time.Duration, bool) {
 	if m.Channels() == 1 {
 		row.CopyTo(&gray)
 	} else {
-		gocv.CvtColor(row, &gray, gocv.ColorBGRToGray)
+		gocv.CvtColor(row, &gray, gocv.ColorBGRAToGray)
 	}
 	b := gray.ToBytes()
 	clock, ok := pattern.ReadStrip(b, w, w, 0)

@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
@@ -206,44 +207,78 @@ func TestSettingsPanelDrawsEveryKind(t *testing.T) {
 	}
 }
 
-// TestHelpFits draws the help overlay in the panels of the window sizes
-// people use and keeps the pictures: the last line, how to close it, must
-// be in sight at 1280×720 and up.
+// TestHelpFits: the help shows whole at 1280×720 and up; at 800×450 it
+// takes pages that hold every entry once, in order, each within the
+// panel, and PgDn turns to the next. Each page is kept as a picture.
 func TestHelpFits(t *testing.T) {
 	p, err := newPainter()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []image.Point{{800, 450}, {1280, 720}, {1920, 1080}} {
-		u := &uiState{title: "Kitchen cam", help: true}
 		lay := newLayout(size.X, size.Y, image.Pt(16, 9))
+		a := panelArea{r: lay.panel, pad: 8, w: lay.panel.Dx() - 16}
+		u := &uiState{title: "Kitchen cam", help: true}
 		img := image.NewRGBA(lay.panel)
-		p.drawPanel(img, u)
-		name := fmt.Sprintf("help-%dx%d", size.X, size.Y)
-		f, err := os.Create(filepath.Join(artifactDir(t), name+".png"))
-		if err != nil {
-			t.Fatal(err)
+		// The room the help has: the panel above the input line.
+		room := p.panelInput(img, a, u) - lay.panel.Min.Y - a.pad
+		pages := p.helpPages(a, room)
+		if size.Y >= 720 && len(pages) != 1 {
+			t.Errorf("%v: the help takes %d pages, want 1", size, len(pages))
 		}
-		png.Encode(f, img)
-		f.Close()
-		if size.Y >= 720 && helpRows(p, lay.panel.Dx()) > (lay.panel.Dy()-p.line-16)/p.line {
-			t.Errorf("%s: the help needs %d lines, the panel has room for %d", name, helpRows(p, lay.panel.Dx()), (lay.panel.Dy()-p.line-16)/p.line)
+		var all [][2]string
+		for i, page := range pages {
+			if h := helpHeight(p, a, page); h > room || (len(pages) > 1 && h > room-p.line) {
+				t.Errorf("%v page %d: %d px high, the panel has %d (less a line for the page turn)", size, i+1, h, room)
+			}
+			all = append(all, page...)
+		}
+		if !slices.Equal(all, helpLines) {
+			t.Errorf("%v: the pages hold %d entries, want the %d of the help in order", size, len(all), len(helpLines))
+		}
+		for i := range pages {
+			u.helpPage = i
+			p.drawPanel(img, u)
+			if u.helpPages != len(pages) {
+				t.Errorf("%v: drawn with %d pages, want %d", size, u.helpPages, len(pages))
+			}
+			name := fmt.Sprintf("help-%dx%d", size.X, size.Y)
+			if len(pages) > 1 {
+				name += fmt.Sprintf("-page%d", i+1)
+			}
+			f, err := os.Create(filepath.Join(artifactDir(t), name+".png"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			png.Encode(f, img)
+			f.Close()
+		}
+	}
+	// PgDn turns to the next page and stops at the last; PgUp goes back;
+	// another key closes the help and the next one opens at page 1.
+	w := &windowLoop{u: &uiState{help: true, helpPages: 2}}
+	for _, c := range []struct {
+		key      editKey
+		page     int
+		helpOpen bool
+	}{{editPageDown, 1, true}, {editPageDown, 1, true}, {editPageUp, 0, true}, {editPageDown, 1, true}, {editText, 0, false}} {
+		w.press(typed{key: c.key, text: map[bool]string{true: "x"}[c.key == editText]})
+		if w.u.helpPage != c.page || w.u.help != c.helpOpen {
+			t.Fatalf("after key %d: page %d, open %v; want %d, %v", c.key, w.u.helpPage, w.u.help, c.page, c.helpOpen)
 		}
 	}
 }
 
-// helpRows is how many lines the help takes in a panel w wide, as
-// panelHelp lays it out.
-func helpRows(p *painter, w int) int {
-	a := panelArea{pad: 8, w: w - 16}
+// helpHeight is how high entries are drawn, as panelHelp lays them out.
+func helpHeight(p *painter, a panelArea, entries [][2]string) int {
 	col := helpColumn(p, a)
 	n := 0
-	for _, l := range helpLines {
+	for _, l := range entries {
 		if l[1] == "" {
 			n++
 			continue
 		}
 		n += max(len(p.wrap(l[0], col-2*a.pad)), len(p.wrap(l[1], a.w-col)))
 	}
-	return n + 1 // the padding at the top
+	return n * p.line
 }

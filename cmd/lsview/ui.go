@@ -186,10 +186,13 @@ type uiState struct {
 	role          string // ours: chat.RoleHost or chat.RoleViewer
 	pending       []viewer.Outgoing
 	help          bool // the help overlay is up
-	settings      settingsPanel
-	status        string
-	reconnecting  bool
-	viewers       int // -1: unknown
+	// helpPage is the page of the help shown; helpPages, how many the
+	// help took when last drawn (a small panel pages it).
+	helpPage, helpPages int
+	settings            settingsPanel
+	status              string
+	reconnecting        bool
+	viewers             int // -1: unknown
 }
 
 // host says whether we are the chat's host, or will be once it joins.
@@ -273,7 +276,7 @@ func (p *painter) drawPanel(img *image.RGBA, u *uiState) {
 	top = p.panelAnnouncements(img, a, u, top)
 	inputTop := p.panelInput(img, a, u)
 	if u.help { // over the whole panel but the input line: it is long
-		p.panelHelp(img, a, r.Min.Y, inputTop)
+		u.helpPages = p.panelHelp(img, a, r.Min.Y, inputTop, u.helpPage)
 		return
 	}
 	if u.settings.open { // it has the keys: no input line
@@ -360,26 +363,25 @@ func (p *painter) panelInput(img *image.RGBA, a panelArea, u *uiState) int {
 	return inputTop
 }
 
-// panelHelp draws the keys and commands between top and bottom in two
-// columns, each wrapped to its width, so the panel's width is enough.
-func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom int) {
+// panelHelp draws page (clamped) of the keys and commands between top
+// and bottom in two columns, each wrapped to its width, so the panel's
+// width is enough; and returns how many pages the help takes there. A
+// panel too short for all of it shows one page at a time, with a last
+// line saying how to turn them.
+func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom, page int) int {
 	r, pad, w := a.r, a.pad, a.w
 	draw.Draw(img, image.Rect(r.Min.X, top, r.Max.X, bottom), image.NewUniform(helpBG), image.Point{}, draw.Src)
 	col := helpColumn(p, a)
+	pages := p.helpPages(a, bottom-top-pad)
+	page = min(max(page, 0), len(pages)-1)
 	y := top + pad
-	for _, l := range helpLines {
+	for _, l := range pages[page] {
 		if l[1] == "" {
-			if y+p.line > bottom {
-				return
-			}
 			p.text(img, r.Min.X+pad, y, w, l[0], hostFG)
 			y += p.line
 			continue
 		}
 		keys, what := p.wrap(l[0], col-2*pad), p.wrap(l[1], w-col)
-		if y+max(len(keys), len(what))*p.line > bottom {
-			return
-		}
 		for i, s := range keys {
 			p.text(img, r.Min.X+2*pad, y+i*p.line, col-2*pad, s, textFG)
 		}
@@ -388,6 +390,54 @@ func (p *painter) panelHelp(img *image.RGBA, a panelArea, top, bottom int) {
 		}
 		y += max(len(keys), len(what)) * p.line
 	}
+	if len(pages) > 1 {
+		p.text(img, r.Min.X+pad, bottom-p.line, w, helpTurn(page, len(pages)), hostFG)
+	}
+	return len(pages)
+}
+
+// helpTurn is the last line of a paged help.
+func helpTurn(page, pages int) string {
+	return fmt.Sprintf("page %d of %d · PgUp, PgDn: turn", page+1, pages)
+}
+
+// helpPages splits the help into pages of whole entries, each h pixels
+// high at most: one page when it all fits, else pages that leave a line
+// for helpTurn. A heading is never the last entry of a page.
+func (p *painter) helpPages(a panelArea, h int) [][][2]string {
+	col := helpColumn(p, a)
+	height := func(l [2]string) int {
+		if l[1] == "" {
+			return p.line
+		}
+		return max(len(p.wrap(l[0], col-2*a.pad)), len(p.wrap(l[1], a.w-col))) * p.line
+	}
+	total := 0
+	for _, l := range helpLines {
+		total += height(l)
+	}
+	if total <= h {
+		return [][][2]string{helpLines}
+	}
+	h -= p.line // the turn line
+	var pages [][][2]string
+	var cur [][2]string
+	used := 0
+	for _, l := range helpLines {
+		if lh := height(l); used+lh > h && len(cur) > 0 {
+			var heading [][2]string
+			if last := cur[len(cur)-1]; last[1] == "" && len(cur) > 1 {
+				cur, heading = cur[:len(cur)-1], [][2]string{last}
+			}
+			pages, cur, used = append(pages, cur), heading, 0
+			for _, hl := range heading {
+				used += height(hl)
+			}
+		}
+		cur = append(cur, l)
+		used += height(l)
+	}
+	return append(pages, cur)
 }
 
 // helpColumn is the width of the help's keys column: the widest key, up

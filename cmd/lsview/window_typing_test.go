@@ -139,3 +139,78 @@ func isDone(p *testenv.Proc) bool {
 		return false
 	}
 }
+
+// TestWindowDeadKeysAndCompose: a dead key and a Compose sequence make one
+// character, which reaches another client as typed. Under a layout with
+// dead keys (us intl: the apostrophe key is dead_acute), Qt's compose
+// input context (libxkbcommon's compose, with the locale's table) turns
+// dead_acute e into "é" and Multi_key o c into "©" and hands the filter
+// the text; the keys alone carry none.
+func TestWindowDeadKeysAndCompose(t *testing.T) {
+	x := startXvfb(t)
+	testenv.NeedTools(t, "setxkbmap")
+	if out, err := x.command("setxkbmap", "-layout", "us", "-variant", "intl").CombinedOutput(); err != nil {
+		t.Fatalf("setxkbmap: %v: %s", err, out)
+	}
+	b := testenv.StartBroadcaster(t, "640x360", 30, nil)
+	const hostKey = "0123456789abcdef0123456789abcdef"
+	addr := chatServer(t, b, hostKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	host, _, err := chat.Dial(ctx, addr, chat.Hello{Name: "host", HostKey: hostKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+
+	bin, _ := binaries(t)
+	cmd := x.command(bin, "--window", "1280x720", "--name", "typist", addr)
+	// The compose table is the locale's: C.UTF-8 is the one every Debian
+	// has, and compose.dir gives it en_US.UTF-8's. (It passed with LC_ALL=C
+	// too: Qt or libxkbcommon falls back to a UTF-8 table there.)
+	cmd.Env = append(cmd.Env, "LC_ALL=C.UTF-8")
+	testenv.Start(t, cmd)
+	id := x.window(t, "Chat cam", 20*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+
+	// Real key events (XTEST) to the focused window, not events sent to
+	// it: Qt composes only for the object with the focus.
+	if out, err := x.command("xdotool", "windowfocus", "--sync", id).CombinedOutput(); err != nil {
+		t.Fatalf("xdotool windowfocus: %v: %s", err, out)
+	}
+	keys := func(k ...string) {
+		t.Helper()
+		args := append([]string{"key", "--delay", "80"}, k...)
+		if out, err := x.command("xdotool", args...).CombinedOutput(); err != nil {
+			t.Fatalf("xdotool %q: %v: %s", args, err, out)
+		}
+	}
+	for _, c := range []struct {
+		what string
+		keys []string
+		want string
+	}{
+		{"a dead key", []string{"c", "a", "f", "dead_acute", "e"}, "café"},
+		{"a Compose sequence", []string{"Multi_key", "o", "c", "space", "2", "0", "2", "6"}, "© 2026"},
+	} {
+		keys(c.keys...)
+		x.shot(t, id, "compose-"+strings.ReplaceAll(c.what, " ", "-"))
+		keys("Return")
+		for got := ""; got != c.want; {
+			select {
+			case m, ok := <-host.Events():
+				if !ok {
+					t.Fatalf("host connection ended: %v", host.Err())
+				}
+				if m.Type != chat.TypeChat || m.From != "typist" {
+					continue
+				}
+				if got = m.Text; got != c.want {
+					t.Fatalf("%s: the other client got %q, want %q", c.what, got, c.want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: %q never reached the other client", c.what, c.want)
+			}
+		}
+	}
+}

@@ -53,17 +53,19 @@ type keyReader struct {
 	buf              []typed
 }
 
-// read waits one beat (waitKey, which also runs the GUI's events) and
-// returns what was typed meanwhile, valid until the next call.
+// read waits one beat (waitKey, which also runs the GUI's events; or,
+// with the text route, until an event or a new picture) and returns what
+// was typed meanwhile, valid until the next call.
 func (r *keyReader) read(win *gocv.Window) []typed {
 	if !r.tried {
 		r.textRoute, r.tried = installTextRoute(), true
 	}
-	k := win.WaitKey(waitKeyMillis)
 	r.buf = r.buf[:0]
 	if r.textRoute {
-		r.buf = drainTextRoute(r.buf)
-	} else if t, ok := fromWaitKey(k); ok {
+		waitTextRoute(idleBeat)
+		return drainTextRoute(r.buf)
+	}
+	if t, ok := fromWaitKey(win.WaitKey(waitKeyMillis)); ok {
 		r.buf = append(r.buf, t)
 	}
 	return r.buf
@@ -94,8 +96,16 @@ func fromWaitKey(k int) (typed, bool) {
 // press applies one typed event to the chat box and the window.
 func (w *windowLoop) press(t typed) keyResult {
 	u := w.u
-	if u.help { // any key closes the help, and does nothing else
-		u.help, w.panelDirty = false, true
+	if u.help { // PgUp and PgDn turn its pages; any other key closes it
+		switch t.key {
+		case editPageUp, editWheelUp:
+			u.helpPage = max(u.helpPage-1, 0)
+		case editPageDown, editWheelDown:
+			u.helpPage = min(u.helpPage+1, max(u.helpPages-1, 0))
+		default:
+			u.help, u.helpPage = false, 0
+		}
+		w.panelDirty = true
 		return stay
 	}
 	if t.key == editText && t.text == "?" && w.edit.String() == "" {

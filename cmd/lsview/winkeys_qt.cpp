@@ -5,6 +5,8 @@
 // QApplication that highgui created and keeps what Qt knows: the key's
 // text, input-method commits (CJK, compose, dead keys), the clipboard on
 // Ctrl+V and the X selection on a middle click.
+#include <QtCore/QAbstractEventDispatcher>
+#include <QtCore/QTimer>
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QWidget>
 #include <QtGui/QClipboard>
@@ -13,6 +15,7 @@
 #include <QtGui/QKeyEvent>
 #include <QtGui/QMouseEvent>
 #include <QtGui/QWheelEvent>
+#include <atomic>
 #include <deque>
 #include <string>
 #include "winkeys_qt.h"
@@ -191,6 +194,11 @@ public:
 
 keyFilter *filter; // owned by the QApplication, as its child
 
+// dispatcher is the GUI thread's event dispatcher once the filter is in,
+// for lsview_wake from other threads.
+std::atomic<QAbstractEventDispatcher *> dispatcher{nullptr};
+QTimer *beat; // bounds lsview_wait; the QApplication's child
+
 } // namespace
 
 // lsview_keys_install puts the filter on highgui's QApplication; 0 says
@@ -207,7 +215,28 @@ extern "C" int lsview_keys_install(void) {
     app->installEventFilter(filter);
     for (QWidget *w : QApplication::allWidgets())
         acceptInputMethod(w);
+    beat = new QTimer(app);
+    beat->setSingleShot(true);
+    dispatcher.store(QAbstractEventDispatcher::instance(app->thread()));
     return 1;
+}
+
+// lsview_wait runs the GUI's events until one comes, lsview_wake is
+// called or ms pass, whichever is first. highgui's waitKey would poll
+// instead: events, then a 1 ms sleep, until its timer fires, hundreds
+// of wake-ups a second for nothing. Main thread, after the install.
+extern "C" void lsview_wait(int ms) {
+    beat->start(ms);
+    QCoreApplication::processEvents(QEventLoop::AllEvents | QEventLoop::WaitForMoreEvents);
+    // Whatever else is ready too, so a beat takes a burst of keys at once.
+    QCoreApplication::processEvents(QEventLoop::AllEvents);
+}
+
+// lsview_wake makes a waiting lsview_wait return: a new picture is ready.
+// Any thread; nothing before the install.
+extern "C" void lsview_wake(void) {
+    if (QAbstractEventDispatcher *d = dispatcher.load())
+        d->wakeUp();
 }
 
 // lsview_keys_next takes the oldest event: its key, and its UTF-8 text in

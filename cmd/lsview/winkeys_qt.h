@@ -33,6 +33,8 @@ enum {
 };
 int lsview_keys_install(void);
 const char *lsview_keys_next(int *key, int *len);
+void lsview_wait(int ms);
+void lsview_wake(void);
 #ifdef __cplusplus
 }
 #endif
