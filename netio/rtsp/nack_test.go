@@ -88,7 +88,11 @@ func TestNACKAttacks(t *testing.T) {
 		const n = 1000
 		send(att.rtcp, nackPacket(t, att.ssrc.Load(), uint16(att.lastSeq.Load())-20000), n)
 		after := waitCounted(s)
-		if after.Resent != before.Resent || after.Gone-before.Gone < n/2*17 {
+		// A burst of UDP overflows the server's socket under load: how
+		// many arrive varies; each that does is looked at (17 packets)
+		// and answers nothing.
+		got := after.NACKs - before.NACKs
+		if after.Resent != before.Resent || got < n/20 || after.Gone-before.Gone < got*17 {
 			t.Fatalf("NACKs for packets long gone: %+v → %+v", before, after)
 		}
 	})
