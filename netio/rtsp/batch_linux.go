@@ -58,8 +58,19 @@ type batchConn struct {
 }
 
 // newBatchConn opens the sending socket beside conn, bound where conn is.
-// A send waits at most budget for the socket's buffer.
-func newBatchConn(conn *net.UDPConn, budget time.Duration) (*batchConn, error) {
+// A send waits at most budget for the socket's buffer. Where the kernel
+// (or an emulator such as qemu-user) refuses a step of that, it sends from
+// conn itself (pollConn) and says why in degraded.
+func newBatchConn(conn *net.UDPConn, budget time.Duration) (b batcher, degraded error) {
+	bc, err := newBesideConn(conn, budget)
+	if err != nil {
+		return newPollConn(conn, budget), err
+	}
+	return bc, nil
+}
+
+// newBesideConn opens the sending socket beside conn.
+func newBesideConn(conn *net.UDPConn, budget time.Duration) (*batchConn, error) {
 	var (
 		local  unix.Sockaddr
 		v6only int
@@ -117,9 +128,6 @@ func newBatchConn(conn *net.UDPConn, budget time.Duration) (*batchConn, error) {
 }
 
 func (b *batchConn) close() error { return unix.Close(b.fd) }
-
-// errBudget says the socket's buffer stayed full for the whole budget.
-var errBudget = errors.New("send buffer full for the frame's budget")
 
 // writeBatch sends bufs[i] to dsts[i] from the start, in one system call,
 // as many as the kernel takes, and returns how many went. An error is the

@@ -67,7 +67,7 @@ func (f *frame) packet(i int) []byte {
 // of them in a few sendmmsg calls, from the server's RTP socket; see the
 // package documentation.
 type fanout struct {
-	out    *batchConn   // sends from gortsplib's RTP port
+	out    batcher      // sends from gortsplib's RTP port
 	rtcp   *net.UDPConn // gortsplib's RTCP listener
 	ssrc   uint32
 	sender *rtpsender.Sender
@@ -91,17 +91,17 @@ type fanout struct {
 	drops []uint64 // per reader, this frame
 }
 
-func newFanout(conn, rtcpConn *net.UDPConn, ssrc uint32) (*fanout, error) {
-	out, err := newBatchConn(conn, sendBudget)
-	if err != nil {
-		return nil, err
-	}
-	f := &fanout{out: out, rtcp: rtcpConn, ssrc: ssrc, wake: make(chan struct{}, 1)}
+// newFanout sends from conn; degraded says why it sends through Go's
+// poller from conn itself rather than from a socket beside it.
+func newFanout(conn, rtcpConn *net.UDPConn, ssrc uint32) (f *fanout, degraded error) {
+	var out batcher
+	out, degraded = newBatchConn(conn, sendBudget)
+	f = &fanout{out: out, rtcp: rtcpConn, ssrc: ssrc, wake: make(chan struct{}, 1)}
 	f.readers.Store(&[]*udpReader{})
 	f.sender = &rtpsender.Sender{ClockRate: jpegClockRate, Period: senderReportPeriod,
 		WritePacketRTCP: f.report}
 	f.sender.Initialize()
-	return f, nil
+	return f, degraded
 }
 
 // close stops the sender reports and closes the sending socket; the

@@ -268,7 +268,11 @@ func (s *Server) openStreams() error {
 	if err == nil {
 		// The SSRC the SETUP answers of UDP readers announce.
 		ssrc := udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
-		fan, err = newFanout(s.rtpConn, s.rtcpConn, ssrc)
+		var degraded error
+		fan, degraded = newFanout(s.rtpConn, s.rtcpConn, ssrc)
+		if degraded != nil {
+			s.Logger.Info("rtp fan-out sends from the RTSP server's socket, through Go's poller", "reason", degraded)
+		}
 	}
 	if err != nil {
 		stream.Close()

@@ -1,0 +1,57 @@
+package rtsp
+
+import (
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// batcher sends batches of datagrams from the server's RTP port.
+type batcher interface {
+	// writeBatch sends bufs[i] to dsts[i] from the start and returns how
+	// many went. An error is the first unsent datagram's: errBudget, or
+	// its destination's own.
+	writeBatch(bufs [][]byte, dsts []*net.UDPAddr) (int, error)
+	close() error
+}
+
+// errBudget says the socket's buffer stayed full for the whole budget.
+var errBudget = errors.New("send buffer full for the frame's budget")
+
+// pollConn sends from gortsplib's socket itself, through x/net's
+// WriteBatch (sendmmsg on Linux, a datagram a call elsewhere), waiting in
+// Go's network poller: where a socket of our own beside gortsplib's can't
+// be had (not Linux; a kernel or an emulator without SO_REUSEPORT's BPF
+// steering).
+type pollConn struct {
+	conn   *net.UDPConn
+	pc     *ipv4.PacketConn
+	budget time.Duration
+	msgs   []ipv4.Message
+}
+
+func newPollConn(conn *net.UDPConn, budget time.Duration) *pollConn {
+	return &pollConn{conn: conn, pc: ipv4.NewPacketConn(conn), budget: budget}
+}
+
+func (b *pollConn) close() error { return nil }
+
+func (b *pollConn) writeBatch(bufs [][]byte, dsts []*net.UDPAddr) (int, error) {
+	if cap(b.msgs) < len(bufs) {
+		b.msgs = make([]ipv4.Message, len(bufs))
+	}
+	msgs := b.msgs[:len(bufs)]
+	for i := range msgs {
+		msgs[i] = ipv4.Message{Buffers: bufs[i : i+1], Addr: dsts[i]}
+	}
+	b.conn.SetWriteDeadline(time.Now().Add(b.budget))
+	n, err := b.pc.WriteBatch(msgs, 0)
+	clear(msgs)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errBudget
+	}
+	return n, err
+}
