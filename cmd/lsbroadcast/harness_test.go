@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -55,37 +52,6 @@ func startBroadcaster(t testing.TB, host string, prefix []string, args ...string
 		HTTPBase: fmt.Sprintf("http://%s:%d", host, httpPort), StateDir: state}
 	b.WaitOutput(t, "msg=broadcasting", 20*time.Second)
 	return b
-}
-
-// readFrames runs a decoder command that writes greyscale frames of w×h to
-// its standard output, and returns n of them.
-func readFrames(t testing.TB, argv []string, w, h, n int) [][]byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	frames := make([][]byte, 0, n)
-	for len(frames) < n {
-		f := make([]byte, w*h)
-		if _, err := io.ReadFull(out, f); err != nil {
-			t.Fatalf("%s: after %d frames: %v\n%s", argv[0], len(frames), err, stderr.String())
-		}
-		frames = append(frames, f)
-	}
-	return frames
 }
 
 func ffmpegGray(url, transport string, n int) []string {

@@ -25,7 +25,7 @@ func TestPatternPlaysInFFmpeg(t *testing.T) {
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "640x480", "--fps", "30")
-			frames := readFrames(t, ffmpegGray(b.URL, transport, minFrames), 640, 480, minFrames)
+			frames := testenv.ReadFrames(t, ffmpegGray(b.URL, transport, minFrames), 640, 480, minFrames)
 			checkCounter(t, frames, 640, 480)
 			if want := "transport=" + strings.ToUpper(transport); !strings.Contains(b.Stderr.String(), want) {
 				t.Errorf("log does not show a reader with %s", want)
@@ -39,7 +39,7 @@ func TestPatternPlaysInGStreamer(t *testing.T) {
 	for _, protocols := range []string{"udp", "tcp"} {
 		t.Run(protocols, func(t *testing.T) {
 			b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "320x240", "--fps", "30")
-			frames := readFrames(t, gstGray(b.URL, protocols), 320, 240, minFrames)
+			frames := testenv.ReadFrames(t, gstGray(b.URL, protocols), 320, 240, minFrames)
 			checkCounter(t, frames, 320, 240)
 		})
 	}
@@ -48,7 +48,7 @@ func TestPatternPlaysInGStreamer(t *testing.T) {
 func TestFullHD(t *testing.T) {
 	testenv.NeedTools(t, "ffmpeg")
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "1920x1080", "--fps", "30")
-	frames := readFrames(t, ffmpegGray(b.URL, "udp", minFrames), 1920, 1080, minFrames)
+	frames := testenv.ReadFrames(t, ffmpegGray(b.URL, "udp", minFrames), 1920, 1080, minFrames)
 	checkCounter(t, frames, 1920, 1080)
 }
 
@@ -58,7 +58,7 @@ func TestMulticast(t *testing.T) {
 	testenv.NeedTools(t, "ffmpeg")
 	net := testenv.NetPair(t)
 	b := startBroadcaster(t, net.IPA, net.InA(), "--source", "pattern", "--size", "320x240")
-	frames := readFrames(t, net.InB(ffmpegGray(b.URL, "udp_multicast", minFrames)...), 320, 240, minFrames)
+	frames := testenv.ReadFrames(t, net.InB(ffmpegGray(b.URL, "udp_multicast", minFrames)...), 320, 240, minFrames)
 	checkCounter(t, frames, 320, 240)
 	if !strings.Contains(b.Stderr.String(), "transport=UDP-multicast") {
 		t.Errorf("the reader did not use multicast:\n%s", b.Stderr.String())
@@ -86,7 +86,7 @@ func TestGoCVFile(t *testing.T) {
 			}
 			var w, h int
 			fmt.Sscanf(tc.sent, "%dx%d", &w, &h)
-			frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), w, h, minFrames)
+			frames := testenv.ReadFrames(t, ffmpegGray(b.URL, "tcp", minFrames), w, h, minFrames)
 			checkMotion(t, frames)
 			if !strings.Contains(b.Stderr.String(), "clip.avi") {
 				t.Errorf("log does not name the file")
@@ -102,7 +102,7 @@ func TestGoCVGStreamerPipeline(t *testing.T) {
 	testenv.NeedTools(t, "ffmpeg", "gst-launch-1.0")
 	pipeline := "videotestsrc pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink"
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:gst:"+pipeline)
-	frames := readFrames(t, ffmpegGray(b.URL, "tcp", minFrames), 320, 240, minFrames)
+	frames := testenv.ReadFrames(t, ffmpegGray(b.URL, "tcp", minFrames), 320, 240, minFrames)
 	checkMotion(t, frames)
 }
 
@@ -252,7 +252,7 @@ func TestSourceLossShowsSlate(t *testing.T) {
 	testenv.NeedTools(t, "ffmpeg", "gst-launch-1.0")
 	pipeline := "videotestsrc pattern=ball num-buffers=45 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink"
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "gocv:gst:"+pipeline)
-	frames := readFrames(t, ffmpegGray(b.URL, "tcp", 100), 320, 240, 100)
+	frames := testenv.ReadFrames(t, ffmpegGray(b.URL, "tcp", 100), 320, 240, 100)
 	// The ball's background is black; the slate's is grey.
 	isSlate := func(f []byte) bool { v := f[120*320+4]; return v > 30 && v < 70 }
 	phase, phases := "", []string{}

@@ -1,14 +1,10 @@
 package rtsp_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,25 +28,7 @@ func TestPlayersDecodeUDP(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			testenv.NeedTools(t, argv[0])
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { cmd.Process.Kill(); cmd.Wait() }()
-			frame := make([]byte, 320*240)
-			for i := range frames {
-				if _, err := io.ReadFull(out, frame); err != nil {
-					t.Fatalf("after %d frames: %v\n%s", i, err, stderr.String())
-				}
-			}
+			testenv.ReadFrames(t, argv, 320, 240, frames)
 		})
 	}
 	if st := s.Stats(); st.UDPDrops != 0 {
