@@ -31,7 +31,30 @@ type Stream struct {
 	// RelayURL is where a relay (MediaMTX) re-serves the same stream,
 	// without credentials; "" when there is none.
 	RelayURL string `json:"relay_url,omitempty"`
+	// Renditions are the smaller versions of the same picture the
+	// broadcaster serves besides the full one (its quality ladder),
+	// largest first; none when it serves only the full stream.
+	Renditions []Rendition `json:"renditions,omitempty"`
 }
+
+// Rendition is one rung of a broadcaster's quality ladder: the same
+// pictures, scaled down, on an RTSP path of their own. A rendition is
+// encoded only while somebody watches it.
+type Rendition struct {
+	Name   string `json:"name"` // stable across restarts and size changes: "half", "quarter"
+	Path   string `json:"path"` // its RTSP path, e.g. /live/half
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+}
+
+// Ladder names, each a fraction of the full picture's sides: libjpeg-turbo
+// decodes at these scales in its IDCT, so a rung costs a fraction of a
+// full decode.
+const (
+	Full    = "full" // the stream at Stream.RTSPPath itself
+	Half    = "half"
+	Quarter = "quarter"
+)
 
 // Size is WxH, or "" when unknown.
 func (s Stream) Size() string {
