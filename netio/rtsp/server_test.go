@@ -236,7 +236,7 @@ func TestWriteJPEGRejectsNonJPEG(t *testing.T) {
 
 func TestPacketsFitTheLimit(t *testing.T) {
 	s := startServer(t)
-	pkts, err := s.enc.Encode(testJPEG(t, 1920, 1080))
+	pkts, err := s.main.enc.Encode(testJPEG(t, 1920, 1080))
 	if err != nil {
 		t.Fatal(err)
 	}
