@@ -144,8 +144,10 @@ const (
 	jpegClockRate = 90000
 )
 
-// Server serves one JPEG stream. Set the fields, call Listen, run Serve
-// until its context ends, and call WriteJPEG for each picture meanwhile.
+// Server serves one JPEG stream and its renditions. Set the fields, call
+// Listen, run Serve until its context ends, and meanwhile call WriteJPEG
+// for each picture, and WriteRendition for each of a rendition's (from
+// any goroutine: each track has its own lock).
 type Server struct {
 	Host          string // address to listen on; empty for all
 	Port          int    // RTSP (TCP)
