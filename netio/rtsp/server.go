@@ -49,23 +49,23 @@
 //     them as net.ListenPacket would, keeps the unicast RTP and RTCP ones,
 //     and on Linux marks the RTP one SO_REUSEPORT. Each track's fan-out
 //     then binds a socket of its own to the same address and port
-//     (batch_linux.go): a
-//     blocking one, outside Go's network poller, because a datagram sent
-//     from a polled socket wakes the poller when its memory is freed, a
-//     thread wake-up a datagram, which was most of the cost at 64 readers.
-//     A one-instruction BPF program on the port's SO_REUSEPORT group steers
-//     every datagram arriving at the port to gortsplib's socket, so
-//     gortsplib reads as before and the fan-outs' sockets receive nothing.
+//     (batch_linux.go): a blocking one, outside Go's network poller,
+//     because a datagram sent from a polled socket wakes the poller when
+//     its memory is freed, a thread wake-up a datagram, which was most of
+//     the cost at 64 readers. A one-instruction BPF program on the port's
+//     SO_REUSEPORT group steers every datagram arriving at the port to
+//     gortsplib's socket, so gortsplib reads as before and the fan-outs'
+//     sockets receive nothing.
 //     Elsewhere (batch_other.go) the fan-out sends from gortsplib's socket
 //     itself. Sender reports go from gortsplib's RTCP socket.
 //   - How: WriteJPEG (WriteRendition) marshals a frame's packets once
 //     into its track's ring of historyFrames reusable buffers and wakes
-//     the track's writer goroutine (owned by Serve). The writer builds one message a packet a reader, reader by
-//     reader (a reader's thread is woken once a frame, not once a packet,
-//     as GStreamer's multiudpsink orders them), and hands them to sendmmsg,
-//     up to 1024 a call: 64 readers of a 100-packet frame is 7 system
-//     calls. Nothing is allocated per packet; messages, addresses and
-//     buffers are reused.
+//     the track's writer goroutine (owned by Serve). The writer builds one
+//     message a packet a reader, reader by reader (a reader's thread is
+//     woken once a frame, not once a packet, as GStreamer's multiudpsink
+//     orders them), and hands them to sendmmsg, up to 1024 a call: 64
+//     readers of a 100-packet frame is 7 system calls. Nothing is
+//     allocated per packet; messages, addresses and buffers are reused.
 //   - Isolation: a unicast UDP send never waits for its receiver. A reader
 //     whose socket is full, or that vanished (the ICMP error is not
 //     reported on an unconnected socket), loses its packets in the network
@@ -335,12 +335,12 @@ func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	ts, err := s.main.write(jpeg, captured, s.start)
+	ts, sent, err := s.main.write(jpeg, captured, s.start)
 	if err != nil {
 		return err
 	}
 	if s.Relay != nil {
-		s.Relay.Offer(jpeg, ts, captured)
+		s.Relay.Offer(sent, ts, captured)
 	}
 	return nil
 }
@@ -358,7 +358,7 @@ func (s *Server) WriteRendition(name string, jpeg []byte, captured time.Time) er
 	if s.closed.Load() {
 		return errClosed
 	}
-	_, err := t.write(jpeg, captured, s.start)
+	_, _, err := t.write(jpeg, captured, s.start)
 	return err
 }
 

@@ -107,20 +107,21 @@ func newStream(srv *gortsplib.Server, title string) (*gortsplib.ServerStream, *d
 }
 
 // write sends one picture, captured at captured, to t's readers, with the
-// RTP time of the server's epoch start, and returns that RTP time.
-func (t *track) write(jpeg []byte, captured, start time.Time) (uint32, error) {
+// RTP time of the server's epoch start, and returns that RTP time and the
+// picture as sent (its size rounded up to 8, see jpeg.go).
+func (t *track) write(jpeg []byte, captured, start time.Time) (uint32, []byte, error) {
 	jpeg, err := padTo8(jpeg)
 	if err != nil {
-		return 0, fmt.Errorf("rtp/jpeg: %w", err)
+		return 0, nil, fmt.Errorf("rtp/jpeg: %w", err)
 	}
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	if t.closed {
-		return 0, errClosed
+		return 0, nil, errClosed
 	}
 	pkts, err := t.enc.Encode(jpeg)
 	if err != nil {
-		return 0, fmt.Errorf("rtp/jpeg: %w", err)
+		return 0, nil, fmt.Errorf("rtp/jpeg: %w", err)
 	}
 	ts := uint32(captured.Sub(start).Seconds() * jpegClockRate)
 	sent := time.Now()
@@ -129,18 +130,18 @@ func (t *track) write(jpeg []byte, captured, start time.Time) (uint32, error) {
 	}
 	// fan first: gortsplib stamps its own stream's SSRC on the packets.
 	if err := t.fan.put(pkts, captured); err != nil {
-		return 0, fmt.Errorf("rtp fan-out: %w", err)
+		return 0, nil, fmt.Errorf("rtp fan-out: %w", err)
 	}
 	for _, p := range pkts {
 		if err := t.stream.WritePacketRTPWithNTP(t.media, p, captured); err != nil {
-			return 0, fmt.Errorf("rtsp write: %w", err)
+			return 0, nil, fmt.Errorf("rtsp write: %w", err)
 		}
 		// Kept once nothing changes it any more; a resend gets its
 		// reader's SSRC from gortsplib, on a copy.
 		t.rtx.keep(p, sent)
 	}
 	t.frames.Add(1)
-	return ts, nil
+	return ts, jpeg, nil
 }
 
 var errClosed = errors.New("rtsp server closed")
