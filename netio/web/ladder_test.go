@@ -161,6 +161,13 @@ func TestLadderHeld(t *testing.T) {
 		t.Fatalf("nobody watches half, yet %d frames of it were made (Watching %d)", made, w.Watching(netio.Half))
 	}
 
+	// /state lists the ladder for the page and for monitoring.
+	_, body := get(t, w.base+"/state")
+	var st Status
+	if err := json.Unmarshal(body, &st); err != nil || len(st.Renditions) != 1 || st.Renditions[0] != feed.status().Renditions[0] {
+		t.Errorf("/state renditions: %s (%v)", body, err)
+	}
+
 	c := dialWS(t, ctx, wsURL(w.base, "/ws/video?quality=half"), nil)
 	c.SetReadLimit(1 << 20)
 	m := readLadder(t, ctx, c)

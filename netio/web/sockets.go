@@ -205,7 +205,11 @@ func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *h
 		if send(websocket.MessageBinary, f.data) != nil {
 			return
 		}
+		at := watch.at
 		watch.done(f, from, time.Now())
+		if watch.at != at {
+			s.Logger.Debug("web: video viewer moved", "address", r.RemoteAddr, "rung", watch.rungs[watch.at].Name)
+		}
 	}
 }
 
