@@ -53,7 +53,7 @@ func (l *ladderFeed) status() Status {
 
 // startLadder serves a web server fed at 30 fps by a ladderFeed of the
 // sizes given until the test ends.
-func startLadder(t *testing.T, full, half image.Point, tune *ladderTuning) (*testWeb, *ladderFeed) {
+func startLadder(t testing.TB, full, half image.Point, tune *ladderTuning) (*testWeb, *ladderFeed) {
 	t.Helper()
 	l := &ladderFeed{full: full, half: half}
 	w := startWeb(t, func(s *Server) {
@@ -125,7 +125,7 @@ func readLadder(t testing.TB, ctx context.Context, c *websocket.Conn) ladderMsg 
 }
 
 // waitWatching waits until Watching(name) is n.
-func waitWatching(t *testing.T, s *Server, name string, n int) {
+func waitWatching(t testing.TB, s *Server, name string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Watching(name) != n {
@@ -264,25 +264,21 @@ func (r *slowReader) run(ctx context.Context, c *websocket.Conn) error {
 	}
 }
 
-// TestLadderAutoStepsDownAndUp: on Auto, a socket that can't take the
-// full picture's rate skips frames and is stepped down to half; when its
-// link recovers it is stepped back up. The reader has a small receive
-// buffer, so the server sees the backlog soon, as over Wi-Fi.
-func TestLadderAutoStepsDownAndUp(t *testing.T) {
-	tune := defaultTuning
-	tune.window = 300 * time.Millisecond
-	tune.hold = time.Second
-	tune.probeFail = 3 * time.Second
+// autoViewer serves the ladder (1280x720 and 640x360 frames of noise at
+// 30 fps) to one socket on Auto that reads as a link between half's rate
+// and the full picture's would: the full picture skips about half its
+// frames, half fits with room. The reader has a small receive buffer, so
+// the server sees a backlog soon, as over Wi-Fi. wait waits for the rung
+// messages want and returns how long that took.
+func autoViewer(tb testing.TB, tune *ladderTuning) (w *testWeb, r *slowReader, wait func(want ...string) time.Duration) {
+	tb.Helper()
 	full, half := image.Pt(1280, 720), image.Pt(640, 360)
-	w, _ := startLadder(t, full, half, &tune)
-	fullJPEG, halfJPEG := noiseJPEG(t, full.X, full.Y), noiseJPEG(t, half.X, half.Y)
-	// Between half's rate and the full picture's: full skips about half its
-	// frames, half fits with room.
+	w, _ = startLadder(tb, full, half, tune)
+	fullJPEG, halfJPEG := noiseJPEG(tb, full.X, full.Y), noiseJPEG(tb, half.X, half.Y)
 	rate := 30 * float64(len(fullJPEG)+len(halfJPEG)) / 2
-	t.Logf("frames: full %d bytes, half %d; link %.1f MB/s", len(fullJPEG), len(halfJPEG), rate/1e6)
+	tb.Logf("frames: full %d bytes, half %d; link %.1f MB/s", len(fullJPEG), len(halfJPEG), rate/1e6)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithCancel(context.Background())
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if tc, ok := c.(*net.TCPConn); ok {
@@ -290,47 +286,78 @@ func TestLadderAutoStepsDownAndUp(t *testing.T) {
 		}
 		return c, err
 	}}
-	defer tr.CloseIdleConnections()
-	c := dialWS(t, ctx, wsURL(w.base, "/ws/video?quality=auto"), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer dcancel()
+	c := dialWS(tb, dctx, wsURL(w.base, "/ws/video?quality=auto"), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
 	c.SetReadLimit(4 << 20)
-	r := &slowReader{rate: rate}
+	r = &slowReader{rate: rate}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.run(ctx, c) })
-	defer wg.Wait()
-	defer c.CloseNow()
-
-	waitRungs := func(want ...string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+	tb.Cleanup(func() {
+		cancel()
+		c.CloseNow()
+		wg.Wait()
+		tr.CloseIdleConnections()
+	})
+	wait = func(want ...string) time.Duration {
+		tb.Helper()
+		start := time.Now()
+		deadline := start.Add(30 * time.Second)
 		for {
 			got := r.seen()
 			if len(got) >= len(want) {
 				for i := range want {
 					if got[i] != want[i] {
-						t.Fatalf("rungs %q, want %q", got, want)
+						tb.Fatalf("rungs %q, want %q", got, want)
 					}
 				}
-				return
+				return time.Since(start)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("rungs %q after 20 s, want %q", got, want)
+				tb.Fatalf("rungs %q after 30 s, want %q", got, want)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	start := time.Now()
-	waitRungs(netio.Full, netio.Half)
-	t.Logf("stepped down after %v", time.Since(start).Round(time.Millisecond))
+	return w, r, wait
+}
+
+// TestLadderAutoStepsDownAndUp: on Auto, a socket that can't take the
+// full picture's rate skips frames and is stepped down to half; when its
+// link recovers it is stepped back up.
+func TestLadderAutoStepsDownAndUp(t *testing.T) {
+	tune := defaultTuning
+	tune.window = 300 * time.Millisecond
+	tune.hold = time.Second
+	tune.probeFail = 3 * time.Second
+	w, r, wait := autoViewer(t, &tune)
+	t.Logf("stepped down after %v", wait(netio.Full, netio.Half).Round(time.Millisecond))
 	if w.Watching(netio.Half) != 1 || w.Watching(netio.Full) != 0 {
 		t.Errorf("on half: Watching half %d, full %d", w.Watching(netio.Half), w.Watching(netio.Full))
 	}
 	r.setRate(0)
-	start = time.Now()
-	waitRungs(netio.Full, netio.Half, netio.Full)
-	t.Logf("stepped up after %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("stepped up after %v", wait(netio.Full, netio.Half, netio.Full).Round(time.Millisecond))
 	if w.Watching(netio.Half) != 0 || w.Watching(netio.Full) != 1 {
 		t.Errorf("back on full: Watching half %d, full %d", w.Watching(netio.Half), w.Watching(netio.Full))
 	}
+}
+
+// BenchmarkLadderStep: with the shipped tuning, how long a browser on Auto
+// takes to be stepped down once its link can't carry the full picture
+// (from its first frame: the buffers fill first), and back up once it can
+// again (the first probe: hold, jittered ±25 %).
+func BenchmarkLadderStep(b *testing.B) {
+	var down, up time.Duration
+	n := 0
+	for b.Loop() {
+		_, r, wait := autoViewer(b, nil)
+		down += wait(netio.Full, netio.Half)
+		r.setRate(0)
+		up += wait(netio.Full, netio.Half, netio.Full)
+		n++
+	}
+	b.ReportMetric(down.Seconds()/float64(n), "s-down")
+	b.ReportMetric(up.Seconds()/float64(n), "s-up")
 }
 
 // TestAutoLadderBackoff: the controller alone, on a clock of its own: a
