@@ -111,7 +111,7 @@ func (s *Server) WriteRendition(name string, seq uint64, captured time.Time, jpe
 		return
 	}
 	r.publish(newFrame(seq, captured, jpeg))
-	s.viewers.wakeAll()
+	s.viewers.wake(r)
 }
 
 // Watching is the number of browsers shown the rendition called name now
@@ -259,6 +259,7 @@ const qualityAuto = "auto"
 // when it connected, held or (Auto) moved by an autoLadder.
 type watch struct {
 	s        *Server
+	v        *viewer
 	rungs    []ladderRung
 	auto     *autoLadder // nil: a held rung
 	at       int         // in rungs
@@ -270,8 +271,8 @@ type watch struct {
 // newWatch starts a viewer on the quality it asked for: Auto starts on
 // the full picture (what every viewer got before the ladder), a rung the
 // broadcaster does not offer is the full picture too.
-func newWatch(s *Server, quality string, now time.Time) *watch {
-	w := &watch{s: s, rungs: s.offered(), switched: now}
+func newWatch(s *Server, v *viewer, quality string, now time.Time) *watch {
+	w := &watch{s: s, v: v, rungs: s.offered(), switched: now}
 	if quality == qualityAuto && len(w.rungs) > 1 {
 		w.auto = newAutoLadder(&s.tuning, len(w.rungs))
 	}
@@ -281,6 +282,7 @@ func newWatch(s *Server, quality string, now time.Time) *watch {
 		}
 	}
 	w.rungs[w.at].r.watching.Add(1)
+	v.rung.Store(w.rungs[w.at].r)
 	return w
 }
 
@@ -300,6 +302,7 @@ func (w *watch) move(to int, now time.Time) {
 	}
 	w.rungs[w.at].r.watching.Add(-1)
 	w.rungs[to].r.watching.Add(1)
+	w.v.rung.Store(w.rungs[to].r)
 	w.at, w.switched = to, now
 }
 

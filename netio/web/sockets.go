@@ -63,7 +63,10 @@ type viewerSet struct {
 
 // viewer is one video socket's mailbox: one slot, which says "a newer
 // frame is there", never a queue of frames.
-type viewer struct{ wake chan struct{} }
+type viewer struct {
+	wake chan struct{}
+	rung atomic.Pointer[rung] // the rung it wants: a rendition's frames wake only its viewers
+}
 
 func (v *viewer) poke() {
 	select {
@@ -76,6 +79,19 @@ func (vs *viewerSet) wakeAll() {
 	if l := vs.list.Load(); l != nil {
 		for _, v := range *l {
 			v.poke()
+		}
+	}
+}
+
+// wake wakes the viewers that want r. A frame of the full picture wakes
+// them all (wakeAll): one waiting for a rendition that is not being made
+// is shown the full picture instead.
+func (vs *viewerSet) wake(r *rung) {
+	if l := vs.list.Load(); l != nil {
+		for _, v := range *l {
+			if v.rung.Load() == r {
+				v.poke()
+			}
 		}
 	}
 }
@@ -141,16 +157,16 @@ func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *h
 	defer reader.Wait()
 	defer ws.CloseNow()
 
+	query := r.URL.Query()
+	page := query.Has("quality")
 	v := &viewer{wake: make(chan struct{}, 1)}
+	watch := newWatch(s, v, query.Get("quality"), time.Now())
+	defer watch.close()
 	v.poke() // the newest frame at once, if there is one
 	s.viewers.add(v)
 	defer s.viewers.remove(v)
 	s.nvideo.Add(1)
 	defer s.nvideo.Add(-1)
-	query := r.URL.Query()
-	page := query.Has("quality")
-	watch := newWatch(s, query.Get("quality"), time.Now())
-	defer watch.close()
 
 	// Not ctx: a message from the page must not cut a frame in half
 	// (coder/websocket drops the connection when a write is cancelled),
