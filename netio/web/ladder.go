@@ -2,7 +2,6 @@ package web
 
 import (
 	"math/rand/v2"
-	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,8 +20,19 @@ import (
 // server offers at most 4).
 const maxRungs = 8
 
-// rungName is what a rendition may be called (the RTSP server's rule).
-var rungName = regexp.MustCompile(`^[a-z0-9-]{1,16}$`)
+// validRungName: what a rendition may be called, the RTSP server's rule:
+// [a-z0-9-]{1,16}.
+func validRungName(name string) bool {
+	if name == "" || len(name) > 16 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // rung is one rung as the server keeps it: its newest frame and who
 // watches it.
@@ -63,7 +73,7 @@ func (rs *rungSet) get(name string) *rung {
 	if r := rs.find(name); r != nil {
 		return r
 	}
-	if !rungName.MatchString(name) || name == netio.Full {
+	if !validRungName(name) || name == netio.Full {
 		return nil
 	}
 	rs.mu.Lock()
@@ -153,15 +163,17 @@ type ladderTuning struct {
 	rungWait time.Duration
 }
 
-var defaultTuning = ladderTuning{
-	window:    time.Second,
-	minFrames: 5,
-	down:      0.25,
-	up:        0.05,
-	hold:      4 * time.Second,
-	maxHold:   60 * time.Second,
-	probeFail: 10 * time.Second,
-	rungWait:  time.Second,
+func defaultTuning() ladderTuning {
+	return ladderTuning{
+		window:    time.Second,
+		minFrames: 5,
+		down:      0.25,
+		up:        0.05,
+		hold:      4 * time.Second,
+		maxHold:   60 * time.Second,
+		probeFail: 10 * time.Second,
+		rungWait:  time.Second,
+	}
 }
 
 // autoLadder picks one viewer's rung from the frames its socket skipped:

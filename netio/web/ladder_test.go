@@ -326,7 +326,7 @@ func autoViewer(tb testing.TB, tune *ladderTuning) (w *testWeb, r *slowReader, w
 // full picture's rate skips frames and is stepped down to half; when its
 // link recovers it is stepped back up.
 func TestLadderAutoStepsDownAndUp(t *testing.T) {
-	tune := defaultTuning
+	tune := defaultTuning()
 	tune.window = 300 * time.Millisecond
 	tune.hold = time.Second
 	tune.probeFail = 3 * time.Second
@@ -364,7 +364,7 @@ func BenchmarkLadderStep(b *testing.B) {
 // clean viewer probes up after about hold; a probe that fails at once
 // doubles the next wait, up to maxHold; one that holds resets it.
 func TestAutoLadderBackoff(t *testing.T) {
-	tune := defaultTuning
+	tune := defaultTuning()
 	a := newAutoLadder(&tune, 3)
 	now := time.Unix(1e9, 0)
 	frame := time.Second / 30

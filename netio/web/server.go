@@ -188,7 +188,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	setDefault(&s.MaxChatPerAddress, DefaultMaxChatPerAddress)
 	setDefault(&s.VideoTimeout, DefaultVideoTimeout)
 	if s.tuning == (ladderTuning{}) {
-		s.tuning = defaultTuning
+		s.tuning = defaultTuning()
 	}
 	s.video = &share.Caps{Kind: "video", Total: s.MaxVideo, PerKey: s.MaxVideoPerAddress}
 	s.chat = &share.Caps{Kind: "chat", Total: s.MaxChat, PerKey: s.MaxChatPerAddress}
