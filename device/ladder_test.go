@@ -24,6 +24,7 @@ type fakeSinks struct {
 	mu                sync.Mutex
 	rtspGot, webGot   []sunk
 	hold              chan struct{} // when set, WriteRendition on RTSP waits for it
+	sent              chan struct{} // when set, WriteRendition on RTSP tells it, keeping nothing
 }
 
 type sunk struct {
@@ -45,6 +46,10 @@ func (f fakeRTSP) Readers(name string) int { return int(count(&f.readers, name).
 func (f fakeRTSP) WriteRendition(name string, data []byte, captured time.Time) error {
 	if f.hold != nil {
 		<-f.hold
+	}
+	if f.sent != nil {
+		f.sent <- struct{}{}
+		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -93,7 +98,7 @@ func testFrame(t testing.TB, seq uint64) capture.Frame {
 
 // startLadder runs a half and quarter ladder into sinks until the test
 // ends.
-func startLadder(t *testing.T, sinks *fakeSinks) *ladder {
+func startLadder(t testing.TB, sinks *fakeSinks) *ladder {
 	l := newLadder([]string{netio.Half, netio.Quarter}, fakeRTSP{sinks}, fakeWeb{sinks}, func() int { return 70 },
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -234,5 +239,30 @@ func TestLadderFlag(t *testing.T) {
 		if err != nil || !slices.Equal(c.Ladder, tc.want) {
 			t.Errorf("--ladder %q: %v, %v; want %v", tc.arg, c.Ladder, err, tc.want)
 		}
+	}
+}
+
+// BenchmarkLadder: what a frame costs emit for rungs nobody watches, and
+// what a watched rung's frame takes from offer to its RTSP write (the
+// transcode, BenchmarkTranscode in capture/encode, and the hand-over), of
+// a 1280×720 frame.
+func BenchmarkLadder(b *testing.B) {
+	f := testFrame(b, 1)
+	b.Run("unwatched", func(b *testing.B) {
+		l := startLadder(b, &fakeSinks{})
+		for i := range b.N {
+			l.offer(f, uint64(i))
+		}
+	})
+	for _, name := range []string{netio.Half, netio.Quarter} {
+		b.Run("watched-"+name, func(b *testing.B) {
+			sinks := &fakeSinks{sent: make(chan struct{})}
+			l := startLadder(b, sinks)
+			count(&sinks.readers, name).Store(1)
+			for i := range b.N {
+				l.offer(f, uint64(i))
+				<-sinks.sent
+			}
+		})
 	}
 }
