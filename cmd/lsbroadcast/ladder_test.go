@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"image/jpeg"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -10,15 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // TestLadder: a 1280×720 broadcaster lists its renditions in the chat
-// welcome and the web /state, ffprobe plays /live/half at 640×360, and
-// the quarter nobody watched was never encoded (the counts it logs when
-// it stops).
+// welcome and the web /state, ffprobe plays /live/half at 640×360, a
+// video socket holding half gets 640×360 JPEGs, and the quarter nobody
+// watched was never encoded (the counts it logs when it stops).
 func TestLadder(t *testing.T) {
 	testenv.NeedTools(t, "ffprobe")
 	b := startBroadcaster(t, "127.0.0.1", nil, "--source", "pattern", "--size", "1280x720", "--fps", "30")
@@ -48,6 +52,34 @@ func TestLadder(t *testing.T) {
 		t.Errorf("ffprobe %s/half: size %q, want 640,360", b.URL, got)
 	}
 
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.HTTPBase, "http")+"/ws/video?quality=half", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(1 << 20)
+	for halves, frames := 0, 0; halves < 5; {
+		typ, msg, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("video socket: %v", err)
+		}
+		if typ != websocket.MessageBinary {
+			continue
+		}
+		// A 16-byte header (frame number, capture time), then the JPEG;
+		// the first frame may be a full one, shown while half starts.
+		cfg, err := jpeg.DecodeConfig(bytes.NewReader(msg[min(16, len(msg)):]))
+		switch {
+		case err != nil:
+			t.Fatalf("video socket frame: %v", err)
+		case cfg.Width == 640 && cfg.Height == 360:
+			halves++
+		case frames > 0 || cfg.Width != 1280:
+			t.Fatalf("video socket holding half: a %dx%d frame", cfg.Width, cfg.Height)
+		}
+		frames++
+	}
+	ws.Close(websocket.StatusNormalClosure, "")
+
 	b.Stop()
 	log := b.Stderr.String()
 	m := regexp.MustCompile(`msg=stopped .*rendition_frames="half=(\d+) quarter=(\d+)"`).FindStringSubmatch(log)
@@ -62,5 +94,5 @@ func TestLadder(t *testing.T) {
 		strings.Contains(log, "rendition=quarter") {
 		t.Errorf("log does not show half alone watched")
 	}
-	t.Logf("half frames made while ffprobe watched: %d", half)
+	t.Logf("half frames made while ffprobe and the socket watched: %d", half)
 }
