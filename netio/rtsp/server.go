@@ -31,8 +31,9 @@
 // system calls a second.
 //
 // Two gortsplib streams carry a track's picture. The first gets every packet
-// through WritePacketRTPWithNTP and serves the readers gortsplib sends to
-// (TCP, multicast). The second is never written: OnSetup hands it to unicast
+// through WritePacketRTPWithNTP while it has readers gortsplib sends to
+// (TCP, multicast), and only each picture's last packet otherwise, which
+// keeps its RTP-Info exact at a fraction of the cost. The second is never written: OnSetup hands it to unicast
 // UDP sessions, so gortsplib sets them up, answers their PLAY, times them
 // out, takes their receiver reports (which the ghost reaper watches) and
 // tears them down, and sends them nothing. What it would send, fanout
