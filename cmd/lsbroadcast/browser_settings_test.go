@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -68,9 +67,7 @@ func asHost(t *testing.T, ctx context.Context, name, key string) {
 			}
 			return send.call(this, d);
 		};`
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.OnNewDocument(t, ctx, src)
 }
 
 // webStatus reads /state.

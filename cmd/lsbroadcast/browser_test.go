@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
@@ -152,13 +151,11 @@ func TestWebViewerInChromium(t *testing.T) {
 	ctx, alerts := testenv.Chromium(t)
 	// From the first byte of the page on: what the Content-Security-Policy
 	// blocked (an inline script or style would be) and uncaught errors.
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+	testenv.OnNewDocument(t, ctx, `
 		window.__problems = [];
 		document.addEventListener('securitypolicyviolation', (e) => window.__problems.push('CSP ' + e.violatedDirective + ' ' + e.blockedURI));
 		window.addEventListener('error', (e) => window.__problems.push('error ' + e.message));
-		window.addEventListener('unhandledrejection', (e) => window.__problems.push('rejection ' + e.reason));`}); err != nil {
-		t.Fatal(err)
-	}
+		window.addEventListener('unhandledrejection', (e) => window.__problems.push('rejection ' + e.reason));`)
 	testenv.Do(t, ctx, chromedp.Navigate(srv.URL))
 	t.Cleanup(func() {
 		if p := testenv.Eval[[]string](t, ctx, `window.__problems`); len(p) != 0 {
@@ -365,24 +362,18 @@ func TestWebViewerInChromium(t *testing.T) {
 func BenchmarkWebFrameToDrawn(b *testing.B) {
 	srv := startWeb(b, "1280x720")
 	ctx, _ := testenv.Chromium(b)
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+	testenv.OnNewDocument(b, ctx, `
 		window.__latency = [];
-		document.addEventListener('lsbroadcast:frame', (e) => window.__latency.push(e.detail.latency));`}); err != nil {
-		b.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL)); err != nil {
-		b.Fatal(err)
-	}
+		document.addEventListener('lsbroadcast:frame', (e) => window.__latency.push(e.detail.latency));`)
+	testenv.Do(b, ctx, chromedp.Navigate(srv.URL))
 	time.Sleep(2 * time.Second) // the first frames, the decoder warming up
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(window.__latency = [], true)`)); err != nil {
-		b.Fatal(err)
-	}
+	testenv.Eval[bool](b, ctx, `(window.__latency = [], true)`)
 	for b.Loop() {
 		time.Sleep(100 * time.Millisecond)
 	}
-	lat, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`window.__latency`))
-	if err != nil || len(lat) == 0 {
-		b.Fatalf("no frames drawn: %v", err)
+	lat := testenv.Eval[[]float64](b, ctx, `window.__latency`)
+	if len(lat) == 0 {
+		b.Fatal("no frames drawn")
 	}
 	slices.Sort(lat)
 	b.ReportMetric(lat[len(lat)/2], "p50-ms")

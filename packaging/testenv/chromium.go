@@ -82,6 +82,18 @@ func Chromium(t testing.TB) (context.Context, func() []string) {
 	}
 }
 
+// OnNewDocument has the Chromium tab ctx run script in every page it
+// loads from now on, before the page's own scripts: to watch a page from
+// its first byte.
+func OnNewDocument(t testing.TB, ctx context.Context, script string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, chromiumTimeout)
+	defer cancel()
+	if _, err := chromedp.Call(c, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Do runs the steps in the Chromium tab ctx, failing the test on an error
 // or after 20 seconds.
 func Do(t testing.TB, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
