@@ -7,7 +7,8 @@
 // headless Chromium and Firefox driven over their remote protocols, with a
 // place for the screenshots a person looks at afterwards.
 //
-// It imports nothing from this module, so a test of any package (netio and
+// From this module it imports packaging/netlab alone (network namespaces,
+// which imports nothing of ours), so a test of any package (netio and
 // capture included) can use it without an import cycle or an upward
 // import.
 package testenv
