@@ -158,6 +158,9 @@ type Server struct {
 	// GhostTimeout ends a UDP reader whose RTSP connections are closed and
 	// who sends no RTCP (DefaultGhostTimeout).
 	GhostTimeout time.Duration
+	// NoThinning sends every unicast UDP reader every frame however it
+	// fares (see thin.go): to compare with thinning.
+	NoThinning bool
 
 	srv       *gortsplib.Server
 	stream    *gortsplib.ServerStream // TCP-interleaved and multicast readers: gortsplib sends
@@ -270,6 +273,7 @@ func (s *Server) openStreams() error {
 		ssrc := udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
 		var degraded error
 		fan, degraded = newFanout(s.rtpConn, s.rtcpConn, ssrc)
+		fan.log, fan.noThin = s.Logger, s.NoThinning
 		if degraded != nil {
 			s.Logger.Info("rtp fan-out sends from the RTSP server's socket, through Go's poller", "reason", degraded)
 		}
@@ -386,6 +390,7 @@ type Stats struct {
 	ReaderDrops  uint64 // times a TCP or multicast reader's queue was full and it lost packets
 	UDPDrops     uint64 // RTP packets unicast UDP readers lost in this server (their sends failed or ran out of time)
 	UDPSkipped   uint64 // frames the UDP writer skipped, all readers alike, for being behind
+	Thinned      uint64 // frames not sent to a unicast UDP reader to thin its stream, one a reader a frame
 	BytesWritten uint64
 	Refused      uint64 // connections, sessions and readers refused by a limit
 	Ghosts       uint64 // UDP readers ended for having no connection and sending no RTCP
@@ -403,7 +408,7 @@ func (s *Server) Stats() Stats {
 		st.BytesWritten = s.stream.Stats().BytesSent
 	}
 	if s.fan != nil {
-		st.UDPDrops, st.UDPSkipped = s.fan.dropped.Load(), s.fan.skipped.Load()
+		st.UDPDrops, st.UDPSkipped, st.Thinned = s.fan.dropped.Load(), s.fan.skipped.Load(), s.fan.thinned.Load()
 		st.BytesWritten += s.fan.bytes.Load()
 	}
 	return st
@@ -545,7 +550,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	if h.ledger.sessionClose(s) {
 		args := []any{"readers", h.ledger.totalReaders(), "reason", errString(ctx.Error)}
 		if r := s.reader; r != nil {
-			args = append(args, "packets", r.packets.Load(), "dropped", r.dropped.Load())
+			args = append(args, "packets", r.packets.Load(), "dropped", r.dropped.Load(), "thinned", r.thinned.Load())
 		}
 		h.Logger.Info("reader left", args...)
 	}
@@ -665,7 +670,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if s.reader != nil {
 		h.fan.add(s.reader)
 	}
-	h.rtx.subscribe(ctx.Session)
+	h.rtx.subscribe(ctx.Session, s.reader)
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"transport", transportName(ctx.Session), "readers", n)
 	return &base.Response{StatusCode: base.StatusOK}, nil
