@@ -118,6 +118,7 @@ func newBesideConn(conn *net.UDPConn, budget time.Duration) (*batchConn, error) 
 				&unix.SockFprog{Len: uint16(len(steer)), Filter: &steer[0]})
 		},
 		func() error { return unix.SetsockoptTimeval(b.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) },
+		func() error { return unix.SetsockoptInt(b.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sendBuffer) },
 	} {
 		if err := step(); err != nil {
 			unix.Close(b.fd)

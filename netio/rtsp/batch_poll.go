@@ -36,6 +36,7 @@ type pollConn struct {
 }
 
 func newPollConn(conn *net.UDPConn, budget time.Duration) *pollConn {
+	conn.SetWriteBuffer(sendBuffer) //nolint:errcheck // the default buffer works, only less well beside slow paths
 	return &pollConn{conn: conn, pc: ipv4.NewPacketConn(conn), budget: budget}
 }
 

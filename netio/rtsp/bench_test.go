@@ -30,7 +30,9 @@ import (
 // process, so the benchmark's CPU figures are the server's alone.
 const readerFarmEnv = "LSB_RTSP_READER_FARM"
 
-func TestMain(m *testing.M) { testenv.Main(m, testenv.Children{readerFarmEnv: readerFarm}) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Children{readerFarmEnv: readerFarm, thinServerEnv: thinServer, thinReaderEnv: thinReader})
+}
 
 // reader plays url over UDP and calls onFrame for each complete JPEG with
 // its RTP timestamp.

@@ -35,6 +35,18 @@ const (
 	// dropped, for the readers not yet served. Never a deadline a packet.
 	sendBudget = 200 * time.Millisecond
 
+	// sendBuffer is the sending socket's buffer (SO_SNDBUF; the kernel
+	// caps it at net.core.wmem_max, 208 KiB by default, 4 MiB where it
+	// was raised). Every reader's packets are charged to it until they
+	// leave the machine, also those waiting in a queue that only one
+	// reader's path goes through (a qdisc or a Wi-Fi station's queue
+	// limited to that viewer's rate): with the default, a slow viewer's
+	// queue holds the whole buffer, and every batch waits for it. With
+	// room for such queues, the slow path's queue drops its packets, which
+	// that reader reports (NACKs, receiver reports) and is thinned for,
+	// while the others' sends don't wait.
+	sendBuffer = 4 << 20
+
 	// senderReportPeriod is gortsplib's own period (Server.senderReportPeriod
 	// in v5.2.0): UDP readers get reports as often as TCP ones.
 	senderReportPeriod = 10 * time.Second

@@ -74,6 +74,25 @@ type readerBudget struct {
 	mu        sync.Mutex
 	tokens    float64
 	seenTotal uint64
+	asked     [nackAsked]uint16 // the last numbers asked for, to tell a retry
+	nAsked    int
+}
+
+// nackAsked is how many of a reader's recent requests are remembered: a
+// retry (lsview asks once more a round trip later) comes within a frame or
+// two, a few dozen requests at most.
+const nackAsked = 64
+
+// retry notes seq as asked for and says whether it was asked for before.
+func (b *readerBudget) retry(seq uint16) bool {
+	for i := range min(b.nAsked, nackAsked) {
+		if b.asked[i] == seq {
+			return true
+		}
+	}
+	b.asked[b.nAsked%nackAsked] = seq
+	b.nAsked++
+	return false
 }
 
 // subscribe dispatches ss's RTCP from now on: NACKs are answered, and
@@ -138,6 +157,9 @@ func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Me
 			src := seq
 			if rd != nil {
 				rd.thin.nacked.Add(1)
+				if b.retry(seq) {
+					rd.thin.retried.Add(1)
+				}
 				var known bool
 				if src, known = rd.thin.source(seq); !known {
 					r.gone.Add(1)

@@ -14,11 +14,19 @@ import (
 // when its link recovers. One reader's state never touches another's.
 //
 // What it hears. A reader's loss over a short window is the worst of: the
-// packets it asked for again (generic NACKs, lsview's), the packets this
-// server failed to send it (its own send drops), and the fraction lost of
-// its latest RTCP receiver report (every client sends those; gortsplib's
-// every 5 s, so they are the slow signal, the only one from ffmpeg or
-// GStreamer). A report covers the time since the one before: it is
+// packets it asked for again (generic NACKs, lsview's) against those sent;
+// the share of its requests that are retries (lsview asks once more when
+// a resend did not come: the resends' own loss, a sample of its path's
+// loss now); the packets this server failed to send it (its own send
+// drops); and the fraction lost of its latest RTCP receiver report (every
+// client sends those; gortsplib's every 5 s, so they are the slow signal,
+// the only one from ffmpeg or GStreamer). The retries matter: lsview asks
+// for the first packet missing in a picture, and gives the picture up a
+// frame interval later, so on a link dropping whole tails of pictures
+// (a queue overflowing) it asks for one or two packets a picture, which
+// against the packets sent looks like random loss of 2 %, the loss
+// retransmission repairs; the resends, lost as often as the rest there,
+// tell the two apart. A report covers the time since the one before: it is
 // believed only if the reader's rate did not change meanwhile, or it would
 // judge the new rate by the old one's loss. The report's jitter is not
 // used: a queue filling shows as loss soon enough at these rates.
@@ -61,6 +69,9 @@ const (
 	// to thinWindowMax: a small rendition at a low share sends few.
 	thinMinPackets = 30
 	thinWindowMax  = 2 * time.Second
+	// thinMinRetrySample is the requests a window must have for their
+	// retries to be a loss rate: with fewer, one retry is 25 % or more.
+	thinMinRetrySample = 8
 	// thinLossHigh: above it, the reader's share halves. Retransmission
 	// recovers 1–2 % (Wi-Fi's usual loss) whole; past about 5 % most
 	// frames need more than one round of resends, and fewer frames
@@ -92,12 +103,14 @@ type thinState struct {
 	winPackets uint64    // counters at the window's start
 	winDropped uint64
 	winNACKed  uint64
+	winRetried uint64
 
 	// Shared with the RTCP handler.
-	nacked atomic.Uint64           // sequence numbers asked for again
-	frames [thinRing]atomic.Uint64 // sent frames: first<<32 | count<<16 | offset
-	head   atomic.Uint32           // frames recorded
-	rr     struct {
+	nacked  atomic.Uint64           // sequence numbers asked for again
+	retried atomic.Uint64           // of them, asked for before
+	frames  [thinRing]atomic.Uint64 // sent frames: first<<32 | count<<16 | offset
+	head    atomic.Uint32           // frames recorded
+	rr      struct {
 		sync.Mutex
 		loss     float64   // the latest report's fraction lost; < 0 none since the writer looked
 		prev, at time.Time // when the report before it, and it, arrived
@@ -131,9 +144,12 @@ func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss
 	if age < thinWindow || (offered < thinMinPackets && age < thinWindowMax) {
 		return 0, 0
 	}
+	nacked := t.nacked.Load() - t.winNACKed
 	if offered > 0 {
-		nacked := t.nacked.Load() - t.winNACKed
 		loss = float64(max(nacked, dropped-t.winDropped)) / float64(offered)
+	}
+	if nacked >= thinMinRetrySample {
+		loss = max(loss, float64(t.retried.Load()-t.winRetried)/float64(nacked))
 	}
 	if rr, ok := t.report(); ok {
 		loss = max(loss, rr)
@@ -156,7 +172,8 @@ func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss
 }
 
 func (t *thinState) restart(now time.Time, packets, dropped uint64) {
-	t.winStart, t.winPackets, t.winDropped, t.winNACKed = now, packets, dropped, t.nacked.Load()
+	t.winStart, t.winPackets, t.winDropped = now, packets, dropped
+	t.winNACKed, t.winRetried = t.nacked.Load(), t.retried.Load()
 }
 
 // report is the fraction lost of a receiver report that arrived since the

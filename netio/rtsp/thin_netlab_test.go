@@ -1,0 +1,217 @@
+package rtsp
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/netlab"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
+)
+
+// The thinning harness: this test binary as the server in namespace A
+// (1280×720 pictures at 30 fps, the size of lsbroadcast's), one reader
+// beside it in A (over A's loopback: a clean link) and one in B behind a
+// `tc tbf` rate limit on A's side of the veth (a viewer's slow Wi-Fi),
+// both with lsview's client (NACKs on), each a child process.
+const (
+	thinServerEnv = "LSB_RTSP_THIN_SERVER" // "HOST thin|full": serve until stdin closes, then print Stats
+	thinReaderEnv = "LSB_RTSP_THIN_READER" // "URL SECONDS": print complete frames each second
+)
+
+// thinServer serves 1280×720 at 30 fps on HOST:DefaultPort, thinning or
+// not, prints "ready", and when standard input closes prints its Stats as
+// JSON.
+func thinServer(spec string) int {
+	host, mode, _ := strings.Cut(spec, " ")
+	s := &Server{Host: host, NoThinning: mode != "thin",
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if err := s.Listen(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	jpg, err := makeJPEG(1280, 720)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	stdinClosed := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(stdinClosed) }()
+	fmt.Println("ready", len(jpg))
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	for deadline := time.After(5 * time.Minute); ; {
+		select {
+		case <-stdinClosed:
+		case <-deadline:
+		case <-tick.C:
+			s.WriteJPEG(jpg, time.Now())
+			continue
+		}
+		break
+	}
+	st := s.Stats()
+	cancel()
+	<-served
+	json.NewEncoder(os.Stdout).Encode(st)
+	return 0
+}
+
+// thinReader plays URL over UDP for SECONDS and prints its complete
+// frames so far once a second, one number a line.
+func thinReader(spec string) int {
+	url, secs, _ := strings.Cut(spec, " ")
+	n, _ := strconv.Atoi(secs)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*time.Second)
+	defer cancel()
+	c := &Client{URL: url, Transport: TransportUDP, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				fmt.Println(c.Stats().Frames)
+			}
+		}
+	}()
+	if err := c.Run(ctx, func(Frame) {}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// inNS is the child role env=value of this test binary run by ip netns
+// exec (argv's prefix).
+func inNS(prefix []string, env, value string) *exec.Cmd {
+	child := testenv.Child(env, value)
+	argv := append(prefix, child.Args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = child.Env
+	return cmd
+}
+
+// thinRun is one run of the harness: the server (thinning or not) and
+// the two readers for secs, with the rate limit lifted after limited
+// seconds (never if limited >= secs). It returns each reader's complete
+// frames by second and the server's Stats.
+func thinRun(t testing.TB, net *netlab.Pair, thin bool, secs, limited int, mbit float64) (clean, slow []int, st Stats) {
+	t.Helper()
+	mode := "full"
+	if thin {
+		mode = "thin"
+	}
+	srv := inNS(net.InA(), thinServerEnv, net.IPA+" "+mode)
+	stdin, _ := srv.StdinPipe()
+	stdout, _ := srv.StdoutPipe()
+	var srvErr testenv.SyncBuffer
+	srv.Stderr = &srvErr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "ready") {
+		t.Fatalf("server: %s", srvErr.String())
+	}
+	t.Logf("server %s: picture of %s bytes", mode, strings.TrimPrefix(sc.Text(), "ready "))
+	if err := net.SetRate(mbit, 100); err != nil {
+		t.Fatal(err)
+	}
+	defer net.SetRate(0, 0)
+	url := fmt.Sprintf("rtsp://%s:%d%s %d", net.IPA, DefaultPort, DefaultPath, secs)
+	counts := make([][]int, 2)
+	done := make(chan error, 2)
+	for i, prefix := range [][]string{net.InA(), net.InB()} {
+		rd := inNS(prefix, thinReaderEnv, url)
+		out, _ := rd.StdoutPipe()
+		var errb testenv.SyncBuffer
+		rd.Stderr = &errb
+		if err := rd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			rs := bufio.NewScanner(out)
+			for rs.Scan() {
+				v, _ := strconv.Atoi(rs.Text())
+				counts[i] = append(counts[i], v)
+			}
+			err := rd.Wait()
+			if err != nil {
+				err = fmt.Errorf("reader %d: %w: %s", i, err, errb.String())
+			}
+			done <- err
+		}()
+	}
+	if limited < secs {
+		time.Sleep(time.Duration(limited) * time.Second)
+		if err := net.SetRate(0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdin.Close()
+	if !sc.Scan() || json.Unmarshal(sc.Bytes(), &st) != nil {
+		t.Fatalf("server printed no stats: %s", srvErr.String())
+	}
+	if thin && !strings.Contains(srvErr.String(), "reader thinned: fewer frames") {
+		t.Errorf("no line about thinning in the server's log:\n%s", srvErr.String())
+	}
+	return counts[0], counts[1], st
+}
+
+// between is the frames a second from second a to second b of a reader's
+// counts (counts[i] is the total after i+1 seconds).
+func between(counts []int, a, b int) float64 {
+	if b > len(counts) || a < 1 || b <= a {
+		return 0
+	}
+	return float64(counts[b-1]-counts[a-1]) / float64(b-a)
+}
+
+// TestThinningOnASlowLink: the reader behind a link that carries a third
+// of the stream gets more complete frames thinned than sent everything,
+// the reader on a clean link keeps the full rate either way, and once the
+// link is fast again the slow reader steps back up to the full rate.
+func TestThinningOnASlowLink(t *testing.T) {
+	net := testenv.NetPair(t)
+	const mbit = 10
+	_, full, _ := thinRun(t, net, false, 10, 10, mbit)
+	clean, slow, st := thinRun(t, net, true, 24, 12, mbit)
+	t.Logf("slow link, everything sent: %.1f complete frames/s (seconds 3–10: %v)", between(full, 3, 10), full)
+	t.Logf("slow link, thinned: %.1f complete frames/s; after the link recovered: %.1f/s (%v)",
+		between(slow, 3, 10), between(slow, 20, 23), slow)
+	t.Logf("clean link beside it: %.1f/s; server: %+v", between(clean, 3, 23), st)
+	if between(slow, 3, 10) <= 1.5*between(full, 3, 10) || between(slow, 3, 10) < 2 {
+		t.Errorf("thinning gave the slow reader %.1f frames/s, sending everything %.1f",
+			between(slow, 3, 10), between(full, 3, 10))
+	}
+	if between(clean, 3, 23) < 28 {
+		t.Errorf("the clean reader got %.1f frames/s beside a thinned one", between(clean, 3, 23))
+	}
+	if between(slow, 20, 23) < 27 {
+		t.Errorf("the slow reader did not step back up: %.1f frames/s 9 s after its link recovered", between(slow, 20, 23))
+	}
+	if st.Thinned == 0 {
+		t.Errorf("nothing thinned: %+v", st)
+	}
+}
