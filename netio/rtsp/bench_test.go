@@ -262,7 +262,14 @@ func BenchmarkLatency(b *testing.B) {
 // packets) to 16 readers' sockets on loopback, never read, so the kernel
 // drops what overflows. allocs/op must stay 0: nothing is allocated per
 // packet or per frame once the buffers have grown.
-func BenchmarkFanoutSend(b *testing.B) {
+func BenchmarkFanoutSend(b *testing.B) { fanoutSend(b, false) }
+
+// BenchmarkFanoutSendRenumbered is BenchmarkFanoutSend with every reader
+// in a sequence space of its own (thin.go): each packet goes as the
+// reader's 12-byte header and the shared payload, two iovecs.
+func BenchmarkFanoutSendRenumbered(b *testing.B) { fanoutSend(b, true) }
+
+func fanoutSend(b *testing.B, renumber bool) {
 	lc := listenConfig(true) // as the server opens gortsplib's RTP socket
 	pc, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
 	if err != nil {
@@ -287,7 +294,11 @@ func BenchmarkFanoutSend(b *testing.B) {
 		}
 		defer sink.Close()
 		a := sink.LocalAddr().(*net.UDPAddr)
-		f.add(&udpReader{rtp: a, rtcp: a})
+		r := &udpReader{rtp: a, rtcp: a}
+		if renumber {
+			r.thin.started, r.thin.next = true, 1000
+		}
+		f.add(r)
 	}
 	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
 	if err := enc.Init(); err != nil {

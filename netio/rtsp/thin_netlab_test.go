@@ -25,7 +25,7 @@ import (
 // both with lsview's client (NACKs on), each a child process.
 const (
 	thinServerEnv = "LSB_RTSP_THIN_SERVER" // "HOST thin|full": serve until stdin closes, then print Stats
-	thinReaderEnv = "LSB_RTSP_THIN_READER" // "URL SECONDS": print complete frames each second
+	thinReaderEnv = "LSB_RTSP_THIN_READER" // "URL SECONDS [MS]": print complete frames each second (or MS)
 )
 
 // thinServer serves 1280×720 at 30 fps on HOST:DefaultPort, thinning or
@@ -70,15 +70,21 @@ func thinServer(spec string) int {
 }
 
 // thinReader plays URL over UDP for SECONDS and prints its complete
-// frames so far once a second, one number a line.
+// frames so far once a second (or every MS milliseconds), one number a
+// line.
 func thinReader(spec string) int {
-	url, secs, _ := strings.Cut(spec, " ")
-	n, _ := strconv.Atoi(secs)
+	f := strings.Fields(spec)
+	n, _ := strconv.Atoi(f[1])
+	period := time.Second
+	if len(f) > 2 {
+		ms, _ := strconv.Atoi(f[2])
+		period = time.Duration(ms) * time.Millisecond
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*time.Second)
 	defer cancel()
-	c := &Client{URL: url, Transport: TransportUDP, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	c := &Client{URL: f[0], Transport: TransportUDP, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	go func() {
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(period)
 		defer tick.Stop()
 		for {
 			select {
@@ -214,4 +220,91 @@ func TestThinningOnASlowLink(t *testing.T) {
 	if st.Thinned == 0 {
 		t.Errorf("nothing thinned: %+v", st)
 	}
+}
+
+// BenchmarkThinSteps: how long the slow reader of the harness takes to
+// get complete frames again once its link drops to 10 Mbit/s (a third of
+// the stream) and to get the full 30 frames a second again once the link
+// is back, in seconds, read from its complete frames every 100 ms; and
+// the server's first step down after the drop.
+func BenchmarkThinSteps(b *testing.B) {
+	net := testenv.NetPair(b)
+	var down, firstStep, up float64
+	for b.Loop() {
+		d, s, u := stepTimes(b, net)
+		down, firstStep, up = down+d, firstStep+s, up+u
+	}
+	n := float64(b.N)
+	b.ReportMetric(firstStep/n, "first-step-down-s")
+	b.ReportMetric(down/n, "complete-again-s")
+	b.ReportMetric(up/n, "full-rate-again-s")
+}
+
+// stepTimes is one run of BenchmarkThinSteps.
+func stepTimes(b *testing.B, net *netlab.Pair) (down, firstStep, up float64) {
+	srv := inNS(net.InA(), thinServerEnv, net.IPA+" thin")
+	stdin, _ := srv.StdinPipe()
+	stdout, _ := srv.StdoutPipe()
+	var srvErr testenv.SyncBuffer
+	srv.Stderr = &srvErr
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); srv.Process.Kill(); srv.Wait() }()
+	if sc := bufio.NewScanner(stdout); !sc.Scan() {
+		b.Fatalf("server: %s", srvErr.String())
+	}
+	const tick, secs = 100 * time.Millisecond, 30
+	rd := inNS(net.InB(), thinReaderEnv, fmt.Sprintf("rtsp://%s:%d%s %d %d", net.IPA, DefaultPort, DefaultPath, secs, tick.Milliseconds()))
+	out, _ := rd.StdoutPipe()
+	if err := rd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var at []time.Time
+	var counts []int
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for rs := bufio.NewScanner(out); rs.Scan(); {
+			v, _ := strconv.Atoi(rs.Text())
+			at, counts = append(at, time.Now()), append(counts, v)
+		}
+	}()
+	time.Sleep(4 * time.Second)
+	limited := time.Now()
+	if err := net.SetRate(10, 100); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(12 * time.Second)
+	freed := time.Now()
+	if err := net.SetRate(0, 0); err != nil {
+		b.Fatal(err)
+	}
+	<-read
+	rd.Wait()
+	// The first 100 ms after the drop with a complete frame, and the first
+	// second after the link is back with 27 frames or more.
+	down, up = -1, -1
+	for i := 1; i < len(counts); i++ {
+		switch {
+		case down < 0 && at[i-1].After(limited.Add(time.Second)) && at[i].Before(freed) && counts[i] > counts[i-1]:
+			down = at[i].Sub(limited).Seconds()
+		case up < 0 && at[i].After(freed) && i >= 10 && at[i-10].After(freed) && counts[i]-counts[i-10] >= 27:
+			up = at[i].Sub(freed).Seconds()
+		}
+	}
+	for _, l := range strings.Split(srvErr.String(), "\n") {
+		if !strings.Contains(l, "fewer frames") {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.After(limited) {
+			firstStep = t.Sub(limited).Seconds()
+			break
+		}
+	}
+	if down < 0 || up < 0 {
+		b.Fatalf("no complete frames after the drop (%v) or no full rate after the link came back (%v): %v", down, up, counts)
+	}
+	return down, firstStep, up
 }
