@@ -209,6 +209,9 @@ func benchFanout(b *testing.B, n int, viaLibrary bool) {
 	// a failed send on ours); the rest of any shortfall was lost in
 	// the readers' sockets.
 	b.ReportMetric(float64(s.Stats().ReaderDrops+s.Stats().UDPDrops), "server-drops")
+	// Frames withheld from readers that reported loss (thin.go): part of
+	// any shortfall in delivered, by design.
+	b.ReportMetric(float64(s.Stats().Thinned), "thinned")
 }
 
 // BenchmarkLatency measures from WriteJPEG to the last packet of the frame
