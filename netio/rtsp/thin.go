@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,10 @@ func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss
 		if t.share() > 1 {
 			t.cut = thinSteps - max(t.share()/2, 1)
 			t.changed = now
+			// A phase of its own: readers at one share behind one link
+			// would otherwise take the same frames, and their bursts
+			// together overflow the queue each alone fits.
+			t.credit = rand.IntN(thinSteps)
 			return -1, loss
 		}
 	case t.cut > 0 && now.Sub(t.cleanSince) >= thinCleanFor:

@@ -117,6 +117,12 @@ func inNS(prefix []string, env, value string) *exec.Cmd {
 // seconds (never if limited >= secs). It returns each reader's complete
 // frames by second and the server's Stats.
 func thinRun(t testing.TB, net *netlab.Pair, thin bool, secs, limited int, mbit float64) (clean, slow []int, st Stats) {
+	counts, st := thinReaders(t, net, [][]string{net.InA(), net.InB()}, thin, secs, limited, mbit)
+	return counts[0], counts[1], st
+}
+
+// thinReaders is thinRun with readers in the namespaces of the prefixes.
+func thinReaders(t testing.TB, net *netlab.Pair, prefixes [][]string, thin bool, secs, limited int, mbit float64) (counts [][]int, st Stats) {
 	t.Helper()
 	mode := "full"
 	if thin {
@@ -141,9 +147,9 @@ func thinRun(t testing.TB, net *netlab.Pair, thin bool, secs, limited int, mbit 
 	}
 	defer net.SetRate(0, 0)
 	url := fmt.Sprintf("rtsp://%s:%d%s %d", net.IPA, DefaultPort, DefaultPath, secs)
-	counts := make([][]int, 2)
-	done := make(chan error, 2)
-	for i, prefix := range [][]string{net.InA(), net.InB()} {
+	counts = make([][]int, len(prefixes))
+	done := make(chan error, len(prefixes))
+	for i, prefix := range prefixes {
 		rd := inNS(prefix, thinReaderEnv, url)
 		out, _ := rd.StdoutPipe()
 		var errb testenv.SyncBuffer
@@ -170,7 +176,7 @@ func thinRun(t testing.TB, net *netlab.Pair, thin bool, secs, limited int, mbit 
 			t.Fatal(err)
 		}
 	}
-	for range 2 {
+	for range prefixes {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +188,7 @@ func thinRun(t testing.TB, net *netlab.Pair, thin bool, secs, limited int, mbit 
 	if thin && !strings.Contains(srvErr.String(), "reader thinned: fewer frames") {
 		t.Errorf("no line about thinning in the server's log:\n%s", srvErr.String())
 	}
-	return counts[0], counts[1], st
+	return counts, st
 }
 
 // between is the frames a second from second a to second b of a reader's
@@ -220,6 +226,27 @@ func TestThinningOnASlowLink(t *testing.T) {
 	if st.Thinned == 0 {
 		t.Errorf("nothing thinned: %+v", st)
 	}
+}
+
+// BenchmarkThinShares: two readers behind one link that carries a third of
+// the stream, thinned: each one's complete frames a second (seconds 6–19)
+// and the smaller over the larger. A share step is an eighth of the
+// stream, 4.2 Mbit/s here, so two readers at the floor fill most of the
+// link and every step up overflows it: the shares stay close to the floor
+// and uneven from second to second; the ladder's smaller renditions are
+// the answer for links this small.
+func BenchmarkThinShares(b *testing.B) {
+	net := testenv.NetPair(b)
+	var lo, hi float64
+	for b.Loop() {
+		counts, _ := thinReaders(b, net, [][]string{net.InB(), net.InB()}, true, 20, 20, 10)
+		r0, r1 := between(counts[0], 6, 19), between(counts[1], 6, 19)
+		lo, hi = lo+min(r0, r1), hi+max(r0, r1)
+	}
+	n := float64(b.N)
+	b.ReportMetric(lo/n, "slower-complete-fps")
+	b.ReportMetric(hi/n, "faster-complete-fps")
+	b.ReportMetric(lo/hi, "slower/faster")
 }
 
 // BenchmarkThinSteps: how long the slow reader of the harness takes to
