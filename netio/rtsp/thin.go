@@ -16,9 +16,9 @@ import (
 //
 // What it hears. A reader's loss over a short window is the worst of: the
 // packets it asked for again (generic NACKs, lsview's) against those sent;
-// the share of its requests that are retries (lsview asks once more when
-// a resend did not come: the resends' own loss, a sample of its path's
-// loss now); the packets this server failed to send it (its own send
+// the share of its requests that are retries, past a quarter (lsview asks
+// once more when a resend did not come: the resends' own loss, a sample
+// of its path's loss now); the packets this server failed to send it (its own send
 // drops); and the fraction lost of its latest RTCP receiver report (every
 // client sends those; gortsplib's every 5 s, so they are the slow signal,
 // the only one from ffmpeg or GStreamer). The retries matter: lsview asks
@@ -71,8 +71,15 @@ const (
 	thinMinPackets = 30
 	thinWindowMax  = 2 * time.Second
 	// thinMinRetrySample is the requests a window must have for their
-	// retries to be a loss rate: with fewer, one retry is 25 % or more.
+	// retries to be a loss rate, and thinRetryHigh the share of retries
+	// that is one. A retry also follows a resend that was only late (lsview
+	// asks again after its round trip plus 2 ms, and a loaded machine
+	// answers later than that): at 2 % random loss lsview retried 0 to 1
+	// request of 8–19 in a window, behind a queue overflowing 5 or 6 of
+	// 10–12 (netlab, 720p, 10 Mbit/s), so a quarter tells them apart with
+	// room on both sides; at 8 requests that takes 3 retries.
 	thinMinRetrySample = 8
+	thinRetryHigh      = 0.25
 	// thinLossHigh: above it, the reader's share halves. Retransmission
 	// recovers 1–2 % (Wi-Fi's usual loss) whole; past about 5 % most
 	// frames need more than one round of resends, and fewer frames
@@ -150,7 +157,9 @@ func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss
 		loss = float64(max(nacked, dropped-t.winDropped)) / float64(offered)
 	}
 	if nacked >= thinMinRetrySample {
-		loss = max(loss, float64(t.retried.Load()-t.winRetried)/float64(nacked))
+		if r := float64(t.retried.Load()-t.winRetried) / float64(nacked); r > thinRetryHigh {
+			loss = max(loss, r)
+		}
 	}
 	if rr, ok := t.report(); ok {
 		loss = max(loss, rr)

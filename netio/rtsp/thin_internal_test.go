@@ -52,6 +52,22 @@ func TestThinPolicy(t *testing.T) {
 	if up := now.Sub(start); th.share() != thinSteps || up != 7*thinCleanFor {
 		t.Fatalf("back to %d/8 in %v, want 8/8 in %v", th.share(), up, 7*thinCleanFor)
 	}
+	// Retries: one of 16 is a late resend; half of 12, a path losing
+	// the resends too.
+	now = now.Add(thinWindow)
+	th.retried.Add(1)
+	if step := window(&th, now, &packets, 1000, 16); step != 0 {
+		t.Fatalf("stepped on 1 retry of 16 requests")
+	}
+	now = now.Add(thinWindow)
+	th.retried.Add(6)
+	if step := window(&th, now, &packets, 1000, 12); step != -1 {
+		t.Fatalf("no step on 6 retries of 12 requests")
+	}
+	for th.share() < thinSteps {
+		now = now.Add(thinWindow)
+		window(&th, now, &packets, 1000, 0)
+	}
 	// A window with too few packets waits for more, up to thinWindowMax.
 	now = now.Add(thinWindow)
 	if step := window(&th, now, &packets, 5, 5); step != 0 {
