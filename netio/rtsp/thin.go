@@ -18,10 +18,10 @@ import (
 // packets it asked for again (generic NACKs, lsview's) against those sent;
 // the share of its requests that are retries, past a quarter (lsview asks
 // once more when a resend did not come: the resends' own loss, a sample
-// of its path's loss now); the packets this server failed to send it (its own send
-// drops); and the fraction lost of its latest RTCP receiver report (every
-// client sends those; gortsplib's every 5 s, so they are the slow signal,
-// the only one from ffmpeg or GStreamer). The retries matter: lsview asks
+// of its path's loss now); the packets this server failed to send it (its
+// own send drops); and the fraction lost of its latest RTCP receiver
+// report (every client sends those; gortsplib's every 5 s, so they are the
+// slow signal, the only one from ffmpeg or GStreamer). The retries matter: lsview asks
 // for the first packet missing in a picture, and gives the picture up a
 // frame interval later, so on a link dropping whole tails of pictures
 // (a queue overflowing) it asks for one or two packets a picture, which
@@ -37,10 +37,13 @@ import (
 // eighth); a reader clean for thinCleanFor gets one eighth more. Halving
 // on loss and adding a constant step is what makes flows that share a
 // bottleneck converge to equal shares (Chiu and Jain, 1989, TCP's
-// reasoning): readers behind one Wi-Fi link end up with fair shares
-// without knowing of each other, and a reader alone on a bad link gets
-// what its link carries. The frames it gets are spread evenly (a credit
-// of the share a frame, a frame each whole).
+// reasoning): readers behind one Wi-Fi link tend to fair shares without
+// knowing of each other, and a reader alone on a bad link gets what its
+// link carries. (Only tend: a step is an eighth of the stream, and a link
+// that carries just a few steps leaves the shares uneven from second to
+// second, BenchmarkThinShares; smaller renditions are the answer there.)
+// The frames it gets are spread evenly (a credit of the share a frame, a
+// frame each whole).
 //
 // What the reader sees. Each reader has its own sequence space (as an SFU
 // rewrites): the packets of the frames it gets are numbered on from its
