@@ -36,8 +36,8 @@ const (
 	sendBudget = 200 * time.Millisecond
 
 	// sendBuffer is the sending socket's buffer (SO_SNDBUF; the kernel
-	// caps it at net.core.wmem_max, 208 KiB by default, 4 MiB where it
-	// was raised). Every reader's packets are charged to it until they
+	// caps it at net.core.wmem_max, 208 KiB by default; the .deb raises
+	// the cap to 4 MiB, packaging/sysctl). Every reader's packets are charged to it until they
 	// leave the machine, also those waiting in a queue that only one
 	// reader's path goes through (a qdisc or a Wi-Fi station's queue
 	// limited to that viewer's rate): with the default, a slow viewer's
