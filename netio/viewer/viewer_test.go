@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,7 +66,7 @@ func TestFromEntry(t *testing.T) {
 	want := Stream{Stream: netio.Stream{Name: "Kitchen cam", Instance: "0123", ChatPort: 4100, Proto: 1, RTSPPort: 8554,
 		RTSPPath: "live", Width: 640, Height: 360, FPS: 15, Codec: "jpeg", Viewers: 3},
 		Kind: KindLsview, Chat: "10.0.0.1:4100", URL: "rtsp://10.0.0.1:8554/live"}
-	if got := FromEntry(e); got != want {
+	if got := FromEntry(e); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
 	e.TXT[mdns.KeySize] = "big"
