@@ -1,0 +1,193 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/jpeg"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/netio"
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
+)
+
+// ladderWatch plays a session and notes each picture's size and arrival.
+type ladderWatch struct {
+	s      *Session
+	cancel context.CancelFunc
+	done   chan error
+
+	mu   sync.Mutex
+	pics []pic
+}
+
+type pic struct {
+	size image.Point
+	at   time.Time
+}
+
+func playLadder(t *testing.T, srv *ladderServer, q Quality) *ladderWatch {
+	t.Helper()
+	st, err := URLStream(srv.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	w := &ladderWatch{s: NewSession(Config{Stream: st, Transport: rtsp.TransportTCP, Quality: q, Logger: quietLog()}),
+		cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- w.s.Run(ctx) }()
+	go func() {
+		for f := range w.s.Frames() {
+			cfg, err := jpeg.DecodeConfig(bytes.NewReader(f.JPEG))
+			if err != nil {
+				continue
+			}
+			w.mu.Lock()
+			w.pics = append(w.pics, pic{image.Pt(cfg.Width, cfg.Height), f.Received})
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-w.done; err != nil {
+			t.Errorf("session: %v", err)
+		}
+	})
+	return w
+}
+
+// waitSize waits until pictures of size w×h arrive and returns when the
+// first did.
+func (w *ladderWatch) waitSize(t *testing.T, size image.Point, d time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		for i := len(w.pics) - 1; i >= 0 && i >= len(w.pics)-3; i-- {
+			if w.pics[i].size == size {
+				at := w.pics[i].at
+				w.mu.Unlock()
+				return at
+			}
+		}
+		w.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %v pictures after %v; stats %+v", size, d, w.s.Stats())
+	return time.Time{}
+}
+
+// maxGap is the longest time without a picture between from and to.
+func (w *ladderWatch) maxGap(from, to time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var gap time.Duration
+	last := from
+	for _, p := range w.pics {
+		if p.at.Before(from) || p.at.After(to) {
+			continue
+		}
+		gap = max(gap, p.at.Sub(last))
+		last = p.at
+	}
+	return max(gap, to.Sub(last))
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func size(path string) image.Point { return image.Pt(ladderSizes[path][0], ladderSizes[path][1]) }
+
+// TestSessionSwitchesRungsWithoutGap: a held rung plays once the DESCRIBE
+// answer names it; each change of the hold shows the new rung's pictures
+// with no gap in between (the new session opens first), and the old
+// session closes after.
+func TestSessionSwitchesRungsWithoutGap(t *testing.T) {
+	srv := startLadderServer(t, netio.Half, netio.Quarter)
+	w := playLadder(t, srv, netio.Quarter)
+	w.waitSize(t, size("/live/quarter"), 5*time.Second)
+	for _, step := range []struct {
+		q    Quality
+		path string
+	}{{netio.Half, "/live/half"}, {netio.Full, "/live"}, {netio.Quarter, "/live/quarter"}} {
+		t0 := time.Now()
+		w.s.SetQuality(step.q)
+		at := w.waitSize(t, size(step.path), 3*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		// 30 fps: a picture every 33 ms; a gap of a few is jitter, a
+		// gap of a reconnect is hundreds.
+		gap := w.maxGap(t0, time.Now())
+		t.Logf("to %s: first picture after %v, longest gap %v", step.q, at.Sub(t0).Round(time.Millisecond), gap.Round(time.Millisecond))
+		if gap > 120*time.Millisecond {
+			t.Errorf("to %s: %v without a picture", step.q, gap)
+		}
+		waitUntil(t, 2*time.Second, "the old rung's session closes", func() bool {
+			n := srv.playing()
+			return n[step.path] == 1 && n["/live"]+n["/live/half"]+n["/live/quarter"] == 1
+		})
+	}
+	st := w.s.Stats()
+	if st.Rung.Name != netio.Quarter || st.Switches < 4 || st.Quality != netio.Quarter || st.QualityNote != "" ||
+		st.RungTime[netio.Full] <= 0 || st.RungTime[netio.Half] <= 0 || st.RungTime[netio.Quarter] <= 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestSessionHoldNotOffered: a held rung the broadcaster doesn't name
+// plays the full one and says why; one it names but doesn't serve too.
+func TestSessionHoldNotOffered(t *testing.T) {
+	srv := startLadderServer(t, netio.Half)
+	srv.names += ", quarter=/live/gone"
+	w := playLadder(t, srv, "quarter")
+	w.waitSize(t, size("/live"), 5*time.Second)
+	waitUntil(t, 5*time.Second, "a note on the quarter that fails", func() bool {
+		return strings.Contains(w.s.Stats().QualityNote, "quarter did not play")
+	})
+	w.s.SetQuality(netio.Half)
+	w.waitSize(t, size("/live/half"), 3*time.Second)
+	if st := w.s.Stats(); st.QualityNote != "" || st.Rung.Name != netio.Half {
+		t.Fatalf("stats %+v", st)
+	}
+
+	plain := startLadderServer(t)
+	w = playLadder(t, plain, netio.Half)
+	waitUntil(t, 3*time.Second, "a note on the half not offered", func() bool {
+		return strings.Contains(w.s.Stats().QualityNote, "offers no half")
+	})
+	w.waitSize(t, size("/live"), time.Second)
+}
+
+// TestSessionStepsDownWhenItsRungStalls: on auto, a rung that stops
+// delivering is left within about a second for the lowest (nothing was
+// measured to fit), and the picture comes back; the session probes up
+// again later.
+func TestSessionStepsDownWhenItsRungStalls(t *testing.T) {
+	srv := startLadderServer(t, netio.Half, netio.Quarter)
+	w := playLadder(t, srv, QualityAuto)
+	w.waitSize(t, size("/live"), 5*time.Second)
+	time.Sleep(time.Second) // a few looks at a good rung
+	srv.rungs["/live"].paused.Store(true)
+	t0 := time.Now()
+	at := w.waitSize(t, size("/live/quarter"), 4*time.Second)
+	t.Logf("stalled full: quarter after %v", at.Sub(t0).Round(10*time.Millisecond))
+	if d := at.Sub(t0); d > 2500*time.Millisecond {
+		t.Errorf("stepped down after %v", d)
+	}
+	srv.rungs["/live"].paused.Store(false)
+	at = w.waitSize(t, size("/live/half"), 3*probeBase/2+2*time.Second)
+	t.Logf("clean quarter: half after %v", at.Sub(t0).Round(10*time.Millisecond))
+	if st := w.s.Stats(); st.Quality != QualityAuto || st.Switches < 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
