@@ -87,7 +87,7 @@ func (s *Session) play(ctx context.Context) error {
 	r := &ladderRun{s: s, ctx: ctx, retry: retryFirst, heldFailed: map[string]time.Time{}}
 	defer r.stop()
 	r.rungs = Rungs(s.Stream(), s.cfg.Via)
-	r.choose = newChooser(r.rungs, 0, float64(s.Stream().FPS), rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	r.choose = newChooser(r.rungs, 0, s.sourceFPS(), rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	start := r.target(0)
 	r.cur = r.open(start)
 	r.moved(start)
@@ -253,6 +253,7 @@ func (r *ladderRun) look(now time.Time) {
 		r.failed(f, fmt.Errorf("no picture within %v", switchWait))
 	}
 	r.refreshRungs()
+	r.choose.named(r.s.sourceFPS())
 	f := r.cur
 	if f == nil {
 		return
@@ -301,7 +302,7 @@ func (r *ladderRun) refreshRungs() {
 	}
 	r.rungs = rungs
 	cur := r.choose.cur
-	r.choose = newChooser(rungs, cur, float64(r.s.Stream().FPS), r.choose.rng)
+	r.choose = newChooser(rungs, cur, r.s.sourceFPS(), r.choose.rng)
 	r.s.log.Debug("quality ladder", "rungs", len(rungs))
 	if q := r.s.Quality(); q != QualityAuto {
 		r.steer(r.target(cur))

@@ -228,6 +228,18 @@ func newChooser(rungs []Rung, cur int, nominal float64, rng *rand.Rand) *chooser
 	return c
 }
 
+// named takes the source's rate once known (measured from the first
+// pictures when the broadcaster names none), as if named from the start.
+func (c *chooser) named(fps float64) {
+	if c.nominal > 0 || fps <= 0 {
+		return
+	}
+	c.nominal = fps
+	for i := range c.peaks {
+		c.peaks[i] = fps
+	}
+}
+
 // ref is the rate a good rung delivers: the source's named rate, or the
 // best seen lately where lower (see peakMemory) or where none is named.
 // The best is the mean of the top quarter of the looks' rates: one look

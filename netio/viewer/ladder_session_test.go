@@ -137,6 +137,9 @@ func TestSessionSwitchesRungsWithoutGap(t *testing.T) {
 			return n[step.path] == 1 && n["/live"]+n["/live/half"]+n["/live/quarter"] == 1
 		})
 	}
+	if fps := w.s.sourceFPS(); fps < 27 || fps > 33 {
+		t.Errorf("measured the source at %.1f fps, want 30", fps)
+	}
 	st := w.s.Stats()
 	if st.Rung.Name != netio.Quarter || st.Switches < 4 || st.Quality != netio.Quarter || st.QualityNote != "" ||
 		st.RungTime[netio.Full] <= 0 || st.RungTime[netio.Half] <= 0 || st.RungTime[netio.Quarter] <= 0 {

@@ -95,6 +95,20 @@ func TestChooserStepsDownFastToWhatFits(t *testing.T) {
 	}
 }
 
+// TestChooserLearnsTheRate: without a named rate a link choked from the
+// start looks normal until the rate measured from RTP times arrives.
+func TestChooserLearnsTheRate(t *testing.T) {
+	c := newChooser(testRungs, full, 0, rand.New(rand.NewPCG(1, 1)))
+	choked := link{capacity: 312_000}
+	if at := drive(c, choked, 2*time.Second); at[len(at)-1] != full {
+		t.Fatalf("moved on no reference: %v", at)
+	}
+	c.named(30)
+	if at := drive(c, choked, 2*time.Second); at[len(at)-1] != quarter {
+		t.Fatalf("with the rate known: %v", at)
+	}
+}
+
 func TestChooserRidesOutOneBadLook(t *testing.T) {
 	c := newTestChooser(1)
 	good := link{capacity: 10e6}

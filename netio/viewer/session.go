@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,6 +101,11 @@ type Session struct {
 	feedMu  sync.Mutex
 	active  *feed
 	pending *feed
+	// The source's rate as measured from the first pictures' RTP times
+	// (see noteRTP), for a stream whose broadcaster names none.
+	rtpDeltas []uint32
+	lastRTP   uint32
+	measured  atomic.Uint64 // math.Float64bits of pictures a second; 0 until known
 
 	quality     atomic.Value  // Quality
 	qualityNote atomic.Value  // string: why the hold is not met
@@ -437,7 +444,41 @@ func (s *Session) frameFrom(f *feed) func(rtsp.Frame) {
 			return
 		}
 		s.deliver(fr)
+		s.noteRTP(fr.RTPTime)
 	}
+}
+
+// rtpSamples is how many picture intervals measure the source's rate:
+// half a second at 30 fps, before a server thins a reader that is behind.
+const rtpSamples = 16
+
+// noteRTP measures the source's rate from the RTP times of the first
+// pictures (under feedMu): the median interval, which a late picture or
+// two doesn't move. Every rung has the same RTP clock.
+func (s *Session) noteRTP(ts uint32) {
+	if len(s.rtpDeltas) >= rtpSamples {
+		return
+	}
+	d := ts - s.lastRTP
+	s.lastRTP = ts
+	// Between 1/120 s and 1 s at 90 kHz; the first picture, a repeat
+	// or a jump is no interval.
+	if d < 750 || d > 90000 {
+		return
+	}
+	if s.rtpDeltas = append(s.rtpDeltas, d); len(s.rtpDeltas) == rtpSamples {
+		sorted := slices.Sorted(slices.Values(s.rtpDeltas))
+		s.measured.Store(math.Float64bits(90000 / float64(sorted[rtpSamples/2])))
+	}
+}
+
+// sourceFPS is the source's rate: as the broadcaster names it, else as
+// measured; 0 until known.
+func (s *Session) sourceFPS() float64 {
+	if fps := s.Stream().FPS; fps > 0 {
+		return float64(fps)
+	}
+	return math.Float64frombits(s.measured.Load())
 }
 
 // setActive makes f the feed whose pictures are shown (nil: none).
