@@ -60,6 +60,7 @@ var helpLines = [][2]string{
 	{"PgUp, PgDn, wheel", "scroll the chat"},
 	{"F11", "full screen"},
 	{"F2", "latency, losses"},
+	{"F4", "picture size: auto, full, half, quarter"},
 	{"F1, ? on empty line", "this help"},
 	{"Esc", "clear the line; again: quit"},
 	{"Ctrl+Q", "quit"},
