@@ -18,6 +18,9 @@ import (
 const (
 	ours = "lsbroadcast"
 	gst  = "GStreamer"
+	// oursNACK is ours read by lsview's receiver, which asks for lost
+	// packets again (the loss benchmark only).
+	oursNACK = "lsbroadcast+NACK"
 )
 
 // server is a running stream sender and the farm spec that reads it.

@@ -27,6 +27,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/lsbroadcast/lsbroadcast/capture/pattern"
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 )
 
 // farmEnv makes lsbench a farm of readers in its own process, so the CPU
@@ -53,6 +54,10 @@ type farmSpec struct {
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`
 	N    int    `json:"n"`
+	// NACK, with RTSP and no Port, makes each reader lsview's own
+	// receiver (netio/rtsp.Client over UDP), which asks for lost packets
+	// again: the loss benchmark's retransmission column.
+	NACK bool `json:"nack,omitempty"`
 	// Record keeps each complete frame of reader 0 with its arrival time;
 	// at the end the farm reads the pattern strip of each and prints
 	// "seq unixnano" lines, for latency.
@@ -165,6 +170,17 @@ func runFarm(specJSON string) int {
 					conn.Close()
 				})
 			}
+		} else if spec.RTSP != "" && spec.NACK {
+			c := &rtsp.Client{URL: spec.RTSP, Transport: rtsp.TransportUDP, UDPReadBufferSize: udpReadBuffer}
+			wg.Go(func() {
+				err := c.Run(ctx, func(f rtsp.Frame) {
+					r.frames.Add(1)
+					r.bytes.Add(int64(len(f.JPEG)))
+				})
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "lsbench farm: reader %d: %v\n", i, err)
+				}
+			})
 		} else if spec.RTSP != "" {
 			var c *gortsplib.Client
 			c, err = playRTSP(spec.RTSP, r)

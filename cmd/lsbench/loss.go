@@ -12,7 +12,8 @@ import (
 
 // loss runs bench (4): the share of complete 720p30 frames delivered
 // through random packet loss, lsbroadcast against GStreamer, both sending
-// the same JPEG loop in packets of at most 1400 bytes.
+// the same JPEG loop in packets of at most 1400 bytes; and lsbroadcast
+// again, read by lsview's receiver, which asks for lost packets again.
 func (e *env) loss(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root for network namespaces")
@@ -23,7 +24,7 @@ func (e *env) loss(ctx context.Context) error {
 	}
 	defer np.Remove()
 	for rep := range e.reps {
-		for _, sys := range []string{ours, gst} {
+		for _, sys := range []string{ours, oursNACK, gst} {
 			if err := e.lossOnce(ctx, np, sys, rep); err != nil && e.failed(ctx, fmt.Errorf("loss %s, rep %d: %w", sys, rep+1, err)) {
 				return err
 			}
@@ -43,13 +44,16 @@ func (e *env) lossOnce(ctx context.Context, np *netlab.Pair, sys string, rep int
 		f   *farm
 		err error
 	)
-	if sys == ours {
+	if sys == ours || sys == oursNACK {
 		if s, err = e.startOurs(ctx, np.A, np.IPA, "gocv:"+e.fan.avi, "1280x720"); err != nil {
 			return err
 		}
 		defer s.p.stop()
 		spec := s.farm
 		spec.N = 1
+		if sys == oursNACK {
+			spec = farmSpec{RTSP: spec.RTSP, N: 1, NACK: true}
+		}
 		if f, err = startFarm(ctx, np.B, spec); err != nil {
 			return err
 		}

@@ -262,23 +262,29 @@ func (e *env) lossSection(w func(string, ...any), dir, rel string) error {
 		"senders as the fan-out (ours: bin/lsbroadcast with --source gocv:FILE; GStreamer: rtpjpegpay mtu=1400 ! multiudpsink). "+
 		"RTP/JPEG has no retransmission, so one lost packet loses the frame: the expected share is (1−p)^k with k packets a "+
 		"frame (k ≈ %d here).\n\n", packetsPerFrame(e.fan.bytes))
-	w("| loss %% | delivered, ours | GStreamer | expected (1−p)^k |\n|---|---|---|---|\n")
-	var o, g, th errPoints
+	w("The retransmission column is the same server read by lsview's receiver (netio/rtsp.Client over UDP), which asks for " +
+		"a lost packet with an RTCP generic NACK (RFC 4585) as soon as it sees the gap, and waits for it about a frame interval " +
+		"plus the round trip; the server resends from its history, within a budget of 15%% of the reader's stream. The other two " +
+		"readers never ask.\n\n")
+	w("| loss %% | delivered, ours | ours, retransmission | GStreamer | expected (1−p)^k |\n|---|---|---|---|---|\n")
+	var o, n, g, th errPoints
 	for _, pct := range e.losses {
 		p := fmt.Sprint(pct)
-		so, sg := e.res.stat(key{"loss", ours, p}, "delivered"), e.res.stat(key{"loss", gst, p}, "delivered")
+		so, sn, sg := e.res.stat(key{"loss", ours, p}, "delivered"), e.res.stat(key{"loss", oursNACK, p}, "delivered"),
+			e.res.stat(key{"loss", gst, p}, "delivered")
 		exp := math.Pow(1-pct/100, float64(packetsPerFrame(e.fan.bytes)))
-		w("| %s | %s | %s | %.3f |\n", p, cell(so, 3), cell(sg, 3), exp)
+		w("| %s | %s | %s | %s | %.3f |\n", p, cell(so, 3), cell(sn, 3), cell(sg, 3), exp)
 		o.add(pct, so)
+		n.add(pct, sn)
 		g.add(pct, sg)
 		th.add(pct, spread{med: exp, lo: exp, hi: exp, n: 1})
 	}
 	k := packetsPerFrame(e.fan.bytes)
-	w("\nBoth follow the packet-count law: at 720p a camera frame is ~%d packets, so 1%% packet loss already costs %.0f%% of "+
-		"the frames, for us and for GStreamer alike. Smaller frames (lower quality or size) are the only lever RTP/JPEG offers; "+
-		"TCP interleaved (`lsview --transport tcp`) trades loss for latency.\n\n", k, 100*(1-math.Pow(0.99, float64(k))))
+	w("\nWithout retransmission both follow the packet-count law: at 720p a camera frame is ~%d packets, so 1%% packet loss "+
+		"already costs %.0f%% of the frames, for us and for GStreamer alike. With it, a frame is lost only when a packet and its "+
+		"resends are all lost, or the budget runs out.\n\n", k, 100*(1-math.Pow(0.99, float64(k))))
 	return figure(w, dir, rel, "loss.png", "Complete frames vs random packet loss (720p30)",
-		"packet loss %", "delivered", false, []series{{ours, o}, {gst, g}, {"(1-p)^k", th}})
+		"packet loss %", "delivered", false, []series{{ours, o}, {oursNACK, n}, {gst, g}, {"(1-p)^k", th}})
 }
 
 // packetsPerFrame is how many ≤1400-byte RTP packets carry a frame of n

@@ -67,8 +67,10 @@ type session struct {
 	conns    map[*conn]struct{}
 	connGone time.Time // when its last connection closed; zero while one is open
 	watch    ghostWatch
-	// reader is where the fan-out sends a unicast UDP reader's RTP; set
-	// at SETUP and read by the session's own callbacks only.
+	// track is what the session set up, and reader where the fan-out
+	// sends a unicast UDP reader's RTP; both set at SETUP and read by the
+	// session's own callbacks only (the ledger's play and stop among them).
+	track  *track
 	reader *udpReader
 }
 
@@ -210,7 +212,9 @@ func (l *ledger) checkReader(key netip.Addr) (refusal, bool) {
 	return l.readerRefusal(key)
 }
 
-// play takes a reader slot for s; a session already playing keeps its own.
+// play takes a reader slot for s, counted in the total and the address's
+// share whatever its track, and in its track's readers; a session already
+// playing keeps its own. s must have been set up.
 func (l *ledger) play(s *session, udp bool) (readers int, r refusal, refused bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -223,6 +227,7 @@ func (l *ledger) play(s *session, udp bool) (readers int, r refusal, refused boo
 	s.playing, s.udp = true, udp
 	l.readers[s.key]++
 	l.total++
+	s.track.readers.Add(1)
 	return l.total, refusal{}, false
 }
 
@@ -240,6 +245,7 @@ func (l *ledger) stopLocked(s *session) {
 	s.playing = false
 	l.dec(l.readers, s.key)
 	l.total--
+	s.track.readers.Add(-1)
 }
 
 func (l *ledger) dec(m map[netip.Addr]int, key netip.Addr) {

@@ -28,11 +28,15 @@ import (
 )
 
 // limitServer starts a server on 127.0.0.1 with the given limits, fed 30
-// small pictures a second until the test ends.
+// small pictures a second until the test ends: 320×240, and 160×120 to
+// each rendition, with the same capture times.
 func limitServer(t *testing.T, set func(*rtsp.Server)) *rtsp.Server {
 	t.Helper()
-	var img bytes.Buffer
+	var img, small bytes.Buffer
 	if err := jpeg.Encode(&img, image.NewYCbCr(image.Rect(0, 0, 320, 240), image.YCbCrSubsampleRatio420), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := jpeg.Encode(&small, image.NewYCbCr(image.Rect(0, 0, 160, 120), image.YCbCrSubsampleRatio420), nil); err != nil {
 		t.Fatal(err)
 	}
 	for range 20 {
@@ -64,8 +68,11 @@ func limitServer(t *testing.T, set func(*rtsp.Server)) *rtsp.Server {
 				select {
 				case <-ctx.Done():
 					return
-				case <-tick.C:
-					s.WriteJPEG(img.Bytes(), time.Now())
+				case now := <-tick.C:
+					s.WriteJPEG(img.Bytes(), now)
+					for _, n := range s.Renditions {
+						s.WriteRendition(n, small.Bytes(), now)
+					}
 				}
 			}
 		}()

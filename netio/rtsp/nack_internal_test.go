@@ -140,7 +140,7 @@ func TestGapWatcher(t *testing.T) {
 func BenchmarkHistory(b *testing.B) {
 	s := startServer(b)
 	jpg := testJPEG(b, 1280, 720)
-	pkts, err := s.enc.Encode(jpg)
+	pkts, err := s.main.enc.Encode(jpg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,25 @@
 // RTSP, to any standard client, on gortsplib. It knows nothing of cameras:
 // it is handed JPEG bytes and their capture time.
 //
+// # The quality ladder
+//
+// Besides the main stream at Path, the server serves the renditions named
+// in Server.Renditions (smaller versions of the same picture, made by the
+// caller) at Path+"/"+name, each written with WriteRendition. Each path is
+// a track (track.go) with everything described below to itself: two
+// gortsplib streams, an encoder (its own SSRC and sequence numbers), a
+// fan-out with its writer goroutine, a retransmission history. So a
+// reader of one rendition is a reader like any other, its losses and
+// resends touch no other track, and a standard client plays any path. The
+// tracks share the server's sockets, its limits (a reader counts against
+// the totals and its address's share whatever it plays) and the RTP epoch:
+// a picture captured at t has the same RTP time on every track, so a
+// viewer moving between renditions keeps its clock. Readers(name) counts
+// a track's playing sessions, so the caller makes a rendition only while
+// somebody watches it. Every DESCRIBE answer, on any path, lists the
+// renditions in the X-Lsview-Renditions header (RenditionsHeader), and
+// each track's SDP session name says which it is ("lsbroadcast half").
+//
 // # The fan-out
 //
 // gortsplib (v5.2.0) keeps RTSP signalling, sessions, RTCP reception,
@@ -11,7 +30,7 @@
 // deadline before every send: at 64 readers of 720p30, some 130 000
 // system calls a second.
 //
-// Two gortsplib streams carry the one picture. The first gets every packet
+// Two gortsplib streams carry a track's picture. The first gets every packet
 // through WritePacketRTPWithNTP and serves the readers gortsplib sends to
 // (TCP, multicast). The second is never written: OnSetup hands it to unicast
 // UDP sessions, so gortsplib sets them up, answers their PLAY, times them
@@ -28,24 +47,25 @@
 //     which NATs and firewalls that filter by source expect. Server's
 //     ListenPacket is gortsplib's hook for opening its listeners; ours opens
 //     them as net.ListenPacket would, keeps the unicast RTP and RTCP ones,
-//     and on Linux marks the RTP one SO_REUSEPORT. The fan-out then binds
-//     a second socket to the same address and port (batch_linux.go): a
-//     blocking one, outside Go's network poller, because a datagram sent
-//     from a polled socket wakes the poller when its memory is freed, a
-//     thread wake-up a datagram, which was most of the cost at 64 readers.
-//     A one-instruction BPF program on the port's SO_REUSEPORT group steers
-//     every datagram arriving at the port to gortsplib's socket, so
-//     gortsplib reads as before and the second socket receives nothing.
+//     and on Linux marks the RTP one SO_REUSEPORT. Each track's fan-out
+//     then binds a socket of its own to the same address and port
+//     (batch_linux.go): a blocking one, outside Go's network poller,
+//     because a datagram sent from a polled socket wakes the poller when
+//     its memory is freed, a thread wake-up a datagram, which was most of
+//     the cost at 64 readers. A one-instruction BPF program on the port's
+//     SO_REUSEPORT group steers every datagram arriving at the port to
+//     gortsplib's socket, so gortsplib reads as before and the fan-outs'
+//     sockets receive nothing.
 //     Elsewhere (batch_other.go) the fan-out sends from gortsplib's socket
 //     itself. Sender reports go from gortsplib's RTCP socket.
-//   - How: WriteJPEG marshals a frame's packets once into a ring of
-//     historyFrames reusable buffers and wakes one writer goroutine (owned
-//     by Serve). The writer builds one message a packet a reader, reader by
-//     reader (a reader's thread is woken once a frame, not once a packet,
-//     as GStreamer's multiudpsink orders them), and hands them to sendmmsg,
-//     up to 1024 a call: 64 readers of a 100-packet frame is 7 system
-//     calls. Nothing is allocated per packet; messages, addresses and
-//     buffers are reused.
+//   - How: WriteJPEG (WriteRendition) marshals a frame's packets once
+//     into its track's ring of historyFrames reusable buffers and wakes
+//     the track's writer goroutine (owned by Serve). The writer builds one
+//     message a packet a reader, reader by reader (a reader's thread is
+//     woken once a frame, not once a packet, as GStreamer's multiudpsink
+//     orders them), and hands them to sendmmsg, up to 1024 a call: 64
+//     readers of a 100-packet frame is 7 system calls. Nothing is
+//     allocated per packet; messages, addresses and buffers are reused.
 //   - Isolation: a unicast UDP send never waits for its receiver. A reader
 //     whose socket is full, or that vanished (the ICMP error is not
 //     reported on an unconnected socket), loses its packets in the network
@@ -70,10 +90,10 @@
 // GStreamer and gortsplib's client, tested here, start from the first
 // packet they get.
 //
-// Retransmission and per-reader thinning (issue 14, the DESIGN's loss row)
-// go in the writer's per-reader loop: a decision a reader a frame in send,
-// per-reader state in udpReader, and the ring as the shared history of
-// recent packets to resend from.
+// Retransmission (nack.go, issue 14) answers a reader's NACKs from its
+// track's history of recent packets. Per-reader thinning goes in the
+// writer's per-reader loop: a decision a reader a frame in send, per-reader
+// state in udpReader.
 package rtsp
 
 import (
@@ -84,16 +104,16 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/share"
 )
 
@@ -124,8 +144,10 @@ const (
 	jpegClockRate = 90000
 )
 
-// Server serves one JPEG stream. Set the fields, call Listen, run Serve
-// until its context ends, and call WriteJPEG for each picture meanwhile.
+// Server serves one JPEG stream and its renditions. Set the fields, call
+// Listen, run Serve until its context ends, and meanwhile call WriteJPEG
+// for each picture, and WriteRendition for each of a rendition's (from
+// any goroutine: each track has its own lock).
 type Server struct {
 	Host          string // address to listen on; empty for all
 	Port          int    // RTSP (TCP)
@@ -159,29 +181,31 @@ type Server struct {
 	// who sends no RTCP (DefaultGhostTimeout).
 	GhostTimeout time.Duration
 
-	srv       *gortsplib.Server
-	stream    *gortsplib.ServerStream // TCP-interleaved and multicast readers: gortsplib sends
-	media     *description.Media
-	udpStream *gortsplib.ServerStream // unicast UDP readers' sessions: fan sends
-	fan       *fanout
-	listened  chan struct{} // closed when Listen is done with the above
-	rtpConn   *net.UDPConn  // gortsplib's RTP and RTCP listeners, which fan sends from
-	rtcpConn  *net.UDPConn
+	// Renditions are the names of the smaller versions of the picture
+	// served besides the main stream (its quality ladder, netio.Half,
+	// netio.Quarter), each at Path+"/"+name and written with
+	// WriteRendition: 1 to 16 of a-z, 0-9 and -, unique, not netio.Full,
+	// at most 4.
+	Renditions []string
+
+	srv      *gortsplib.Server
+	main     *track            // the stream at Path
+	tracks   []*track          // main first, then the renditions in order
+	byName   map[string]*track // the renditions; read-only once Listen is done
+	listened chan struct{}     // closed when Listen is done with the above
+	rtpConn  *net.UDPConn      // gortsplib's RTP and RTCP listeners, which every fan-out sends from
+	rtcpConn *net.UDPConn
 	// udpViaLibrary sends unicast UDP through gortsplib's per-reader
 	// queues as before the fan-out; only BenchmarkFanout sets it, to
 	// compare the two.
 	udpViaLibrary bool
 
-	enc     *rtpmjpeg.Encoder
-	writeMu sync.Mutex // serialises the encoder and packet writes
-	start   time.Time
+	start   time.Time // the RTP epoch of every track
 	ledger  *ledger
-	frames  atomic.Uint64
 	drops   rateLog
 	refused rateLog
 	ghosts  atomic.Uint64
 	closed  atomic.Bool
-	rtx     retransmitter
 }
 
 // Listen opens the listeners. A port in use is reported here, not later.
@@ -200,6 +224,9 @@ func (s *Server) Listen() error {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
+	}
+	if err := checkRenditions(s.Renditions); err != nil {
+		return err
 	}
 	s.MaxReaders = cmp(s.MaxReaders, DefaultMaxReaders)
 	s.MaxReadersPerAddr = cmp(s.MaxReadersPerAddr, DefaultMaxReadersPerAddr)
@@ -247,54 +274,31 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// openStreams sets up what Listen serves once gortsplib is started; on
-// failure it closes what it opened, but not the server.
+// openStreams sets up the tracks Listen serves once gortsplib is started;
+// on failure it closes what it opened, but not the server.
 func (s *Server) openStreams() error {
 	if s.rtpConn == nil || s.rtcpConn == nil {
 		return errors.New("rtsp server: gortsplib opened its UDP listeners without ListenPacket")
 	}
-	stream, media := newStream(s.srv)
-	udpStream, udpMedia := newStream(s.srv)
-	if err := stream.Initialize(); err != nil {
-		return fmt.Errorf("rtsp stream: %w", err)
+	// Paths as trackAt compares them: one leading slash, none trailing.
+	base := "/" + trimSlash(s.Path)
+	tracks := []*track{{name: netio.Full, path: base, title: "lsbroadcast"}}
+	for _, n := range s.Renditions {
+		tracks = append(tracks, &track{name: n, path: strings.TrimSuffix(base, "/") + "/" + n, title: "lsbroadcast " + n})
 	}
-	if err := udpStream.Initialize(); err != nil {
-		stream.Close()
-		return fmt.Errorf("rtsp stream: %w", err)
-	}
-	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
-	err := enc.Init()
-	var fan *fanout
-	if err == nil {
-		// The SSRC the SETUP answers of UDP readers announce.
-		ssrc := udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
-		var degraded error
-		fan, degraded = newFanout(s.rtpConn, s.rtcpConn, ssrc)
-		if degraded != nil {
-			s.Logger.Info("rtp fan-out sends from the RTSP server's socket, through Go's poller", "reason", degraded)
+	for i, t := range tracks {
+		if err := t.open(s); err != nil {
+			for _, o := range tracks[:i] {
+				o.close()
+			}
+			return err
 		}
 	}
-	if err != nil {
-		stream.Close()
-		udpStream.Close()
-		return fmt.Errorf("rtp: %w", err)
+	s.main, s.tracks, s.byName = tracks[0], tracks, map[string]*track{}
+	for _, t := range tracks[1:] {
+		s.byName[t.name] = t
 	}
-	s.stream, s.media, s.udpStream, s.enc, s.fan = stream, media, udpStream, enc, fan
 	return nil
-}
-
-// newStream is a stream of one M-JPEG video.
-func newStream(srv *gortsplib.Server) (*gortsplib.ServerStream, *description.Media) {
-	m := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MJPEG{}}}
-	return &gortsplib.ServerStream{Server: srv,
-		Desc: &description.Session{Title: "lsbroadcast", Medias: []*description.Media{m}}}, m
-}
-
-// closeStreams closes what Listen opened, streams before the server.
-func (s *Server) closeStreams() {
-	s.stream.Close()
-	s.udpStream.Close()
-	s.srv.Close()
 }
 
 // listenPacket opens gortsplib's UDP listeners and keeps its unicast RTP
@@ -324,44 +328,53 @@ func cmp(v, def int) int {
 	return v
 }
 
-// WriteJPEG sends one picture to every reader. It never waits for a reader:
-// each has its own bounded queue, so a slow one only loses its own packets.
+// WriteJPEG sends one picture to every reader of the main stream. It never
+// waits for a reader: each has its own bounded queue, so a slow one only
+// loses its own packets.
 func (s *Server) WriteJPEG(jpeg []byte, captured time.Time) error {
 	if s.closed.Load() {
-		return errors.New("rtsp server closed")
+		return errClosed
 	}
-	jpeg, err := padTo8(jpeg)
+	ts, sent, err := s.main.write(jpeg, captured, s.start)
 	if err != nil {
-		return fmt.Errorf("rtp/jpeg: %w", err)
+		return err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	pkts, err := s.enc.Encode(jpeg)
-	if err != nil {
-		return fmt.Errorf("rtp/jpeg: %w", err)
-	}
-	ts := uint32(captured.Sub(s.start).Seconds() * jpegClockRate)
-	sent := time.Now()
-	for _, p := range pkts {
-		p.Timestamp = ts
-	}
-	// fan first: gortsplib stamps its own stream's SSRC on the packets.
-	if err := s.fan.put(pkts, captured); err != nil {
-		return fmt.Errorf("rtp fan-out: %w", err)
-	}
-	for _, p := range pkts {
-		if err := s.stream.WritePacketRTPWithNTP(s.media, p, captured); err != nil {
-			return fmt.Errorf("rtsp write: %w", err)
-		}
-		// Kept once nothing changes it any more; a resend gets its
-		// reader's SSRC from gortsplib, on a copy.
-		s.rtx.keep(p, sent)
-	}
-	s.frames.Add(1)
 	if s.Relay != nil {
-		s.Relay.Offer(jpeg, ts, captured)
+		s.Relay.Offer(sent, ts, captured)
 	}
 	return nil
+}
+
+// WriteRendition sends one picture to the readers of the rendition name,
+// as WriteJPEG does for the main stream; its RTP time is the same as the
+// main stream's for the same capture time, so a viewer that moves between
+// renditions keeps its clock. A name not in Renditions is an error. The
+// relay gets the main stream only.
+func (s *Server) WriteRendition(name string, jpeg []byte, captured time.Time) error {
+	t, ok := s.byName[name]
+	if !ok {
+		return fmt.Errorf("rtsp: no rendition %q", name)
+	}
+	if s.closed.Load() {
+		return errClosed
+	}
+	_, _, err := t.write(jpeg, captured, s.start)
+	return err
+}
+
+// Readers is the number of sessions playing the rendition name now; ""
+// and netio.Full name the main stream, an unknown name has none. It is an
+// atomic load: cheap enough to ask once a frame, to encode a rendition
+// only while somebody watches it.
+func (s *Server) Readers(name string) int {
+	t := s.main
+	if name != "" && name != netio.Full {
+		t = s.byName[name]
+	}
+	if t == nil {
+		return 0
+	}
+	return int(t.readers.Load())
 }
 
 // Relay is what the Server needs of a relay publisher (Publisher). The
@@ -379,32 +392,50 @@ func (s *Server) URL(host string) string {
 	return "rtsp://" + net.JoinHostPort(host, strconv.Itoa(s.Port)) + s.Path
 }
 
-// Stats are the server's counters.
+// Stats are the server's counters, over the main stream and every
+// rendition alike unless they say otherwise.
 type Stats struct {
 	Readers      int    // sessions playing now
-	Frames       uint64 // pictures written
+	Frames       uint64 // pictures written to the main stream
 	ReaderDrops  uint64 // times a TCP or multicast reader's queue was full and it lost packets
 	UDPDrops     uint64 // RTP packets unicast UDP readers lost in this server (their sends failed or ran out of time)
-	UDPSkipped   uint64 // frames the UDP writer skipped, all readers alike, for being behind
+	UDPSkipped   uint64 // frames the UDP writers skipped, all readers of a track alike, for being behind
 	BytesWritten uint64
 	Refused      uint64 // connections, sessions and readers refused by a limit
 	Ghosts       uint64 // UDP readers ended for having no connection and sending no RTCP
 	Retransmit   RetransmitStats
+	// ByRendition is the sessions playing each rendition now, by name;
+	// nil without Renditions. Readers counts them too.
+	ByRendition map[string]int
+}
+
+// add sums two tracks' counters.
+func (a RetransmitStats) add(b RetransmitStats) RetransmitStats {
+	return RetransmitStats{NACKs: a.NACKs + b.NACKs, Resent: a.Resent + b.Resent, ResentBytes: a.ResentBytes + b.ResentBytes,
+		Gone: a.Gone + b.Gone, Budget: a.Budget + b.Budget, Excess: a.Excess + b.Excess,
+		NotReader: a.NotReader + b.NotReader, QueueFull: a.QueueFull + b.QueueFull}
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Frames: s.frames.Load(), ReaderDrops: s.drops.events.Load(),
-		Refused: s.refused.events.Load(), Ghosts: s.ghosts.Load(), Retransmit: s.rtx.stats()}
+	st := Stats{ReaderDrops: s.drops.events.Load(), Refused: s.refused.events.Load(), Ghosts: s.ghosts.Load()}
 	if s.ledger != nil {
 		st.Readers = s.ledger.totalReaders()
 	}
-	if s.stream != nil {
-		st.BytesWritten = s.stream.Stats().BytesSent
+	if s.main != nil {
+		st.Frames = s.main.frames.Load()
 	}
-	if s.fan != nil {
-		st.UDPDrops, st.UDPSkipped = s.fan.dropped.Load(), s.fan.skipped.Load()
-		st.BytesWritten += s.fan.bytes.Load()
+	for _, t := range s.tracks {
+		st.BytesWritten += t.stream.Stats().BytesSent + t.fan.bytes.Load()
+		st.UDPDrops += t.fan.dropped.Load()
+		st.UDPSkipped += t.fan.skipped.Load()
+		st.Retransmit = st.Retransmit.add(t.rtx.stats())
+		if t.name != netio.Full {
+			if st.ByRendition == nil {
+				st.ByRendition = map[string]int{}
+			}
+			st.ByRendition[t.name] = int(t.readers.Load())
+		}
 	}
 	return st
 }
@@ -419,8 +450,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	reaperCtx, stopReaper := context.WithCancel(ctx)
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); s.reapGhosts(reaperCtx) }()
-	stopWriter, written := make(chan struct{}), make(chan struct{})
-	go func() { defer close(written); s.fan.run(stopWriter) }()
+	stopWriters := make(chan struct{})
+	var writers sync.WaitGroup
+	for _, t := range s.tracks {
+		writers.Go(func() { t.fan.run(stopWriters) })
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -430,12 +464,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	stopReaper()
 	<-reaped
 	s.closed.Store(true)
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	close(stopWriter)
-	<-written
-	s.fan.close()
-	s.closeStreams()
+	close(stopWriters)
+	writers.Wait()
+	for _, t := range s.tracks {
+		t.close()
+	}
+	s.srv.Close()
 	if err == nil {
 		<-failed
 	}
@@ -446,7 +480,16 @@ func (s *Server) Serve(ctx context.Context) error {
 // Server's method set.
 type handler Server
 
-func (h *handler) pathOK(path string) bool { return "/"+trimSlash(path) == h.Path }
+// trackAt is the track served at path, or nil.
+func (h *handler) trackAt(path string) *track {
+	path = "/" + trimSlash(path)
+	for _, t := range h.tracks {
+		if t.path == path {
+			return t
+		}
+	}
+	return nil
+}
 
 func trimSlash(p string) string {
 	for len(p) > 0 && p[0] == '/' {
@@ -495,7 +538,7 @@ var errRefused = errors.New("refused by a limit")
 
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
 	<-h.listened
-	if h.fan == nil { // Listen failed and closes the server
+	if h.main == nil { // Listen failed and closes the server
 		ctx.Conn.Close()
 		return
 	}
@@ -543,7 +586,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	}
 	h.stopSending(s)
 	if h.ledger.sessionClose(s) {
-		args := []any{"readers", h.ledger.totalReaders(), "reason", errString(ctx.Error)}
+		args := []any{"path", s.track.path, "readers", h.ledger.totalReaders(), "reason", errString(ctx.Error)}
 		if r := s.reader; r != nil {
 			args = append(args, "packets", r.packets.Load(), "dropped", r.dropped.Load())
 		}
@@ -554,7 +597,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 // stopSending stops the fan-out sending to s, if it did.
 func (h *handler) stopSending(s *session) {
 	if s.reader != nil {
-		h.fan.remove(s.reader)
+		s.track.fan.remove(s.reader)
 	}
 }
 
@@ -562,10 +605,11 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	if _, res, refused := h.connRefused(ctx.Conn); refused {
 		return res, nil, errRefused
 	}
-	if !h.pathOK(ctx.Path) {
+	t := h.trackAt(ctx.Path)
+	if t == nil {
 		return &base.Response{StatusCode: base.StatusNotFound, Header: h.identity()}, nil, nil
 	}
-	return &base.Response{StatusCode: base.StatusOK, Header: h.identity()}, h.stream, nil
+	return &base.Response{StatusCode: base.StatusOK, Header: h.identity()}, t.stream, nil
 }
 
 // Headers of a DESCRIBE answer that name the broadcaster. They are headers,
@@ -575,6 +619,10 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 const (
 	ChatHeader     = "X-Lsview-Chat"     // the chat's TCP port
 	InstanceHeader = "X-Lsview-Instance" // the broadcaster's instance id
+	// RenditionsHeader lists the renditions as name=path, comma
+	// separated, e.g. "half=/live/half, quarter=/live/quarter"; absent
+	// without renditions.
+	RenditionsHeader = "X-Lsview-Renditions"
 )
 
 // identity is what a DESCRIBE answer says of the broadcaster; it is sent
@@ -588,6 +636,16 @@ func (h *handler) identity() base.Header {
 	if h.Instance != "" {
 		hd[InstanceHeader] = base.HeaderValue{h.Instance}
 	}
+	if len(h.tracks) > 1 {
+		var b strings.Builder
+		for i, t := range h.tracks[1:] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(t.name + "=" + t.path)
+		}
+		hd[RenditionsHeader] = base.HeaderValue{b.String()}
+	}
 	return hd
 }
 
@@ -600,22 +658,26 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if !s.admitted {
 		return h.refuse(refusal{503, "sessions per address"}, s.key, "session"), nil, errRefused
 	}
-	if !h.pathOK(ctx.Path) {
+	t := h.trackAt(ctx.Path)
+	if t == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
 	if r, refused := h.ledger.checkReader(s.key); refused {
 		return h.refuse(r, s.key, "reader"), nil, errRefused
 	}
 	h.ledger.attach(c, s)
+	// gortsplib refuses a second SETUP of the session on another path, so
+	// a session's track is set once.
+	s.track = t
 	if ctx.Transport.Protocol != gortsplib.ProtocolUDP || h.udpViaLibrary {
-		return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
+		return &base.Response{StatusCode: base.StatusOK}, t.stream, nil
 	}
 	r, err := udpDestination(ctx)
 	if err != nil {
 		return &base.Response{StatusCode: base.StatusBadRequest}, nil, err
 	}
 	s.reader = r
-	return &base.Response{StatusCode: base.StatusOK}, h.udpStream, nil
+	return &base.Response{StatusCode: base.StatusOK}, t.udpStream, nil
 }
 
 // udpDestination is where a unicast UDP reader's packets go: the ports of
@@ -663,11 +725,11 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	}
 	h.ledger.attach(c, s)
 	if s.reader != nil {
-		h.fan.add(s.reader)
+		s.track.fan.add(s.reader)
 	}
-	h.rtx.subscribe(ctx.Session)
+	s.track.rtx.subscribe(ctx.Session)
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
-		"transport", transportName(ctx.Session), "readers", n)
+		"path", s.track.path, "transport", transportName(ctx.Session), "readers", n)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 

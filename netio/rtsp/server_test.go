@@ -236,7 +236,7 @@ func TestWriteJPEGRejectsNonJPEG(t *testing.T) {
 
 func TestPacketsFitTheLimit(t *testing.T) {
 	s := startServer(t)
-	pkts, err := s.enc.Encode(testJPEG(t, 1920, 1080))
+	pkts, err := s.main.enc.Encode(testJPEG(t, 1920, 1080))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,5 +303,41 @@ func TestOddSizesRoundedUp(t *testing.T) {
 		if err := s.WriteJPEG(b, time.Now()); err == nil {
 			t.Errorf("%s: WriteJPEG accepted it", name)
 		}
+	}
+}
+
+// offers is a Relay that keeps what it is offered.
+type offers struct {
+	mu   sync.Mutex
+	got  [][]byte
+	rtps []uint32
+}
+
+func (o *offers) Offer(jpeg []byte, rtpTime uint32, _ time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got, o.rtps = append(o.got, jpeg), append(o.rtps, rtpTime)
+}
+
+// TestRelayGetsTheMainStreamAsSent: the relay is offered the main
+// stream's pictures as the readers get them (the size rounded up to 8),
+// at their RTP time, and no rendition's.
+func TestRelayGetsTheMainStreamAsSent(t *testing.T) {
+	relay := &offers{}
+	s := startServer(t, func(s *Server) { s.Relay, s.Renditions = relay, []string{"half"} })
+	at := s.Epoch().Add(time.Second)
+	if err := s.WriteJPEG(testJPEG(t, 320, 180), at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteRendition("half", testJPEG(t, 160, 90), at); err != nil {
+		t.Fatal(err)
+	}
+	relay.mu.Lock()
+	defer relay.mu.Unlock()
+	if len(relay.got) != 1 || relay.rtps[0] != jpegClockRate {
+		t.Fatalf("relay offered %d pictures at %v, want one at %d", len(relay.got), relay.rtps, jpegClockRate)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(relay.got[0])); err != nil || cfg.Width != 320 || cfg.Height != 184 {
+		t.Fatalf("relay offered %dx%d (%v), want 320x184 as sent", cfg.Width, cfg.Height, err)
 	}
 }
