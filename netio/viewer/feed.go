@@ -170,7 +170,7 @@ func (r *ladderRun) close(f *feed) {
 // curEnded handles the playing feed's end: the stream dropped. A switch
 // under way takes over at its first picture; otherwise the same rung is
 // tried again after the back-off, or the full one if this rung never
-// played.
+// played (at once before any picture).
 func (r *ladderRun) curEnded() error {
 	s, f := r.s, r.cur
 	r.cur = nil
@@ -180,7 +180,16 @@ func (r *ladderRun) curEnded() error {
 		return nil
 	}
 	if s.received.Load() == 0 && r.next == nil {
-		return fmt.Errorf("%w from %s: %w", ErrNoVideo, f.rung.URL, f.err)
+		if f.index == 0 {
+			return fmt.Errorf("%w from %s: %w", ErrNoVideo, f.rung.URL, f.err)
+		}
+		// A smaller rung, held or announced, that never played: the
+		// stream itself decides whether there is video.
+		r.failed(f, f.err)
+		r.cur = r.open(0)
+		r.moved(0)
+		s.setActive(r.cur)
+		return nil
 	}
 	if st.Frames > 0 {
 		r.retry = retryFirst
@@ -382,7 +391,7 @@ func (r *ladderRun) steer(i int) {
 func (s *Session) learnLadder(h map[string][]string) {
 	defer s.described.Store(true)
 	for k, v := range h {
-		if !strings.EqualFold(k, renditionsHeader) || len(v) == 0 {
+		if !strings.EqualFold(k, rtsp.RenditionsHeader) || len(v) == 0 {
 			continue
 		}
 		rs := ParseRenditions(strings.Join(v, ","))

@@ -59,15 +59,10 @@ func (r Rung) Size() string {
 	return netio.Stream{Width: r.Width, Height: r.Height}.Size()
 }
 
-// renditionsHeader is the DESCRIBE answer's header in which an lsbroadcast
-// names its renditions: "half=/live/half, quarter=/live/quarter". A header,
-// like rtsp.ChatHeader, as gortsplib rebuilds the SDP from its medias.
-const renditionsHeader = "X-Lsview-Renditions"
-
 // maxRenditions bounds what a header may name: the server offers 4 at most.
 const maxRenditions = 4
 
-// ParseRenditions reads an X-Lsview-Renditions header: name=path pairs
+// ParseRenditions reads an rtsp.RenditionsHeader: name=path pairs
 // separated by commas. Names are [a-z0-9-]{1,16}, paths absolute and
 // printable; anything else, duplicates and full (the stream itself) are
 // left out, so a broken entry costs that entry only.

@@ -2,176 +2,100 @@ package viewer
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/jpeg"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
-
+	"github.com/lsbroadcast/lsbroadcast/netio"
+	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
-// ladderServer serves a picture at /live and smaller ones at renditions
-// named in every DESCRIBE answer, as an lsbroadcast with a ladder does, at
-// 30 fps on loopback; each rung's pictures can be stopped, and its playing
-// sessions are counted. A stand-in for the real server, so the session's
-// switching is tested where every rung's behaviour is the test's to set.
+// ladderServer is the real rtsp.Server with renditions on loopback, fed 30
+// pictures a second on every rung by the test, so each rung's pictures
+// can be stopped at will.
 type ladderServer struct {
-	addr  string
-	srv   *gortsplib.Server
-	rungs map[string]*testRung // by path
-	names string               // the renditions header
-	stop  chan struct{}
-	done  sync.WaitGroup
+	srv    *rtsp.Server
+	rungs  map[string]*testRung // by name, netio.Full for the main stream
+	stop   chan struct{}
+	served sync.WaitGroup
 }
 
 type testRung struct {
-	path    string
-	w, h    int
-	stream  *gortsplib.ServerStream
-	media   *description.Media
-	enc     *rtpmjpeg.Encoder
-	jpeg    []byte
-	paused  atomic.Bool
-	playing atomic.Int32
+	jpeg   []byte
+	paused atomic.Bool
 }
 
-// Sizes of the test ladder: RTP/JPEG carries sides in multiples of 8.
-var ladderSizes = map[string][2]int{"/live": {640, 384}, "/live/half": {320, 192}, "/live/quarter": {160, 96}}
+// Sizes of the test ladder, by name.
+var ladderSizes = map[string]image.Point{netio.Full: {640, 384}, netio.Half: {320, 192}, netio.Quarter: {160, 96}}
 
-// startLadderServer serves /live and the renditions named (half, quarter).
+// startLadderServer serves /live and the renditions named.
 func startLadderServer(t *testing.T, renditions ...string) *ladderServer {
 	t.Helper()
-	s := &ladderServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))),
-		rungs: map[string]*testRung{}, stop: make(chan struct{})}
-	var names []string
-	paths := []string{"/live"}
-	for _, n := range renditions {
-		names = append(names, n+"=/live/"+n)
-		paths = append(paths, "/live/"+n)
+	rtp, err := testenv.FreeUDPRun("127.0.0.1", 2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.names = strings.Join(names, ", ")
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: s.addr}
-	if err := s.srv.Start(); err != nil {
-		t.Fatalf("ladder test server: %v", err)
+	s := &ladderServer{rungs: map[string]*testRung{}, stop: make(chan struct{}),
+		srv: &rtsp.Server{Host: "127.0.0.1", Port: testenv.FreePort(t), RTPPort: rtp, Path: "/live",
+			Renditions: renditions, MaxReadersPerAddr: 64, Logger: quietLog()}}
+	if err := s.srv.Listen(); err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range paths {
-		size := ladderSizes[p]
-		m := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MJPEG{}}}
-		r := &testRung{path: p, w: size[0], h: size[1], media: m,
-			stream: &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{m}}},
-			enc:    &rtpmjpeg.Encoder{PayloadMaxSize: 1400}, jpeg: testJPEG(t, size[0], size[1])}
-		if err := r.stream.Initialize(); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.enc.Init(); err != nil {
-			t.Fatal(err)
-		}
-		s.rungs[p] = r
+	for _, n := range append([]string{netio.Full}, renditions...) {
+		s.rungs[n] = &testRung{jpeg: testJPEG(t, ladderSizes[n].X, ladderSizes[n].Y)}
 	}
-	s.done.Add(1)
-	go s.run()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.served.Add(2)
+	go func() {
+		defer s.served.Done()
+		s.srv.Serve(ctx)
+	}()
+	go func() {
+		defer s.served.Done()
+		s.feed(ctx)
+	}()
 	t.Cleanup(func() {
-		close(s.stop)
-		s.done.Wait()
-		for _, r := range s.rungs {
-			r.stream.Close()
-		}
-		s.srv.Close()
+		cancel()
+		s.served.Wait()
 	})
 	return s
 }
 
-func (s *ladderServer) url() string { return "rtsp://" + s.addr + "/live" }
+func (s *ladderServer) url() string { return s.srv.URL("127.0.0.1") }
 
-// run sends a picture on every rung not paused, 30 times a second, with
-// one RTP clock for all, as the real server does.
-func (s *ladderServer) run() {
-	defer s.done.Done()
+// feed writes a picture on every rung not paused, 30 times a second.
+func (s *ladderServer) feed(ctx context.Context) {
 	tick := time.NewTicker(time.Second / 30)
 	defer tick.Stop()
-	start := time.Now()
 	for {
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			ts := uint32(now.Sub(start).Seconds() * 90000)
-			for _, r := range s.rungs {
+			for name, r := range s.rungs {
 				if r.paused.Load() {
 					continue
 				}
-				pkts, err := r.enc.Encode(r.jpeg)
-				if err != nil {
-					panic(err)
-				}
-				for _, p := range pkts {
-					p.Timestamp = ts
-					_ = r.stream.WritePacketRTP(r.media, p)
+				if name == netio.Full {
+					s.srv.WriteJPEG(r.jpeg, now)
+				} else {
+					s.srv.WriteRendition(name, r.jpeg, now)
 				}
 			}
 		}
 	}
 }
 
-func (s *ladderServer) rung(path string) (*testRung, *base.Response) {
-	r, ok := s.rungs[path]
-	if !ok {
-		return nil, &base.Response{StatusCode: base.StatusNotFound}
-	}
-	return r, nil
-}
-
-func (s *ladderServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	h := base.Header{}
-	if s.names != "" {
-		h[renditionsHeader] = base.HeaderValue{s.names}
-	}
-	r, res := s.rung(ctx.Path)
-	if r == nil {
-		res.Header = h
-		return res, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK, Header: h}, r.stream, nil
-}
-
-func (s *ladderServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	r, res := s.rung(ctx.Path)
-	if r == nil {
-		return res, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, r.stream, nil
-}
-
-func (s *ladderServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	if r, _ := s.rung(ctx.Path); r != nil {
-		ctx.Session.SetUserData(r)
-		r.playing.Add(1)
-	}
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (s *ladderServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	if r, ok := ctx.Session.UserData().(*testRung); ok {
-		r.playing.Add(-1)
-	}
-}
-
-// playing is how many sessions play each rung now, by path.
+// playing is how many sessions play each rung now, by name.
 func (s *ladderServer) playing() map[string]int {
 	m := map[string]int{}
-	for p, r := range s.rungs {
-		m[p] = int(r.playing.Load())
+	for n := range s.rungs {
+		m[n] = s.srv.Readers(n)
 	}
 	return m
 }

@@ -29,14 +29,17 @@ type pic struct {
 	at   time.Time
 }
 
-func playLadder(t *testing.T, srv *ladderServer, q Quality) *ladderWatch {
+// playLadder plays srv's stream as its URL names it: the ladder is
+// learnt from the DESCRIBE answer, unless also names renditions.
+func playLadder(t *testing.T, srv *ladderServer, q Quality, also ...netio.Rendition) *ladderWatch {
 	t.Helper()
 	st, err := URLStream(srv.url())
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Renditions = also
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	w := &ladderWatch{s: NewSession(Config{Stream: st, Transport: rtsp.TransportTCP, Quality: q, Logger: quietLog()}),
+	w := &ladderWatch{s: NewSession(Config{Stream: st, Transport: rtsp.TransportUDP, Quality: q, Logger: quietLog()}),
 		cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- w.s.Run(ctx) }()
 	go func() {
@@ -107,7 +110,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 }
 
-func size(path string) image.Point { return image.Pt(ladderSizes[path][0], ladderSizes[path][1]) }
+func size(name string) image.Point { return ladderSizes[name] }
 
 // TestSessionSwitchesRungsWithoutGap: a held rung plays once the DESCRIBE
 // answer names it; each change of the hold shows the new rung's pictures
@@ -116,14 +119,14 @@ func size(path string) image.Point { return image.Pt(ladderSizes[path][0], ladde
 func TestSessionSwitchesRungsWithoutGap(t *testing.T) {
 	srv := startLadderServer(t, netio.Half, netio.Quarter)
 	w := playLadder(t, srv, netio.Quarter)
-	w.waitSize(t, size("/live/quarter"), 5*time.Second)
+	w.waitSize(t, size(netio.Quarter), 5*time.Second)
 	for _, step := range []struct {
 		q    Quality
-		path string
-	}{{netio.Half, "/live/half"}, {netio.Full, "/live"}, {netio.Quarter, "/live/quarter"}} {
+		name string
+	}{{netio.Half, netio.Half}, {netio.Full, netio.Full}, {netio.Quarter, netio.Quarter}} {
 		t0 := time.Now()
 		w.s.SetQuality(step.q)
-		at := w.waitSize(t, size(step.path), 3*time.Second)
+		at := w.waitSize(t, size(step.name), 3*time.Second)
 		time.Sleep(200 * time.Millisecond)
 		// 30 fps: a picture every 33 ms; a gap of a few is jitter, a
 		// gap of a reconnect is hundreds.
@@ -134,7 +137,7 @@ func TestSessionSwitchesRungsWithoutGap(t *testing.T) {
 		}
 		waitUntil(t, 2*time.Second, "the old rung's session closes", func() bool {
 			n := srv.playing()
-			return n[step.path] == 1 && n["/live"]+n["/live/half"]+n["/live/quarter"] == 1
+			return n[step.name] == 1 && n[netio.Full]+n[netio.Half]+n[netio.Quarter] == 1
 		})
 	}
 	if fps := w.s.sourceFPS(); fps < 27 || fps > 33 {
@@ -148,17 +151,18 @@ func TestSessionSwitchesRungsWithoutGap(t *testing.T) {
 }
 
 // TestSessionHoldNotOffered: a held rung the broadcaster doesn't name
-// plays the full one and says why; one it names but doesn't serve too.
+// plays the full one and says why; one named (by a stale announcement)
+// but not served too.
 func TestSessionHoldNotOffered(t *testing.T) {
 	srv := startLadderServer(t, netio.Half)
-	srv.names += ", quarter=/live/gone"
-	w := playLadder(t, srv, "quarter")
-	w.waitSize(t, size("/live"), 5*time.Second)
+	w := playLadder(t, srv, netio.Quarter, netio.Rendition{Name: netio.Half, Path: "/live/half"},
+		netio.Rendition{Name: netio.Quarter, Path: "/live/gone"})
+	w.waitSize(t, size(netio.Full), 5*time.Second)
 	waitUntil(t, 5*time.Second, "a note on the quarter that fails", func() bool {
 		return strings.Contains(w.s.Stats().QualityNote, "quarter did not play")
 	})
 	w.s.SetQuality(netio.Half)
-	w.waitSize(t, size("/live/half"), 3*time.Second)
+	w.waitSize(t, size(netio.Half), 3*time.Second)
 	if st := w.s.Stats(); st.QualityNote != "" || st.Rung.Name != netio.Half {
 		t.Fatalf("stats %+v", st)
 	}
@@ -168,7 +172,7 @@ func TestSessionHoldNotOffered(t *testing.T) {
 	waitUntil(t, 3*time.Second, "a note on the half not offered", func() bool {
 		return strings.Contains(w.s.Stats().QualityNote, "offers no half")
 	})
-	w.waitSize(t, size("/live"), time.Second)
+	w.waitSize(t, size(netio.Full), time.Second)
 }
 
 // TestSessionStepsDownWhenItsRungStalls: on auto, a rung that stops
@@ -178,17 +182,17 @@ func TestSessionHoldNotOffered(t *testing.T) {
 func TestSessionStepsDownWhenItsRungStalls(t *testing.T) {
 	srv := startLadderServer(t, netio.Half, netio.Quarter)
 	w := playLadder(t, srv, QualityAuto)
-	w.waitSize(t, size("/live"), 5*time.Second)
+	w.waitSize(t, size(netio.Full), 5*time.Second)
 	time.Sleep(time.Second) // a few looks at a good rung
-	srv.rungs["/live"].paused.Store(true)
+	srv.rungs[netio.Full].paused.Store(true)
 	t0 := time.Now()
-	at := w.waitSize(t, size("/live/quarter"), 4*time.Second)
+	at := w.waitSize(t, size(netio.Quarter), 4*time.Second)
 	t.Logf("stalled full: quarter after %v", at.Sub(t0).Round(10*time.Millisecond))
 	if d := at.Sub(t0); d > 2500*time.Millisecond {
 		t.Errorf("stepped down after %v", d)
 	}
-	srv.rungs["/live"].paused.Store(false)
-	at = w.waitSize(t, size("/live/half"), 3*probeBase/2+2*time.Second)
+	srv.rungs[netio.Full].paused.Store(false)
+	at = w.waitSize(t, size(netio.Half), 3*probeBase/2+2*time.Second)
 	t.Logf("clean quarter: half after %v", at.Sub(t0).Round(10*time.Millisecond))
 	if st := w.s.Stats(); st.Quality != QualityAuto || st.Switches < 2 {
 		t.Fatalf("stats %+v", st)
