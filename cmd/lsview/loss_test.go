@@ -18,13 +18,14 @@ import (
 // test pattern), the real lsview --headless over UDP in B, whose side
 // drops UDP at random (packaging/netlab).
 
-// lossyLink starts lsbroadcast in A of a fresh namespace pair.
-func lossyLink(t testing.TB) (*netlab.Pair, string, *testenv.Proc) {
+// lossyLink starts lsbroadcast in A of a fresh namespace pair, with extra
+// flags.
+func lossyLink(t testing.TB, extra ...string) (*netlab.Pair, string, *testenv.Proc) {
 	t.Helper()
 	_, bcast := binaries(t)
 	net := testenv.NetPair(t)
-	argv := net.InA(bcast, "--source", "pattern", "--size", "1280x720", "--fps", "30",
-		"--listen", net.IPA, "--mdns", "off", "--http-port", "off", "--state-dir", t.TempDir())
+	argv := net.InA(append([]string{bcast, "--source", "pattern", "--size", "1280x720", "--fps", "30",
+		"--listen", net.IPA, "--mdns", "off", "--http-port", "off", "--state-dir", t.TempDir()}, extra...)...)
 	b := testenv.Start(t, exec.Command(argv[0], argv[1:]...))
 	b.WaitOutput(t, "msg=broadcasting", 20*time.Second)
 	return net, fmt.Sprintf("rtsp://%s:%d%s", net.IPA, rtsp.DefaultPort, rtsp.DefaultPath), b
