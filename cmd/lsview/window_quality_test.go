@@ -82,7 +82,7 @@ func TestWindowQuality(t *testing.T) {
 	if st.Quality != "auto" || st.Switches < 2 || st.RungSeconds[netio.Half] < 1 || st.RungSeconds[netio.Quarter] < 1 {
 		t.Fatalf("after F4 four times: %+v", st)
 	}
-	for _, want := range []string{"rung=half size=640x360", "rung=quarter size=320x180"} {
+	for _, want := range []string{"rung=half size=640x360", "rung=quarter size=320x184"} {
 		if !strings.Contains(vp.Stderr.String(), want) {
 			t.Errorf("no %q in the log", want)
 		}
