@@ -44,6 +44,7 @@ type Broadcaster struct {
 	settings  *settings
 	chat      *chat.Server
 	web       *web.Server // nil when --http-port off
+	ladder    *ladder     // nil when --ladder off
 	name      string
 	source    atomic.Pointer[string] // name of the source running now
 	firstOnce sync.Once
@@ -116,12 +117,19 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// The services outlive ctx until the supervisor has returned, so
 	// readers get every frame up to the end.
 	svcs.serve(context.WithoutCancel(ctx))
-	var reporting sync.WaitGroup
-	reporting.Go(func() { b.reportToSystemd(ctx) })
+	var running sync.WaitGroup
+	running.Go(func() { b.reportToSystemd(ctx) })
+	if b.ladder != nil {
+		running.Go(func() { b.ladder.run(ctx) })
+	}
 	b.supervise(ctx, op, src)
-	reporting.Wait()
+	running.Wait()
 	b.notify.Stopping()
-	log.Info("stopped", "frames", b.frames.Load())
+	args = []any{"frames", b.frames.Load()}
+	if b.ladder != nil {
+		args = append(args, "rendition_frames", b.ladder.counts())
+	}
+	log.Info("stopped", args...)
 	return nil
 }
 
@@ -140,7 +148,7 @@ func streamName(camera string) string {
 func (b *Broadcaster) listen(svcs *services) error {
 	b.rtsp = &rtsp.Server{Host: b.cfg.Listen, Port: b.cfg.RTSPPort, RTPPort: b.cfg.RTPPort,
 		Multicast: b.cfg.Multicast, MaxReaders: b.cfg.RTSPMaxReaders, MaxReadersPerAddr: b.cfg.RTSPMaxPerAddress,
-		ChatPort: b.cfg.ChatPort, Instance: b.state.InstanceID, Logger: b.log.With("service", "rtsp")}
+		ChatPort: b.cfg.ChatPort, Instance: b.state.InstanceID, Renditions: b.cfg.Ladder, Logger: b.log.With("service", "rtsp")}
 	if err := svcs.listen("rtsp", b.rtsp); err != nil {
 		return err
 	}
@@ -156,6 +164,14 @@ func (b *Broadcaster) listen(svcs *services) error {
 		if err := svcs.listen("web", b.web); err != nil {
 			return err
 		}
+	}
+	if len(b.cfg.Ladder) > 0 {
+		var browsers webRungs // stays a nil interface without a web viewer
+		if b.web != nil {
+			browsers = b.web
+		}
+		b.ladder = newLadder(b.cfg.Ladder, b.rtsp, browsers, func() int { return b.settings.picture().Quality },
+			b.log.With("service", "ladder"))
 	}
 	return svcs.listen("mdns", &mdns.Advertiser{Interfaces: b.cfg.MDNS, Stream: b.stream, Logger: b.log.With("service", "mdns")})
 }
@@ -189,7 +205,7 @@ func (b *Broadcaster) stream() netio.Stream {
 	return netio.Stream{Name: b.name, Instance: b.state.InstanceID, ChatPort: b.cfg.ChatPort, Proto: chat.Version,
 		RTSPPort: b.cfg.RTSPPort, RTSPPath: b.rtsp.Path, HTTPPort: b.cfg.HTTPPort, Width: size.W, Height: size.H,
 		FPS: b.settings.picture().FPS, Codec: "jpeg", Viewers: b.rtsp.Stats().Readers, RelayURL: b.cfg.Relay.WatchURL,
-		RTPEpoch: b.rtsp.Epoch().UnixMicro()}
+		RTPEpoch: b.rtsp.Epoch().UnixMicro(), Renditions: b.ladder.renditions(b.rtsp.Path, size)}
 }
 
 // webStatus is what the web viewer's /state reports.
@@ -197,7 +213,8 @@ func (b *Broadcaster) webStatus() web.Status {
 	size := b.frameSize()
 	return web.Status{Name: b.name, Source: *b.source.Load(), Width: size.W, Height: size.H, FPS: b.settings.picture().FPS,
 		Live: b.live.Load(), Frames: b.frames.Load(), Readers: web.Readers{RTSP: b.rtsp.Stats().Readers},
-		ChatClients: b.chat.Viewers(), HTTPURL: b.pageURL(), Relay: b.relayStatus()}
+		ChatClients: b.chat.Viewers(), HTTPURL: b.pageURL(), Relay: b.relayStatus(),
+		Renditions: b.ladder.renditions(b.rtsp.Path, size)}
 }
 
 // frameSize is the size of the frames going out, as readers see it.
@@ -297,6 +314,9 @@ func (b *Broadcaster) emit(f capture.Frame) {
 	n := b.frames.Add(1)
 	if b.web != nil {
 		b.web.WriteFrame(n, f.Captured, f.JPEG)
+	}
+	if b.ladder != nil {
+		b.ladder.offer(f, n)
 	}
 	b.lastFrame.Store(time.Now().UnixNano())
 	b.firstOnce.Do(func() { close(b.first) })

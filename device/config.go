@@ -12,11 +12,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lsbroadcast/lsbroadcast/capture"
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/mdns"
 	"github.com/lsbroadcast/lsbroadcast/netio/rtsp"
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
@@ -64,6 +66,9 @@ type Config struct {
 	HistoryAge   time.Duration
 	// Relay publishing (relay.go); empty Relay is off.
 	Relay RelayConfig
+	// Ladder names the renditions made besides the full picture while
+	// somebody watches them (ladder.go), largest first; none when off.
+	Ladder []string
 }
 
 // UsageError is a problem with the arguments or the configuration; the
@@ -119,6 +124,7 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		histCount = fs.Int("history-count", 10000, "chat messages kept (0: no limit)")
 		histAge   = fs.Duration("history-age", 90*24*time.Hour, "chat messages older than this are dropped (0: never)")
+		ladder    = fs.String("ladder", DefaultLadder, "smaller renditions served besides the full picture, each at the RTSP path/NAME while watched: half, quarter, both comma-separated, or off")
 		relay     = relayFlags(fs)
 		cfgFile   = fs.String("config", "", "config file of `name = value` lines (flag names)")
 		version   = fs.Bool("version", false, "print the version and exit")
@@ -219,7 +225,34 @@ func ParseArgs(args []string, usage io.Writer) (*Config, error) {
 	if c.Relay, err = relay.config(); err != nil {
 		return nil, &UsageError{err}
 	}
+	if c.Ladder, err = parseLadder(*ladder); err != nil {
+		return nil, &UsageError{err}
+	}
 	return c, nil
+}
+
+// DefaultLadder is every rung there is.
+const DefaultLadder = netio.Half + "," + netio.Quarter
+
+// parseLadder reads --ladder: "off", or rung names, each once, put largest
+// first whatever the order given.
+func parseLadder(s string) ([]string, error) {
+	if s == "off" {
+		return nil, nil
+	}
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		if _, ok := rungDivisors[name]; !ok {
+			return nil, fmt.Errorf("invalid ladder %q: %q is not a rendition (want %s, a part of it, or off)", s, name, DefaultLadder)
+		}
+		if slices.Contains(out, name) {
+			return nil, fmt.Errorf("invalid ladder %q: %s twice", s, name)
+		}
+		out = append(out, name)
+	}
+	slices.SortFunc(out, func(a, b string) int { return rungDivisors[a] - rungDivisors[b] })
+	return out, nil
 }
 
 // applyFile sets, from a config file, every flag the command line left alone.

@@ -110,9 +110,15 @@ func TestDecodeRejects(t *testing.T) {
 		"upscaled":     {data, Raw{Format: BGR, Width: 128, Height: 96, Stride: 384, Pix: make([]byte, 384*96)}},
 		"short buffer": {data, Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 100)}},
 		"planar":       {data, Raw{Format: I420, Width: 64, Height: 48, Stride: 64, Pix: make([]byte, 64*72)}},
+		"bad marker":   {[]byte{0xff, 0xd8, 0xff, 0x86, 1, 2, 3}, Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 192*48)}},
+		"header only":  {data[:200], Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 192*48)}},
 	} {
 		if err := d.Decode(tc.data, tc.dst); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+		// A broken frame costs that frame only.
+		if err := d.Decode(data, Raw{Format: BGR, Width: 64, Height: 48, Stride: 192, Pix: make([]byte, 192*48)}); err != nil {
+			t.Fatalf("after %s: %v", name, err)
 		}
 	}
 	c, err := NewCompressor()

@@ -45,7 +45,7 @@ func (d *Decompressor) Size(data []byte) (w, h int, err error) {
 	}
 	var cw, ch, subsamp, cs C.int
 	if C.tjDecompressHeader3(d.handle, (*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), &cw, &ch, &subsamp, &cs) != 0 {
-		return 0, 0, fmt.Errorf("libjpeg-turbo: %s", C.GoString(C.tjGetErrorStr2(d.handle)))
+		return 0, 0, failed(&d.handle)
 	}
 	return int(cw), int(ch), nil
 }
@@ -77,7 +77,20 @@ func (d *Decompressor) Decode(data []byte, dst Raw) error {
 	rc := C.tjDecompress2(d.handle, (*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)),
 		(*C.uchar)(unsafe.Pointer(&dst.Pix[0])), C.int(dst.Width), C.int(dst.Stride), C.int(dst.Height), pf, C.TJFLAG_FASTDCT)
 	if rc != 0 && C.tjGetErrorCode(d.handle) == C.TJERR_FATAL {
-		return fmt.Errorf("libjpeg-turbo: %s", C.GoString(C.tjGetErrorStr2(d.handle)))
+		return failed(&d.handle)
 	}
 	return nil
+}
+
+// failed reports a decompressor's error and replaces it with a new one:
+// after a header that fails half-read, libjpeg-turbo 2.1 resumes that
+// header at the next call instead of reading the new one, so one broken
+// frame would break every later one (TestDecodeRejects).
+func failed(h *C.tjhandle) error {
+	err := fmt.Errorf("libjpeg-turbo: %s", C.GoString(C.tjGetErrorStr2(*h)))
+	C.tjDestroy(*h)
+	if *h = C.tjInitDecompress(); *h == nil {
+		return fmt.Errorf("%w; cannot initialise a decompressor again", err)
+	}
+	return err
 }

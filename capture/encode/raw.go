@@ -1,9 +1,10 @@
 // Package encode turns raw pixels into JPEG with libjpeg-turbo: a
 // Compressor per goroutine, and a Pool that spreads frames over every core
 // while keeping their order. A Decompressor goes the other way, straight
-// to the size a viewer draws (see ScaledSize).
+// to the size a viewer draws (see ScaledSize), and a Transcoder makes a
+// smaller JPEG of a JPEG, a rung of the quality ladder (see ScaledDown).
 //
-// Built with cgo (the default), both are libjpeg-turbo's; built
+// Built with cgo (the default), all are libjpeg-turbo's; built
 // without (CGO_ENABLED=0, e.g. a cross-compiled viewer's tools), they are the
 // standard library's image/jpeg: the same frames, several times slower.
 package encode

@@ -1,6 +1,7 @@
 package encode
 
 import (
+	"errors"
 	"fmt"
 	"image"
 )
@@ -49,4 +50,24 @@ func decodeTarget(w, h int, dst Raw) error {
 	}
 	_, err := scaleOf(w, h, image.Pt(dst.Width, dst.Height))
 	return err
+}
+
+// ScaledDown is the size a w×h JPEG decodes to at 1/div of each side (div
+// 1, 2, 4 or 8), rounded up as libjpeg-turbo rounds: what a Transcoder
+// makes of it.
+func ScaledDown(w, h, div int) image.Point {
+	return scaled(w, h, 8/div)
+}
+
+// checkTranscode checks a Transcoder's arguments.
+func checkTranscode(data []byte, div, quality int) error {
+	switch {
+	case len(data) == 0:
+		return errors.New("empty JPEG")
+	case div != 1 && div != 2 && div != 4 && div != 8:
+		return fmt.Errorf("scale 1/%d: want 1/1, 1/2, 1/4 or 1/8", div)
+	case quality < 1 || quality > 100:
+		return fmt.Errorf("jpeg quality %d out of range 1-100", quality)
+	}
+	return nil
 }

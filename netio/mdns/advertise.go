@@ -39,6 +39,7 @@ const (
 	KeyPath     = "path"     // on _rtsp._tcp and _http._tcp, as other announcers use
 	KeyHTTPPort = "httpport" // the web viewer's port, when there is one
 	KeyRelay    = "relay"    // where a relay re-serves the stream, when there is one
+	KeyLadder   = "ladder"   // the renditions: half:640x360,quarter:320x180 (see ladder.go)
 )
 
 func validate(s netio.Stream) error {
@@ -80,6 +81,9 @@ func lsviewTXT(s netio.Stream) []string {
 	// left to the chat welcome.
 	if s.RelayURL != "" && len(KeyRelay)+1+len(s.RelayURL) <= 255 {
 		txt = append(txt, KeyRelay+"="+s.RelayURL)
+	}
+	if ladder := ladderTXT(s); ladder != "" {
+		txt = append(txt, KeyLadder+"="+ladder)
 	}
 	return txt
 }

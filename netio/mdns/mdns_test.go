@@ -239,7 +239,9 @@ func (h *helper) event(t testing.TB, within time.Duration, kind EventKind, typ, 
 
 func testService(name string) *netio.Stream {
 	return &netio.Stream{Name: name, Instance: "0123456789abcdef", ChatPort: 4000, Proto: 1,
-		RTSPPort: 8554, RTSPPath: "/live", Width: 1280, Height: 720, FPS: 30, Codec: "jpeg", Viewers: 0}
+		RTSPPort: 8554, RTSPPath: "/live", Width: 1280, Height: 720, FPS: 30, Codec: "jpeg", Viewers: 0,
+		Renditions: []netio.Rendition{{Name: netio.Half, Path: "/live/half", Width: 640, Height: 360},
+			{Name: netio.Quarter, Path: "/live/quarter", Width: 320, Height: 184}}}
 }
 
 func TestDiscoveryAcrossNamespaces(t *testing.T) {
@@ -258,11 +260,14 @@ func TestDiscoveryAcrossNamespaces(t *testing.T) {
 		t.Errorf("entry %+v: want address %s port %d", e, p.PiAddr, svc.ChatPort)
 	}
 	want := map[string]string{KeyProto: "1", KeyRTSPPort: "8554", KeyRTSPPath: "/live", KeySize: "1280x720",
-		KeyFPS: "30", KeyCodec: "jpeg", KeyViewers: "0", KeyID: svc.Instance}
+		KeyFPS: "30", KeyCodec: "jpeg", KeyViewers: "0", KeyID: svc.Instance, KeyLadder: "half:640x360,quarter:320x184"}
 	for k, v := range want {
 		if e.TXT[k] != v {
 			t.Errorf("TXT %s=%q, want %q (all: %v)", k, e.TXT[k], v, e.TXT)
 		}
+	}
+	if got := e.Renditions(); !slices.Equal(got, svc.Renditions) {
+		t.Errorf("renditions %+v, want %+v", got, svc.Renditions)
 	}
 	if got, url := e.RTSPURL(), "rtsp://"+p.PiAddr+":8554/live"; got != url {
 		t.Errorf("RTSPURL %q, want %q", got, url)
@@ -395,6 +400,8 @@ func TestParseTXT(t *testing.T) {
 
 func FuzzParseTXT(f *testing.F) {
 	f.Add("proto=1", "viewers=x", "=")
+	f.Add("ladder=half:640x360,quarter:320x180", "rtsppath=/live", "")
+	f.Add("ladder=a:1x1,a:2x2,b:0x1,c:1x,full:8x8,d:9x9,e:7x7,f:6x6", "rtsppath=", "ladder=x:1x1")
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		m := ParseTXT([]string{a, b, c})
 		for k := range m {
@@ -404,6 +411,14 @@ func FuzzParseTXT(f *testing.F) {
 		}
 		if m[KeyViewers] != "" {
 			Entry{TXT: m}.Int(KeyViewers)
+		}
+		// Whatever the ladder says, what comes out is what an
+		// advertiser would say again, word for word.
+		rungs := Entry{Type: LsviewType, TXT: m}.Renditions()
+		again := Entry{Type: LsviewType, TXT: map[string]string{KeyRTSPPath: m[KeyRTSPPath],
+			KeyLadder: ladderTXT(netio.Stream{RTSPPath: m[KeyRTSPPath], Renditions: rungs})}}.Renditions()
+		if len(rungs) > maxRungs || !slices.Equal(rungs, again) {
+			t.Fatalf("ladder %q: %+v, advertised again %+v", m[KeyLadder], rungs, again)
 		}
 	})
 }

@@ -79,6 +79,7 @@ func FromEntry(e mdns.Entry) Stream {
 	s.Viewers, s.Proto = e.Int(mdns.KeyViewers), e.Int(mdns.KeyProto)
 	s.HTTPPort = e.Int(mdns.KeyHTTPPort)
 	s.RelayURL = e.TXT[mdns.KeyRelay]
+	s.Renditions = e.Renditions()
 	return s
 }
 

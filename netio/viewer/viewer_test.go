@@ -62,9 +62,11 @@ func TestDirectoryFoldsOwnRTSP(t *testing.T) {
 func TestFromEntry(t *testing.T) {
 	e := mdns.Entry{Instance: "Kitchen cam", Type: mdns.LsviewType, Addrs: []net.IP{{10, 0, 0, 1}}, Port: 4100,
 		TXT: map[string]string{mdns.KeyID: "0123", mdns.KeyRTSPPort: "8554", mdns.KeyRTSPPath: "live", mdns.KeyProto: "1",
-			mdns.KeySize: "640x360", mdns.KeyFPS: "15", mdns.KeyCodec: "jpeg", mdns.KeyViewers: "3"}}
+			mdns.KeySize: "640x360", mdns.KeyFPS: "15", mdns.KeyCodec: "jpeg", mdns.KeyViewers: "3",
+			mdns.KeyLadder: "half:320x184"}}
 	want := Stream{Stream: netio.Stream{Name: "Kitchen cam", Instance: "0123", ChatPort: 4100, Proto: 1, RTSPPort: 8554,
-		RTSPPath: "live", Width: 640, Height: 360, FPS: 15, Codec: "jpeg", Viewers: 3},
+		RTSPPath: "live", Width: 640, Height: 360, FPS: 15, Codec: "jpeg", Viewers: 3,
+		Renditions: []netio.Rendition{{Name: netio.Half, Path: "/live/half", Width: 320, Height: 184}}},
 		Kind: KindLsview, Chat: "10.0.0.1:4100", URL: "rtsp://10.0.0.1:8554/live"}
 	if got := FromEntry(e); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)

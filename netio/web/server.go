@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/share"
 )
 
@@ -65,6 +66,10 @@ type Status struct {
 	ChatClients int     `json:"chat_clients"`
 	HTTPURL     string  `json:"http_url"`
 	Relay       *Relay  `json:"relay,omitempty"` // nil: no relay set
+	// Renditions are the smaller pictures the broadcaster makes while
+	// somebody watches them (netio.Stream's), largest first. The page
+	// offers them; a video socket is shown those listed when it connects.
+	Renditions []netio.Rendition `json:"renditions,omitempty"`
 }
 
 // Relay is the state of publishing to a relay (MediaMTX).
@@ -103,7 +108,9 @@ type Server struct {
 	VideoTimeout                 time.Duration
 
 	ln      net.Listener
-	latest  atomic.Pointer[frame]
+	full    rung    // the full picture
+	rungs   rungSet // the renditions
+	tuning  ladderTuning
 	viewers viewerSet
 	nvideo  atomic.Int64
 	video   *share.Caps
@@ -116,6 +123,19 @@ type Server struct {
 // every viewer and never written again once published.
 type frame struct {
 	data []byte
+	seq  uint64    // the broadcaster's, shared by a frame's renditions
+	n    uint64    // its rung's count of frames when it was published
+	at   time.Time // when it was published
+}
+
+// newFrame makes one copy per frame (not per viewer) that puts the header
+// before the JPEG, so each viewer sends one message from one slice.
+func newFrame(seq uint64, captured time.Time, jpeg []byte) *frame {
+	data := make([]byte, headerLen+len(jpeg))
+	binary.BigEndian.PutUint64(data[0:8], seq)
+	binary.BigEndian.PutUint64(data[8:16], uint64(captured.UnixMicro()))
+	copy(data[headerLen:], jpeg)
+	return &frame{data: data, seq: seq, at: time.Now()}
 }
 
 func (f *frame) jpeg() []byte { return f.data[headerLen:] }
@@ -136,19 +156,22 @@ func (s *Server) ListenAddr() net.Addr { return s.ln.Addr() }
 // Viewers is the number of browsers receiving the video now.
 func (s *Server) Viewers() int { return int(s.nvideo.Load()) }
 
-// WriteFrame publishes a frame: seq numbers it, captured is when its
-// pixels were taken. It never waits for a viewer: each is woken to fetch
-// the newest frame when it is ready for one, so a slow one skips frames.
-// Called from one goroutine at a time; jpeg is not written to afterwards.
+// WriteFrame publishes a frame of the full picture: seq numbers it,
+// captured is when its pixels were taken. It never waits for a viewer:
+// each is woken to fetch the newest frame of its rung when it is ready for
+// one, so a slow one skips frames. Called from one goroutine at a time (and
+// beside WriteRendition's); jpeg is not written to afterwards.
 func (s *Server) WriteFrame(seq uint64, captured time.Time, jpeg []byte) {
-	// One copy per frame (not per viewer) puts the header before the
-	// JPEG, so each viewer sends one message from one slice.
-	data := make([]byte, headerLen+len(jpeg))
-	binary.BigEndian.PutUint64(data[0:8], seq)
-	binary.BigEndian.PutUint64(data[8:16], uint64(captured.UnixMicro()))
-	copy(data[headerLen:], jpeg)
-	s.latest.Store(&frame{data: data})
+	s.full.publish(newFrame(seq, captured, jpeg))
 	s.viewers.wakeAll()
+}
+
+// logger is the Logger, or the default one before Serve set it.
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
 }
 
 type connKey struct{}
@@ -164,6 +187,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	setDefault(&s.MaxChat, DefaultMaxChat)
 	setDefault(&s.MaxChatPerAddress, DefaultMaxChatPerAddress)
 	setDefault(&s.VideoTimeout, DefaultVideoTimeout)
+	if s.tuning == (ladderTuning{}) {
+		s.tuning = defaultTuning()
+	}
 	s.video = &share.Caps{Kind: "video", Total: s.MaxVideo, PerKey: s.MaxVideoPerAddress}
 	s.chat = &share.Caps{Kind: "chat", Total: s.MaxChat, PerKey: s.MaxChatPerAddress}
 	assets, err := loadAssets()
@@ -220,7 +246,7 @@ func (s *Server) routes(sockets context.Context, assets *assetSet) *http.ServeMu
 }
 
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
-	f := s.latest.Load()
+	f := s.full.latest.Load()
 	if f == nil {
 		http.Error(w, "no frame yet", http.StatusServiceUnavailable)
 		return
@@ -243,7 +269,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) health() error {
-	if s.latest.Load() == nil {
+	if s.full.latest.Load() == nil {
 		return errors.New("no frame yet")
 	}
 	if s.Health != nil {

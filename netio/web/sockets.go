@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -61,7 +63,10 @@ type viewerSet struct {
 
 // viewer is one video socket's mailbox: one slot, which says "a newer
 // frame is there", never a queue of frames.
-type viewer struct{ wake chan struct{} }
+type viewer struct {
+	wake chan struct{}
+	rung atomic.Pointer[rung] // the rung it wants: a rendition's frames wake only its viewers
+}
 
 func (v *viewer) poke() {
 	select {
@@ -74,6 +79,19 @@ func (vs *viewerSet) wakeAll() {
 	if l := vs.list.Load(); l != nil {
 		for _, v := range *l {
 			v.poke()
+		}
+	}
+}
+
+// wake wakes the viewers that want r. A frame of the full picture wakes
+// them all (wakeAll): one waiting for a rendition that is not being made
+// is shown the full picture instead.
+func (vs *viewerSet) wake(r *rung) {
+	if l := vs.list.Load(); l != nil {
+		for _, v := range *l {
+			if v.rung.Load() == r {
+				v.poke()
+			}
 		}
 	}
 }
@@ -105,9 +123,16 @@ func (vs *viewerSet) remove(v *viewer) {
 // bigger than a small message is refused by the library (1009).
 const videoReadLimit = 1 << 10
 
-// serveVideo sends each viewer the newest frame whenever it has taken the
-// last one. It reads nothing from the page: a data message closes the
-// socket (1008).
+// serveVideo sends each viewer the newest frame of its rung whenever it
+// has taken the last one. It reads nothing from the page: a data message
+// closes the socket (1008).
+//
+// ?quality=auto, full or a rendition's name asks for a rung (without it:
+// the full picture, as before the ladder). Such a socket, the page's, is
+// also told in text messages, one JSON object each: first
+// {"type":"ladder","quality":"auto","rungs":[{"name":"full","width":1280,"height":720},...]}
+// (quality is what it got: a rung not offered is the full picture), then
+// {"type":"rung","name":"half"} before the first frame of each rung.
 func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *http.Request) {
 	s.sockets.Add(1)
 	defer s.sockets.Done()
@@ -132,13 +157,41 @@ func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *h
 	defer reader.Wait()
 	defer ws.CloseNow()
 
+	query := r.URL.Query()
+	page := query.Has("quality")
 	v := &viewer{wake: make(chan struct{}, 1)}
+	watch := newWatch(s, v, query.Get("quality"), time.Now())
+	defer watch.close()
 	v.poke() // the newest frame at once, if there is one
 	s.viewers.add(v)
 	defer s.viewers.remove(v)
 	s.nvideo.Add(1)
 	defer s.nvideo.Add(-1)
-	var sent *frame
+
+	// Not ctx: a message from the page must not cut a frame in half
+	// (coder/websocket drops the connection when a write is cancelled),
+	// or the page would never get its close code.
+	send := func(typ websocket.MessageType, b []byte) error {
+		wctx, cancelWrite := context.WithTimeout(sockets, s.VideoTimeout)
+		defer cancelWrite()
+		err := ws.Write(wctx, typ, b)
+		if errors.Is(err, context.DeadlineExceeded) {
+			s.gate.Warn(s.Logger, "web: video viewer too slow, cut off", "address", r.RemoteAddr,
+				"timeout", s.VideoTimeout.String())
+		}
+		return err
+	}
+	var shown *rung // the rung the page was last told of
+	if page {
+		msg, _ := json.Marshal(struct {
+			Type    string       `json:"type"`
+			Quality string       `json:"quality"`
+			Rungs   []ladderRung `json:"rungs"`
+		}{"ladder", watch.quality(), watch.rungs})
+		if send(websocket.MessageText, msg) != nil {
+			return
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -151,24 +204,28 @@ func (s *Server) serveVideo(sockets context.Context, w http.ResponseWriter, r *h
 			return
 		case <-v.wake:
 		}
-		f := s.latest.Load()
-		if f == nil || f == sent {
+		f, from := watch.next(time.Now())
+		if f == nil {
 			continue
 		}
-		// Not ctx: a message from the page must not cut a frame in half
-		// (coder/websocket drops the connection when a write is cancelled),
-		// or the page would never get its close code.
-		wctx, cancelWrite := context.WithTimeout(sockets, s.VideoTimeout)
-		err := ws.Write(wctx, websocket.MessageBinary, f.data)
-		cancelWrite()
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				s.gate.Warn(s.Logger, "web: video viewer too slow, cut off", "address", r.RemoteAddr,
-					"timeout", s.VideoTimeout.String())
+		if page && from != shown {
+			msg, _ := json.Marshal(struct {
+				Type string `json:"type"`
+				Name string `json:"name"`
+			}{"rung", watch.name(from)})
+			if send(websocket.MessageText, msg) != nil {
+				return
 			}
+			shown = from
+		}
+		if send(websocket.MessageBinary, f.data) != nil {
 			return
 		}
-		sent = f
+		at := watch.at
+		watch.done(f, from, time.Now())
+		if watch.at != at {
+			s.Logger.Debug("web: video viewer moved", "address", r.RemoteAddr, "rung", watch.rungs[watch.at].Name)
+		}
 	}
 }
 

@@ -187,7 +187,7 @@ func TestEndpoints(t *testing.T) {
 
 	feed(t, w.Server, capture.Size{W: 320, H: 240}, 30)
 	deadline := time.Now().Add(5 * time.Second)
-	for w.latest.Load() == nil && time.Now().Before(deadline) {
+	for w.full.latest.Load() == nil && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 

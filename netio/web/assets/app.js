@@ -18,6 +18,7 @@
   };
   const KEY_NAME = 'lsbroadcast.name';
   const KEY_HOST = 'lsbroadcast.hostKey';
+  const KEY_QUALITY = 'lsbroadcast.quality';
 
   // Direction controls (overrides, embeddings, isolates) let a text
   // reorder what is shown around it ("gnp.exe" shown as "exe.png"). The
@@ -73,6 +74,73 @@
     let latency = -1;
     let wanted = true;
 
+    // The quality ladder: the server tells each socket the rungs it offers
+    // and which one each frame is of. Auto is the server's choice: it
+    // steps this page down when its socket falls behind and back up when
+    // it keeps up. The choice stays in this browser.
+    const qualityBox = $('quality-box');
+    const qualityEl = $('quality');
+    const RUNG = /^[a-z0-9-]{1,16}$/;
+    let quality = store.get(KEY_QUALITY);
+    if (quality !== 'auto' && !RUNG.test(quality || '')) quality = 'auto';
+    body.dataset.quality = quality;
+    let rungs = []; // [{name, width, height}], largest first
+    let rung = ''; // the rung of the frames arriving now
+    const rungTitle = (name) => ({ full: 'Full', half: 'Half', quarter: 'Quarter' })[name] ||
+      name.charAt(0).toUpperCase() + name.slice(1);
+
+    function showLadder(got) {
+      qualityEl.replaceChildren();
+      const auto = el('option', null, 'Auto');
+      auto.value = 'auto';
+      qualityEl.append(auto);
+      for (const r of rungs) {
+        const size = r.width > 0 && r.height > 0 ? ' ' + r.width + '×' + r.height : '';
+        const o = el('option', null, rungTitle(r.name) + size);
+        o.value = r.name;
+        qualityEl.append(o);
+      }
+      qualityEl.value = got;
+      qualityEl.title = got === quality ? 'Video quality. Auto: the largest picture your connection keeps up with'
+        : 'This broadcaster does not offer ' + quality + ': showing the full picture';
+      qualityBox.hidden = rungs.length < 2;
+      showRung();
+    }
+
+    function showRung() {
+      body.dataset.rung = rung;
+      const auto = qualityEl.options[0];
+      if (auto) auto.textContent = rung && qualityEl.value === 'auto' ? 'Auto · ' + rungTitle(rung) : 'Auto';
+    }
+
+    function control(text) {
+      let m;
+      try { m = JSON.parse(text); } catch (e) { return; }
+      if (!m || typeof m !== 'object') return;
+      if (m.type === 'ladder' && Array.isArray(m.rungs)) {
+        rungs = m.rungs.filter((r) => r && typeof r.name === 'string' && RUNG.test(r.name));
+        showLadder(m.quality === 'auto' || rungs.some((r) => r.name === m.quality) ? m.quality : 'full');
+      } else if (m.type === 'rung' && typeof m.name === 'string' && RUNG.test(m.name)) {
+        rung = m.name;
+        showRung();
+      }
+    }
+
+    qualityEl.addEventListener('change', () => {
+      quality = qualityEl.value;
+      store.set(KEY_QUALITY, quality);
+      body.dataset.quality = quality;
+      // A new socket asks for the new rung; the canvas keeps the last
+      // picture meanwhile.
+      if (ws) {
+        const s = ws;
+        ws = null;
+        s.close();
+      }
+      attempt = 0;
+      connect();
+    });
+
     function setState(s, text) {
       stateEl.dataset.state = s;
       stateEl.textContent = s;
@@ -88,11 +156,16 @@
       clearTimeout(timer);
       if (!wanted || ws) return;
       setState('connecting', drawn ? null : 'Connecting to the video…');
-      const s = new WebSocket(wsBase + '/ws/video');
+      const s = new WebSocket(wsBase + '/ws/video?quality=' + encodeURIComponent(quality));
       s.binaryType = 'arraybuffer';
       ws = s;
       s.onopen = () => { if (!drawn) setState('connecting', 'Waiting for the first frame…'); };
       s.onmessage = (ev) => {
+        if (ws !== s) return;
+        if (typeof ev.data === 'string') {
+          control(ev.data);
+          return;
+        }
         if (!(ev.data instanceof ArrayBuffer) || ev.data.byteLength <= 16) return;
         const dv = new DataView(ev.data);
         // Only the newest frame is kept: a slow phone skips, never lags.
