@@ -177,6 +177,8 @@ const (
 	// fitShare: a rung fits a measured throughput when it needs at most
 	// this share of it, the rest headroom for bursts and retransmission.
 	fitShare = 0.8
+	// areaExponent: see need.
+	areaExponent = 0.65
 )
 
 // Look is what the playing rung delivered over one look.
@@ -334,9 +336,10 @@ func (c *chooser) down(throughput, ref float64) int {
 // need is the bytes per picture rung i takes: learnt there, else scaled
 // from the nearest rung learnt by the rungs' areas; 0 when nothing is
 // known. JPEG spends more bytes per pixel on a smaller picture (detail
-// packs tighter), so bytes scale with area to the power 0.85 rather than
-// linearly: estimates for a smaller rung err high, and a step down lands
-// where it fits.
+// packs tighter, and headers weigh more), so bytes scale with area to the
+// power areaExponent rather than linearly: the test pattern's quarter
+// takes 1/5.7 of its full picture's bytes, not 1/16 (area^0.63). Erring
+// high for a smaller rung, a step down lands where it fits.
 func (c *chooser) need(i int) float64 {
 	if c.bpf[i] > 0 {
 		return c.bpf[i]
@@ -348,7 +351,7 @@ func (c *chooser) need(i int) float64 {
 				continue
 			}
 			if aj := c.area(j); ai > 0 && aj > 0 {
-				return c.bpf[j] * math.Pow(ai/aj, 0.85)
+				return c.bpf[j] * math.Pow(ai/aj, areaExponent)
 			}
 			return 0
 		}

@@ -10,8 +10,8 @@ import (
 )
 
 // The chooser's decisions on synthetic looks: a 1280×720 30 fps stream
-// whose pictures are 60 kB at full size, 18 kB at half and 5 kB at a
-// quarter (what the test pattern's JPEGs weigh).
+// whose pictures are 52 kB at full size, 21 kB at half and 9 kB at a
+// quarter (about what lsbroadcast's test pattern weighs).
 
 var testRungs = []Rung{
 	{Name: netio.Full, Width: 1280, Height: 720},
@@ -19,7 +19,7 @@ var testRungs = []Rung{
 	{Name: netio.Quarter, Width: 320, Height: 180},
 }
 
-var testBPF = []uint64{60_000, 18_000, 5_000}
+var testBPF = []uint64{52_000, 21_000, 9_000}
 
 const (
 	full, half, quarter = 0, 1, 2
@@ -72,11 +72,11 @@ func TestChooserStepsDownFastToWhatFits(t *testing.T) {
 		want     int
 		maxLooks int
 	}{
-		// 20 Mbit/s shared by 8: 312 kB/s each. Half needs 540 kB/s,
-		// quarter 150: straight to quarter, within 1 s.
+		// 20 Mbit/s shared by 8: 312 kB/s each. Half needs 630 kB/s:
+		// straight to quarter, within 1 s.
 		{"thinned to a share", link{capacity: 312_000}, quarter, 2},
-		// 1.2 MB/s: full thinned to 20 fps; half fits.
-		{"half fits", link{capacity: 1_200_000}, half, 2},
+		// 900 kB/s: full thinned to 17 fps; half fits.
+		{"half fits", link{capacity: 900_000}, half, 2},
 		// Losing a third of the pictures at any rung.
 		{"lossy", link{capacity: 10e6, loss: 0.3}, quarter, 4},
 		// Nothing at all arrives: the lowest, at once.
@@ -139,7 +139,7 @@ func TestChooserStepsUpAfterACleanStretch(t *testing.T) {
 // probeMax.
 func TestChooserBacksOffFailedProbes(t *testing.T) {
 	c := newTestChooser(7)
-	l := link{capacity: 700_000}
+	l := link{capacity: 850_000}
 	at := drive(c, l, 10*time.Minute)
 	var probes []int // looks at which full was tried again
 	for i := 1; i < len(at); i++ {
