@@ -42,9 +42,11 @@ type feed struct {
 	err    error         // Run's, once done is closed
 	first  chan struct{} // closed when a switch to it completes
 	opened time.Time
-	// The chooser's previous look: the client's counters then.
-	last   rtsp.ClientStats
-	lastAt time.Time
+	// The chooser's previous look: the client's counters then, and the
+	// pictures that look counted.
+	last       rtsp.ClientStats
+	lastAt     time.Time
+	lookFrames uint64
 }
 
 // doneOf and firstOf are f's channels, nil (never ready) without f.
@@ -65,13 +67,14 @@ func firstOf(f *feed) <-chan struct{} {
 // ladderRun is one play: the feeds, the chooser and the reconnection
 // back-off. It is Session.play's alone.
 type ladderRun struct {
-	s      *Session
-	ctx    context.Context
-	wg     sync.WaitGroup // every feed's goroutine
-	rungs  []Rung
-	choose *chooser
-	cur    *feed // nil while waiting to reconnect
-	next   *feed // a switch under way
+	s       *Session
+	ctx     context.Context
+	wg      sync.WaitGroup // every feed's goroutine
+	rungs   []Rung
+	choose  *chooser
+	cur     *feed   // nil while waiting to reconnect
+	next    *feed   // a switch under way
+	closing []*feed // left, but slow to close (see closeWait)
 	// Reconnection: when, and to which rung.
 	retry   time.Duration
 	retryAt <-chan time.Time
@@ -121,13 +124,14 @@ func (s *Session) play(ctx context.Context) error {
 
 // stop ends every feed and waits for them.
 func (r *ladderRun) stop() {
-	for _, f := range []*feed{r.cur, r.next} {
+	feeds := append(r.closing, r.cur, r.next)
+	for _, f := range feeds {
 		if f != nil {
 			f.cancel()
 		}
 	}
 	r.wg.Wait()
-	for _, f := range []*feed{r.cur, r.next} {
+	for _, f := range feeds {
 		if f != nil {
 			r.s.ended(f)
 		}
@@ -162,7 +166,8 @@ func (r *ladderRun) close(f *feed) {
 	case <-f.done:
 	case <-time.After(closeWait):
 		r.s.log.Debug("rung's session slow to close", "rung", f.rung.Name)
-		return // stop waits for it and counts it
+		r.closing = append(r.closing, f) // stop waits for it and counts it
+		return
 	}
 	r.s.ended(f)
 }
@@ -245,9 +250,10 @@ func (r *ladderRun) switchFailed() {
 func (r *ladderRun) failed(f *feed, err error) {
 	if r.s.Quality() == QualityAuto {
 		r.choose.failed(f.index)
-	} else {
-		r.heldFailed[f.rung.Name] = time.Now()
+		r.s.log.Info("could not switch quality; backing off", "rung", f.rung.Name, "url", f.rung.URL, "error", err)
+		return
 	}
+	r.heldFailed[f.rung.Name] = time.Now()
 	r.s.log.Warn("could not switch quality", "rung", f.rung.Name, "url", f.rung.URL, "error", err)
 }
 
@@ -275,7 +281,7 @@ func (r *ladderRun) look(now time.Time) {
 	}
 	l := Look{Span: now.Sub(f.lastAt), Frames: st.Frames - f.last.Frames, Lost: st.LostFrames - f.last.LostFrames,
 		Bytes: st.Bytes - f.last.Bytes, Payload: st.Payload - f.last.Payload}
-	f.last, f.lastAt = st, now
+	f.last, f.lastAt, f.lookFrames = st, now, l.Frames
 	if want := r.target(r.choose.look(l)); want != f.index {
 		r.steer(want)
 	}
@@ -374,7 +380,7 @@ func (r *ladderRun) steer(i int) {
 		return
 	case i == f.index:
 		return
-	case i > f.index && !f.lastAt.IsZero() && f.client.Stats().Frames == f.last.Frames:
+	case i > f.index && !f.lastAt.IsZero() && f.lookFrames == 0:
 		r.cur = r.open(i)
 		r.s.setActive(r.cur)
 		r.close(f)

@@ -28,6 +28,7 @@ type ladderServer struct {
 type testRung struct {
 	jpeg   []byte
 	paused atomic.Bool
+	every  atomic.Int32 // writes every n-th picture only, when above 1: a thinned link
 }
 
 // Sizes of the test ladder, by name.
@@ -72,13 +73,13 @@ func (s *ladderServer) url() string { return s.srv.URL("127.0.0.1") }
 func (s *ladderServer) feed(ctx context.Context) {
 	tick := time.NewTicker(time.Second / 30)
 	defer tick.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
 			for name, r := range s.rungs {
-				if r.paused.Load() {
+				if every := int(r.every.Load()); r.paused.Load() || (every > 1 && n%every != 0) {
 					continue
 				}
 				if name == netio.Full {

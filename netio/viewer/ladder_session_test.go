@@ -198,3 +198,32 @@ func TestSessionStepsDownWhenItsRungStalls(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestSessionStepsDownWithoutGap: a rung thinned to 10 fps is left for a
+// smaller one that delivers them all, the new session opened before the
+// old one closes: the pictures never stop.
+func TestSessionStepsDownWithoutGap(t *testing.T) {
+	srv := startLadderServer(t, netio.Half, netio.Quarter)
+	w := playLadder(t, srv, QualityAuto)
+	w.waitSize(t, size(netio.Full), 5*time.Second)
+	time.Sleep(time.Second)
+	srv.rungs[netio.Full].every.Store(3)
+	t0 := time.Now()
+	var at time.Time
+	waitUntil(t, 4*time.Second, "a smaller rung", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if p := w.pics[len(w.pics)-1]; p.size != size(netio.Full) {
+			at = p.at
+			return true
+		}
+		return false
+	})
+	time.Sleep(300 * time.Millisecond)
+	// 10 fps before the switch: a picture every 100 ms.
+	gap := w.maxGap(t0, time.Now())
+	t.Logf("thinned full: %s after %v, longest gap %v", w.s.Stats().Rung.Name, at.Sub(t0).Round(10*time.Millisecond), gap.Round(time.Millisecond))
+	if gap > 150*time.Millisecond {
+		t.Errorf("%v without a picture while stepping down", gap)
+	}
+}
