@@ -199,13 +199,15 @@ func (r *ladderRun) curEnded() error {
 	if st.Frames > 0 {
 		r.retry = retryFirst
 	}
-	if r.next != nil {
-		s.log.Debug("rung dropped during a switch", "rung", f.rung.Name, "error", f.err)
-		return nil
-	}
 	r.again = f.index
 	if st.Frames == 0 {
 		r.again = 0
+	}
+	if r.next != nil {
+		// The switch takes over at its first picture; if it fails,
+		// abandoned reconnects.
+		s.log.Debug("rung dropped during a switch", "rung", f.rung.Name, "error", f.err)
+		return nil
 	}
 	s.state.Store(int32(Reconnecting))
 	// One line when the video goes and one when it is back (deliver):
@@ -237,17 +239,31 @@ func (r *ladderRun) switched() {
 }
 
 // switchFailed gives up a switch whose feed ended before its first
-// picture.
+// picture; one that delivered it and then ended completes first, and ends
+// as the playing feed.
 func (r *ladderRun) switchFailed() {
 	f := r.next
+	select {
+	case <-f.first:
+		r.switched()
+		return
+	default:
+	}
 	r.next = nil
 	r.s.setPending(nil)
 	r.s.ended(f)
 	r.failed(f, f.err)
 }
 
-// failed notes that a switch to f's rung never delivered.
+// failed notes that a switch to f's rung never delivered. Without a
+// playing feed (it dropped during the switch) the reconnection takes
+// over.
 func (r *ladderRun) failed(f *feed, err error) {
+	if r.cur == nil && r.retryAt == nil {
+		r.s.state.Store(int32(Reconnecting))
+		r.retryAt = time.After(r.retry)
+		r.retry = min(2*r.retry, retryMax)
+	}
 	if r.s.Quality() == QualityAuto {
 		r.choose.failed(f.index)
 		r.s.log.Info("could not switch quality; backing off", "rung", f.rung.Name, "url", f.rung.URL, "error", err)
