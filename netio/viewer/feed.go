@@ -190,10 +190,10 @@ func (r *ladderRun) curEnded() error {
 		}
 		// A smaller rung, held or announced, that never played: the
 		// stream itself decides whether there is video.
-		r.failed(f, f.err)
 		r.cur = r.open(0)
 		r.moved(0)
 		s.setActive(r.cur)
+		r.failed(f, f.err)
 		return nil
 	}
 	if st.Frames > 0 {
@@ -205,7 +205,7 @@ func (r *ladderRun) curEnded() error {
 	}
 	if r.next != nil {
 		// The switch takes over at its first picture; if it fails,
-		// abandoned reconnects.
+		// failed starts the reconnection.
 		s.log.Debug("rung dropped during a switch", "rung", f.rung.Name, "error", f.err)
 		return nil
 	}
@@ -259,7 +259,7 @@ func (r *ladderRun) switchFailed() {
 // playing feed (it dropped during the switch) the reconnection takes
 // over.
 func (r *ladderRun) failed(f *feed, err error) {
-	if r.cur == nil && r.retryAt == nil {
+	if r.cur == nil && r.retryAt == nil && r.ctx.Err() == nil {
 		r.s.state.Store(int32(Reconnecting))
 		r.retryAt = time.After(r.retry)
 		r.retry = min(2*r.retry, retryMax)
