@@ -295,7 +295,7 @@ func (r *ladderRun) look(now time.Time) {
 		f.last, f.lastAt = st, now
 		return
 	}
-	l := Look{Span: now.Sub(f.lastAt), Frames: st.Frames - f.last.Frames, Lost: st.LostFrames - f.last.LostFrames,
+	l := sample{Span: now.Sub(f.lastAt), Frames: st.Frames - f.last.Frames, Lost: st.LostFrames - f.last.LostFrames,
 		Bytes: st.Bytes - f.last.Bytes, Payload: st.Payload - f.last.Payload}
 	f.last, f.lastAt, f.lookFrames = st, now, l.Frames
 	if want := r.target(r.choose.look(l)); want != f.index {

@@ -150,14 +150,15 @@ const (
 	downAfter = time.Second
 	// badShare: a rung that delivers under this share of the source's
 	// pictures stutters visibly (under 21 of 30 fps), and the server is
-	// thinning it or the link is losing it; the next rung down needs a
-	// quarter of the bytes.
+	// thinning it or the link is losing it; the next rung down needs
+	// well under half the bytes (see need).
 	badShare = 0.7
 	// badLoss: more than this share of pictures lost after
 	// retransmission is a link that cannot carry the rung.
 	badLoss = 0.15
-	// cleanShare and cleanLoss make a look clean: near the source's rate,
-	// almost nothing lost. Only clean time counts towards a probe up.
+	// cleanShare and cleanLoss make a look clean: near the source's rate
+	// (a look of 500 ms counts 15 ± 1 pictures at 30 fps), almost nothing
+	// lost. Only clean time counts towards a probe up.
 	cleanShare = 0.85
 	cleanLoss  = 0.02
 	// probeBase is the clean time before the first probe up; each failed
@@ -181,8 +182,8 @@ const (
 	areaExponent = 0.65
 )
 
-// Look is what the playing rung delivered over one look.
-type Look struct {
+// sample is what the playing rung delivered over one look.
+type sample struct {
 	Span    time.Duration
 	Frames  uint64 // complete pictures
 	Lost    uint64 // pictures lost
@@ -260,7 +261,7 @@ func (c *chooser) ref() float64 {
 
 // look takes one look at the rung playing and returns the rung to play:
 // cur to stay.
-func (c *chooser) look(l Look) int {
+func (c *chooser) look(l sample) int {
 	if l.Span <= 0 {
 		return c.cur
 	}
@@ -301,7 +302,7 @@ func (c *chooser) look(l Look) int {
 
 // remember keeps the look's rate for ref, forgetting those past
 // peakMemory; rates above the named one are jitter, not the source.
-func (c *chooser) remember(fps float64, l Look) {
+func (c *chooser) remember(fps float64, l sample) {
 	if c.nominal > 0 {
 		fps = min(fps, c.nominal)
 	}

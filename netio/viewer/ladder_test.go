@@ -39,13 +39,13 @@ type link struct {
 }
 
 // look is what rung i delivers over one look through l.
-func (l link) look(i int) Look {
+func (l link) look(i int) sample {
 	secs := ladderLook.Seconds()
 	bpf := float64(testBPF[i])
 	fps := min(srcFPS, l.capacity/bpf)
 	frames := fps * secs
 	lost := frames * l.loss
-	return Look{Span: ladderLook, Frames: uint64(frames - lost), Lost: uint64(lost),
+	return sample{Span: ladderLook, Frames: uint64(frames - lost), Lost: uint64(lost),
 		Bytes: uint64((frames - lost) * bpf), Payload: uint64(frames * bpf)}
 }
 
@@ -219,7 +219,7 @@ func TestChooserDarkCamera(t *testing.T) {
 	c := newTestChooser(5)
 	var at []int
 	for range int(2 * time.Minute / ladderLook) {
-		l := Look{Span: ladderLook, Frames: 15 / 2, Bytes: 15 / 2 * testBPF[c.cur], Payload: 15 / 2 * testBPF[c.cur]}
+		l := sample{Span: ladderLook, Frames: 15 / 2, Bytes: 15 / 2 * testBPF[c.cur], Payload: 15 / 2 * testBPF[c.cur]}
 		if want := c.look(l); want != c.cur {
 			c.moved(want)
 		}
