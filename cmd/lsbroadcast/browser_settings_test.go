@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat/store"
 	"github.com/lsbroadcast/lsbroadcast/netio/web"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // ctlSel is a CSS selector for a part of the page's row of one setting.
@@ -36,22 +36,22 @@ func ctlSel(key, part string) string {
 
 // ctlJS is a JavaScript expression for that element.
 func ctlJS(key, part string) string {
-	return `document.querySelector(` + jsString(ctlSel(key, part)) + `)`
+	return `document.querySelector(` + testenv.JSString(ctlSel(key, part)) + `)`
 }
 
 // ctlError is a JavaScript expression for the error text shown beside a
 // setting.
 func ctlError(key string) string {
-	return `document.querySelector(` + jsString(fmt.Sprintf(`#camera-list .ctl[data-key=%q] .error`, key)) + `).textContent`
+	return `document.querySelector(` + testenv.JSString(fmt.Sprintf(`#camera-list .ctl[data-key=%q] .error`, key)) + `).textContent`
 }
 
 // asHost makes every page of ctx join as name, the host when key is set,
 // without the dialogs (the chat tests go through them).
 func asHost(t *testing.T, ctx context.Context, name, key string) {
 	t.Helper()
-	src := `localStorage.setItem('lsbroadcast.name', ` + jsString(name) + `);`
+	src := `localStorage.setItem('lsbroadcast.name', ` + testenv.JSString(name) + `);`
 	if key != "" {
-		src += `localStorage.setItem('lsbroadcast.hostKey', ` + jsString(key) + `);`
+		src += `localStorage.setItem('lsbroadcast.hostKey', ` + testenv.JSString(key) + `);`
 	}
 	src += `
 		window.__problems = [];
@@ -67,9 +67,7 @@ func asHost(t *testing.T, ctx context.Context, name, key string) {
 			}
 			return send.call(this, d);
 		};`
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.OnNewDocument(t, ctx, src)
 }
 
 // webStatus reads /state.
@@ -103,12 +101,12 @@ func (e *chatEvents) changedBy(who string) int {
 func TestWebCameraSettingsInChromium(t *testing.T) {
 	srv := startWeb(t, "640x360")
 	tcpHost, _ := dialChat(t, srv.ChatAddr, chat.Hello{Name: "Mr Tan", HostKey: srv.HostKey})
-	ctx, alerts := chromium(t)
+	ctx, alerts := testenv.Chromium(t)
 	const me = "Ms Okafor"
 	asHost(t, ctx, me, srv.HostKey)
-	do(t, ctx, chromedp.Navigate(srv.URL))
+	testenv.Do(t, ctx, chromedp.Navigate(srv.URL))
 	t.Cleanup(func() {
-		if p := eval[[]string](t, ctx, `window.__problems`); len(p) != 0 {
+		if p := testenv.Eval[[]string](t, ctx, `window.__problems`); len(p) != 0 {
 			t.Errorf("the page had problems: %q", p)
 		}
 		if a := alerts(); len(a) != 0 {
@@ -117,25 +115,25 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 	})
 
 	t.Run("the host sees the settings", func(t *testing.T) {
-		waitTrue(t, ctx, 15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera').hidden`)
-		do(t, ctx, chromedp.Click("#camera-toggle"))
-		waitTrue(t, ctx, 10*time.Second, `!document.getElementById('camera-body').hidden && `+ctlJS("size", "select")+` !== null && `+ctlJS("fps", "range")+` !== null && `+ctlJS("quality", "number")+` !== null`)
-		if v := eval[string](t, ctx, ctlJS("fps", "number")+`.value`); v != "30" {
+		testenv.WaitTrue(t, ctx, 15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera').hidden`)
+		testenv.Do(t, ctx, chromedp.Click("#camera-toggle"))
+		testenv.WaitTrue(t, ctx, 10*time.Second, `!document.getElementById('camera-body').hidden && `+ctlJS("size", "select")+` !== null && `+ctlJS("fps", "range")+` !== null && `+ctlJS("quality", "number")+` !== null`)
+		if v := testenv.Eval[string](t, ctx, ctlJS("fps", "number")+`.value`); v != "30" {
 			t.Errorf("fps shown as %q, want 30", v)
 		}
-		if v := eval[string](t, ctx, ctlJS("size", "select")+`.selectedOptions[0].textContent`); v != "640x360" {
+		if v := testenv.Eval[string](t, ctx, ctlJS("size", "select")+`.selectedOptions[0].textContent`); v != "640x360" {
 			t.Errorf("size shown as %q, want 640x360", v)
 		}
 		// Every control is named for assistive technology.
-		if n := eval[int](t, ctx, `Array.from(document.querySelectorAll('#camera-list input, #camera-list select, #camera-list button')).filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent).length`); n != 0 {
+		if n := testenv.Eval[int](t, ctx, `Array.from(document.querySelectorAll('#camera-list input, #camera-list select, #camera-list button')).filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent).length`); n != 0 {
 			t.Errorf("%d camera controls without a name", n)
 		}
 	})
 
 	t.Run("fps from the slider's keys", func(t *testing.T) {
-		do(t, ctx, chromedp.Focus(ctlSel("fps", "range")))
+		testenv.Do(t, ctx, chromedp.Focus(ctlSel("fps", "range")))
 		for range 10 {
-			do(t, ctx, chromedp.KeyEvent(kb.ArrowLeft))
+			testenv.Do(t, ctx, chromedp.KeyEvent(kb.ArrowLeft))
 		}
 		m := tcpHost.wait(t, 10*time.Second, "fps 20 from the page", func(m chat.Msg) bool {
 			v, _ := controlValue(m.Controls, "fps")
@@ -144,8 +142,8 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 		if m.ControlKey != "fps" {
 			t.Errorf("changed event names %q", m.ControlKey)
 		}
-		waitTrue(t, ctx, 5*time.Second, ctlJS("fps", "number")+`.value === '20' && `+ctlError("fps")+` === ''`)
-		waitTrue(t, ctx, 10*time.Second, `document.getElementById('camera-list').querySelectorAll('.error:not([hidden])').length === 0`)
+		testenv.WaitTrue(t, ctx, 5*time.Second, ctlJS("fps", "number")+`.value === '20' && `+ctlError("fps")+` === ''`)
+		testenv.WaitTrue(t, ctx, 10*time.Second, `document.getElementById('camera-list').querySelectorAll('.error:not([hidden])').length === 0`)
 		if n := tcpHost.changedBy(me); n > 10 {
 			t.Errorf("10 key presses sent %d sets", n)
 		}
@@ -160,7 +158,7 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 
 	t.Run("a dragged slider sends a few sets, not a flood", func(t *testing.T) {
 		before := tcpHost.changedBy(me)
-		r := eval[[]float64](t, ctx, `(() => { const r = `+ctlJS("quality", "range")+`.getBoundingClientRect(); return [r.left, r.top + r.height / 2, r.width]; })()`)
+		r := testenv.Eval[[]float64](t, ctx, `(() => { const r = `+ctlJS("quality", "range")+`.getBoundingClientRect(); return [r.left, r.top + r.height / 2, r.width]; })()`)
 		x, y, w := r[0]+4, r[1], r[2]-8
 		start := time.Now()
 		steps := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(chromedp.MousePressed, x, y, chromedp.ButtonLeft)}
@@ -169,9 +167,9 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 				chromedp.Sleep(40*time.Millisecond))
 		}
 		steps = append(steps, chromedp.MouseEvent(chromedp.MouseReleased, x+w*0.6, y, chromedp.ButtonLeft))
-		do(t, ctx, steps...)
+		testenv.Do(t, ctx, steps...)
 		drag := time.Since(start)
-		want := eval[string](t, ctx, ctlJS("quality", "range")+`.value`)
+		want := testenv.Eval[string](t, ctx, ctlJS("quality", "range")+`.value`)
 		tcpHost.wait(t, 10*time.Second, "quality "+want+" from the page", func(m chat.Msg) bool {
 			v, _ := controlValue(m.Controls, "quality")
 			return m.Type == chat.TypeControls && m.Event == "changed" && m.From == me && fmt.Sprint(v) == want
@@ -181,7 +179,7 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 		if limit := int(drag/(200*time.Millisecond)) + 2; sets > limit || sets < 2 {
 			t.Errorf("a %v drag sent %d sets, want 2…%d", drag.Round(time.Millisecond), sets, limit)
 		}
-		if msg := eval[string](t, ctx, ctlError("quality")); msg != "" {
+		if msg := testenv.Eval[string](t, ctx, ctlError("quality")); msg != "" {
 			t.Errorf("error beside quality after the drag: %q", msg)
 		}
 		t.Logf("a %v drag over 40 moves: %d sets, ends at quality %s", drag.Round(time.Millisecond), sets, want)
@@ -189,16 +187,16 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 
 	t.Run("the size select changes the stream", func(t *testing.T) {
 		small := fmt.Sprint(sizeValue(320, 240))
-		eval[bool](t, ctx, `(() => { const s = `+ctlJS("size", "select")+`; s.focus(); s.value = `+jsString(small)+`; s.dispatchEvent(new Event('change')); return true; })()`)
+		testenv.Eval[bool](t, ctx, `(() => { const s = `+ctlJS("size", "select")+`; s.focus(); s.value = `+testenv.JSString(small)+`; s.dispatchEvent(new Event('change')); return true; })()`)
 		tcpHost.wait(t, 10*time.Second, "size 320x240 from the page", func(m chat.Msg) bool {
 			v, _ := controlValue(m.Controls, "size")
 			return m.Type == chat.TypeControls && m.Event == "changed" && m.From == me && fmt.Sprint(v) == small
 		})
-		waitTrue(t, ctx, 15*time.Second, `document.getElementById('video').width === 320 && document.getElementById('video').height === 240`)
+		testenv.WaitTrue(t, ctx, 15*time.Second, `document.getElementById('video').width === 320 && document.getElementById('video').height === 240`)
 		if st := webStatus(t, srv.Addr); st.Width != 320 || st.Height != 240 {
 			t.Errorf("/state says %dx%d", st.Width, st.Height)
 		}
-		if _, ok := patternSeq(t, eval[string](t, ctx, canvasPNG)); !ok {
+		if _, ok := patternSeq(t, testenv.Eval[string](t, ctx, canvasPNG)); !ok {
 			t.Error("the 320x240 canvas does not hold the test pattern")
 		}
 	})
@@ -208,8 +206,8 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 		if m := tcpHost.answer(t, ref); m.Type != chat.TypeAck {
 			t.Fatalf("set quality: %+v", m)
 		}
-		waitTrue(t, ctx, 10*time.Second, ctlJS("quality", "range")+`.value === '42' && `+ctlJS("quality", "number")+`.value === '42'`)
-		waitTrue(t, ctx, 5*time.Second, `document.getElementById('camera-status').textContent === 'Mr Tan changed JPEG quality'`)
+		testenv.WaitTrue(t, ctx, 10*time.Second, ctlJS("quality", "range")+`.value === '42' && `+ctlJS("quality", "number")+`.value === '42'`)
+		testenv.WaitTrue(t, ctx, 5*time.Second, `document.getElementById('camera-status').textContent === 'Mr Tan changed JPEG quality'`)
 	})
 
 	t.Run("a bad value shows the server's message", func(t *testing.T) {
@@ -219,32 +217,32 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 			t.Fatalf("fps 1000 from Go: %+v", want)
 		}
 		num := ctlSel("fps", "number")
-		eval[bool](t, ctx, `(`+ctlJS("fps", "number")+`.select(), true)`)
-		do(t, ctx, chromedp.SendKeys(num, "1000"), chromedp.KeyEvent(kb.Enter))
-		waitTrue(t, ctx, 10*time.Second, ctlError("fps")+` === `+jsString(want.Message))
+		testenv.Eval[bool](t, ctx, `(`+ctlJS("fps", "number")+`.select(), true)`)
+		testenv.Do(t, ctx, chromedp.SendKeys(num, "1000"), chromedp.KeyEvent(kb.Enter))
+		testenv.WaitTrue(t, ctx, 10*time.Second, ctlError("fps")+` === `+testenv.JSString(want.Message))
 		// The row shows the server's value again once the box is left.
-		do(t, ctx, chromedp.Focus(ctlSel("fps", "range")))
-		waitTrue(t, ctx, 5*time.Second, ctlJS("fps", "number")+`.value === '20'`)
-		if n := eval[int](t, ctx, `document.querySelectorAll('#camera img, #camera script, #camera b').length`); n != 0 {
+		testenv.Do(t, ctx, chromedp.Focus(ctlSel("fps", "range")))
+		testenv.WaitTrue(t, ctx, 5*time.Second, ctlJS("fps", "number")+`.value === '20'`)
+		if n := testenv.Eval[int](t, ctx, `document.querySelectorAll('#camera img, #camera script, #camera b').length`); n != 0 {
 			t.Errorf("%d elements made from server text", n)
 		}
 	})
 
 	t.Run("reset one", func(t *testing.T) {
-		do(t, ctx, chromedp.Click(ctlSel("quality", "reset")))
+		testenv.Do(t, ctx, chromedp.Click(ctlSel("quality", "reset")))
 		// 80: lsbroadcast's default quality, as startWeb leaves it.
 		tcpHost.wait(t, 10*time.Second, "quality reset from the page", func(m chat.Msg) bool {
 			q, _ := controlValue(m.Controls, "quality")
 			return m.Type == chat.TypeControls && m.Event == "changed" && m.From == me && m.ControlKey == "quality" && q == 80
 		})
-		waitTrue(t, ctx, 5*time.Second, ctlJS("quality", "number")+`.value === '80'`)
+		testenv.WaitTrue(t, ctx, 5*time.Second, ctlJS("quality", "number")+`.value === '80'`)
 	})
 
 	t.Run("screenshots", func(t *testing.T) {
-		screenshot(t, ctx, "chromium-settings-1280x800.png", 1280, 800)
-		screenshot(t, ctx, "chromium-settings-390x844.png", 390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+		testenv.Screenshot(t, ctx, "chromium-settings-1280x800.png", 1280, 800)
+		testenv.Screenshot(t, ctx, "chromium-settings-390x844.png", 390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
 		// On a phone every setting's row fits the width, with room to tap.
-		if bad := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#camera-list .ctl')).filter((row) => {
+		if bad := testenv.Eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#camera-list .ctl')).filter((row) => {
 			const r = row.getBoundingClientRect();
 			const small = Array.from(row.querySelectorAll('input[type=range], select, button')).some((e) => e.getBoundingClientRect().height < 40);
 			return r.right > innerWidth + 1 || r.left < -1 || small;
@@ -252,25 +250,25 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 			t.Errorf("at 390 px these rows overflow or have small targets: %q", bad)
 		}
 		// The open settings leave the message input on screen.
-		if !eval[bool](t, ctx, `document.getElementById('text').getBoundingClientRect().bottom <= innerHeight`) {
+		if !testenv.Eval[bool](t, ctx, `document.getElementById('text').getBoundingClientRect().bottom <= innerHeight`) {
 			t.Error("at 390x844 the open settings push the message input off screen")
 		}
 	})
 
 	t.Run("reset all takes two taps", func(t *testing.T) {
-		do(t, ctx, chromedp.EmulateViewport(1280, 800), chromedp.Click("#camera-reset-all"))
+		testenv.Do(t, ctx, chromedp.EmulateViewport(1280, 800), chromedp.Click("#camera-reset-all"))
 		time.Sleep(300 * time.Millisecond)
-		if n := tcpHost.changedBy(me); eval[string](t, ctx, `document.getElementById('camera-reset-all').textContent`) != "Reset all to defaults?" {
-			t.Fatalf("one tap: button says %q (%d changes)", eval[string](t, ctx, `document.getElementById('camera-reset-all').textContent`), n)
+		if n := tcpHost.changedBy(me); testenv.Eval[string](t, ctx, `document.getElementById('camera-reset-all').textContent`) != "Reset all to defaults?" {
+			t.Fatalf("one tap: button says %q (%d changes)", testenv.Eval[string](t, ctx, `document.getElementById('camera-reset-all').textContent`), n)
 		}
-		do(t, ctx, chromedp.Click("#camera-reset-all"))
+		testenv.Do(t, ctx, chromedp.Click("#camera-reset-all"))
 		m := tcpHost.wait(t, 10*time.Second, "reset all from the page", func(m chat.Msg) bool {
 			return m.Type == chat.TypeControls && m.Event == "changed" && m.From == me && m.ControlKey == ""
 		})
 		if f, _ := controlValue(m.Controls, "fps"); f != 30 {
 			t.Errorf("fps after reset all: %d, want the configured 30", f)
 		}
-		waitTrue(t, ctx, 15*time.Second, ctlJS("fps", "number")+`.value === '30' && document.getElementById('video').width === 640`)
+		testenv.WaitTrue(t, ctx, 15*time.Second, ctlJS("fps", "number")+`.value === '30' && document.getElementById('video').width === 640`)
 	})
 }
 
@@ -279,41 +277,34 @@ func TestWebCameraSettingsInChromium(t *testing.T) {
 func TestWebCameraSettingsViewer(t *testing.T) {
 	srv := startWeb(t, "320x240")
 	tcpHost, _ := dialChat(t, srv.ChatAddr, chat.Hello{Name: "Mr Tan", HostKey: srv.HostKey})
-	ctx, _ := chromium(t)
+	ctx, _ := testenv.Chromium(t)
 	asHost(t, ctx, "Pupil", "")
-	do(t, ctx, chromedp.Navigate(srv.URL))
-	waitTrue(t, ctx, 15*time.Second, `document.body.dataset.chat === 'live' && document.body.dataset.role === 'viewer'`)
+	testenv.Do(t, ctx, chromedp.Navigate(srv.URL))
+	testenv.WaitTrue(t, ctx, 15*time.Second, `document.body.dataset.chat === 'live' && document.body.dataset.role === 'viewer'`)
 	ref, _ := tcpHost.c.SetControl("quality", 60)
 	if m := tcpHost.answer(t, ref); m.Type != chat.TypeAck {
 		t.Fatalf("set quality: %+v", m)
 	}
 	time.Sleep(time.Second)
-	if !eval[bool](t, ctx, `document.getElementById('camera').hidden && document.querySelectorAll('#camera-list .ctl').length === 0 && document.getElementById('camera').getBoundingClientRect().height === 0`) {
+	if !testenv.Eval[bool](t, ctx, `document.getElementById('camera').hidden && document.querySelectorAll('#camera-list .ctl').length === 0 && document.getElementById('camera').getBoundingClientRect().height === 0`) {
 		t.Error("a viewer sees camera settings")
 	}
-	screenshot(t, ctx, "chromium-settings-viewer-390x844.png", 390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+	testenv.Screenshot(t, ctx, "chromium-settings-viewer-390x844.png", 390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
 }
 
 func TestWebCameraSettingsInFirefox(t *testing.T) {
 	srv := startWeb(t, "640x360")
 	tcpHost, _ := dialChat(t, srv.ChatAddr, chat.Hello{Name: "Mr Tan", HostKey: srv.HostKey})
-	ff := firefox(t)
-	ff.call("browsingContext.setViewport", map[string]any{"context": ff.page, "viewport": map[string]any{"width": 1280, "height": 800}})
-	ff.call("browsingContext.navigate", map[string]any{"context": ff.page, "url": srv.URL, "wait": "complete"})
+	ff := testenv.Firefox(t)
+	ff.SetViewport(1280, 800)
+	ff.Navigate(srv.URL)
 	const me = "Fennec host"
-	ff.eval(`(localStorage.setItem('lsbroadcast.name', `+jsString(me)+`), localStorage.setItem('lsbroadcast.hostKey', `+jsString(srv.HostKey)+`), localStorage.setItem('lsbroadcast.cameraOpen', '1'), true)`, nil)
-	ff.call("browsingContext.navigate", map[string]any{"context": ff.page, "url": srv.URL, "wait": "complete"})
-	ff.waitTrue(15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera-body').hidden && `+ctlJS("fps", "range")+` !== null`)
+	ff.Eval(`(localStorage.setItem('lsbroadcast.name', `+testenv.JSString(me)+`), localStorage.setItem('lsbroadcast.hostKey', `+testenv.JSString(srv.HostKey)+`), localStorage.setItem('lsbroadcast.cameraOpen', '1'), true)`, nil)
+	ff.Navigate(srv.URL)
+	ff.WaitTrue(15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera-body').hidden && `+ctlJS("fps", "range")+` !== null`)
 
 	// Five presses of the left arrow on the focused slider.
-	ff.eval(`(`+ctlJS("fps", "range")+`.focus(), true)`, nil)
-	const left = "\uE012"
-	var actions []map[string]any
-	for range 5 {
-		actions = append(actions, map[string]any{"type": "keyDown", "value": left}, map[string]any{"type": "keyUp", "value": left})
-	}
-	ff.call("input.performActions", map[string]any{"context": ff.page,
-		"actions": []any{map[string]any{"type": "key", "id": "keyboard", "actions": actions}}})
+	ff.Keys(ctlSel("fps", "range"), slices.Repeat([]string{testenv.KeyArrowLeft}, 5)...)
 	tcpHost.wait(t, 10*time.Second, "fps 25 from Firefox", func(m chat.Msg) bool {
 		v, _ := controlValue(m.Controls, "fps")
 		return m.Type == chat.TypeControls && m.Event == "changed" && m.From == me && v == 25
@@ -323,15 +314,15 @@ func TestWebCameraSettingsInFirefox(t *testing.T) {
 	if m := tcpHost.answer(t, ref); m.Type != chat.TypeAck {
 		t.Fatalf("set quality: %+v", m)
 	}
-	ff.waitTrue(10*time.Second, ctlJS("quality", "range")+`.value === '33' && `+ctlJS("quality", "number")+`.value === '33'`)
+	ff.WaitTrue(10*time.Second, ctlJS("quality", "range")+`.value === '33' && `+ctlJS("quality", "number")+`.value === '33'`)
 
 	ref, _ = tcpHost.c.SetControl("fps", 0)
 	want := tcpHost.answer(t, ref)
-	ff.eval(`(() => { const n = `+ctlJS("fps", "number")+`; n.value = '0'; n.dispatchEvent(new Event('input')); n.dispatchEvent(new Event('change')); return true; })()`, nil)
-	ff.waitTrue(10*time.Second, ctlError("fps")+` === `+jsString(want.Message))
+	ff.Eval(`(() => { const n = `+ctlJS("fps", "number")+`; n.value = '0'; n.dispatchEvent(new Event('input')); n.dispatchEvent(new Event('change')); return true; })()`, nil)
+	ff.WaitTrue(10*time.Second, ctlError("fps")+` === `+testenv.JSString(want.Message))
 
-	ff.screenshot("firefox-settings-1280x800.png", 1280, 800)
-	ff.screenshot("firefox-settings-390x844.png", 390, 844)
+	ff.Screenshot("firefox-settings-1280x800.png", 1280, 800)
+	ff.Screenshot("firefox-settings-390x844.png", 390, 844)
 }
 
 // kindsCamera is a camera with one setting of every kind, hostile text in
@@ -461,15 +452,15 @@ func TestWebCameraSettingsEveryKind(t *testing.T) {
 	cam := newKindsCamera()
 	url, chatAddr := startKindsWeb(t, cam)
 	tcpHost, _ := dialChat(t, chatAddr, chat.Hello{Name: "Mr Tan", HostKey: "kinds-host-key"})
-	ctx, alerts := chromium(t)
+	ctx, alerts := testenv.Chromium(t)
 	const me = "Ms Okafor"
 	asHost(t, ctx, me, "kinds-host-key")
-	do(t, ctx, chromedp.Navigate(url))
-	waitTrue(t, ctx, 15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera').hidden`)
-	if eval[bool](t, ctx, `document.getElementById('camera-body').hidden`) {
-		do(t, ctx, chromedp.Click("#camera-toggle"))
+	testenv.Do(t, ctx, chromedp.Navigate(url))
+	testenv.WaitTrue(t, ctx, 15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera').hidden`)
+	if testenv.Eval[bool](t, ctx, `document.getElementById('camera-body').hidden`) {
+		testenv.Do(t, ctx, chromedp.Click("#camera-toggle"))
 	}
-	waitTrue(t, ctx, 10*time.Second, `document.querySelectorAll('#camera-list .ctl').length === 8`)
+	testenv.WaitTrue(t, ctx, 10*time.Second, `document.querySelectorAll('#camera-list .ctl').length === 8`)
 
 	t.Run("a control for each kind", func(t *testing.T) {
 		for _, c := range []struct{ key, part, js string }{
@@ -480,42 +471,42 @@ func TestWebCameraSettingsEveryKind(t *testing.T) {
 			{"focus_reset", "button", `e.textContent === 'Focus, Reset'`},
 			{"gain", "number", `e.step === '5' && e.value === '100'`},
 		} {
-			if !eval[bool](t, ctx, `(() => { const e = `+ctlJS(c.key, c.part)+`; return e !== null && (`+c.js+`); })()`) {
+			if !testenv.Eval[bool](t, ctx, `(() => { const e = `+ctlJS(c.key, c.part)+`; return e !== null && (`+c.js+`); })()`) {
 				t.Errorf("%s: no %s such that %s", c.key, c.part, c.js)
 			}
 		}
-		if eval[bool](t, ctx, ctlJS("focus_reset", "reset")+` !== null`) {
+		if testenv.Eval[bool](t, ctx, ctlJS("focus_reset", "reset")+` !== null`) {
 			t.Error("a button has a reset")
 		}
 	})
 
 	t.Run("server text stays text", func(t *testing.T) {
-		waitTrue(t, ctx, time.Second, shown("#camera-list .ctl-name", hostileName))
-		waitTrue(t, ctx, time.Second, shown("#camera-list option", "<b>50 Hz</b>"))
-		if n := eval[int](t, ctx, `document.querySelectorAll('#camera img, #camera b, #camera script').length`); n != 0 || eval[bool](t, ctx, `window.pwned !== undefined`) {
+		testenv.WaitTrue(t, ctx, time.Second, shown("#camera-list .ctl-name", hostileName))
+		testenv.WaitTrue(t, ctx, time.Second, shown("#camera-list option", "<b>50 Hz</b>"))
+		if n := testenv.Eval[int](t, ctx, `document.querySelectorAll('#camera img, #camera b, #camera script').length`); n != 0 || testenv.Eval[bool](t, ctx, `window.pwned !== undefined`) {
 			t.Errorf("%d elements made from setting names", n)
 		}
 	})
 
 	t.Run("inactive until the automatic mode is off", func(t *testing.T) {
 		row := `document.querySelector('#camera-list .ctl[data-key="exposure_time_absolute"]')`
-		if !eval[bool](t, ctx, row+`.classList.contains('inactive') && !`+row+`.querySelector('.note').hidden`) {
+		if !testenv.Eval[bool](t, ctx, row+`.classList.contains('inactive') && !`+row+`.querySelector('.note').hidden`) {
 			t.Error("the inactive exposure is not marked")
 		}
-		screenshot(t, ctx, "chromium-settings-kinds-1280x800.png", 1280, 800)
-		screenshot(t, ctx, "chromium-settings-kinds-390x844.png", 390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
-		do(t, ctx, chromedp.EmulateViewport(1280, 800))
+		testenv.Screenshot(t, ctx, "chromium-settings-kinds-1280x800.png", 1280, 800)
+		testenv.Screenshot(t, ctx, "chromium-settings-kinds-390x844.png", 390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+		testenv.Do(t, ctx, chromedp.EmulateViewport(1280, 800))
 		ref, _ := tcpHost.c.SetControl("auto_exposure", 1)
 		if m := tcpHost.answer(t, ref); m.Type != chat.TypeAck {
 			t.Fatalf("manual exposure: %+v", m)
 		}
-		waitTrue(t, ctx, 5*time.Second, `!`+row+`.classList.contains('inactive') && `+row+`.querySelector('.note').hidden && `+ctlJS("auto_exposure", "select")+`.value === '1'`)
+		testenv.WaitTrue(t, ctx, 5*time.Second, `!`+row+`.classList.contains('inactive') && `+row+`.querySelector('.note').hidden && `+ctlJS("auto_exposure", "select")+`.value === '1'`)
 	})
 
 	t.Run("switch, menu and button from the page", func(t *testing.T) {
-		do(t, ctx, chromedp.Click(ctlSel("backlight_compensation", "switch")))
-		eval[bool](t, ctx, `(() => { const s = `+ctlJS("power_line_frequency", "select")+`; s.value = '2'; s.dispatchEvent(new Event('change')); return true; })()`)
-		do(t, ctx, chromedp.Click(ctlSel("focus_reset", "button")))
+		testenv.Do(t, ctx, chromedp.Click(ctlSel("backlight_compensation", "switch")))
+		testenv.Eval[bool](t, ctx, `(() => { const s = `+ctlJS("power_line_frequency", "select")+`; s.value = '2'; s.dispatchEvent(new Event('change')); return true; })()`)
+		testenv.Do(t, ctx, chromedp.Click(ctlSel("focus_reset", "button")))
 		tcpHost.wait(t, 10*time.Second, "the switch and the menu from the page", func(m chat.Msg) bool {
 			b, _ := controlValue(m.Controls, "backlight_compensation")
 			p, _ := controlValue(m.Controls, "power_line_frequency")
@@ -531,25 +522,25 @@ func TestWebCameraSettingsEveryKind(t *testing.T) {
 		// The other host flips the switch back: the page follows.
 		ref, _ := tcpHost.c.SetControl("backlight_compensation", 0)
 		tcpHost.answer(t, ref)
-		waitTrue(t, ctx, 5*time.Second, `!`+ctlJS("backlight_compensation", "switch")+`.checked`)
+		testenv.WaitTrue(t, ctx, 5*time.Second, `!`+ctlJS("backlight_compensation", "switch")+`.checked`)
 	})
 
 	t.Run("keyboard only", func(t *testing.T) {
 		// Tab from the brightness slider reaches its number, then its
 		// reset; arrows on the slider step it.
-		do(t, ctx, chromedp.Focus(ctlSel("brightness", "range")), chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight))
+		testenv.Do(t, ctx, chromedp.Focus(ctlSel("brightness", "range")), chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight))
 		tcpHost.wait(t, 10*time.Second, "brightness 2 from the keyboard", func(m chat.Msg) bool {
 			v, _ := controlValue(m.Controls, "brightness")
 			return m.Type == chat.TypeControls && m.From == me && v == 2
 		})
-		do(t, ctx, chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab))
-		if p := eval[string](t, ctx, `document.activeElement.dataset.part + ' ' + document.activeElement.dataset.ctl`); p != "reset brightness" {
+		testenv.Do(t, ctx, chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab))
+		if p := testenv.Eval[string](t, ctx, `document.activeElement.dataset.part + ' ' + document.activeElement.dataset.ctl`); p != "reset brightness" {
 			t.Fatalf("two tabs from the slider reach %q", p)
 		}
-		do(t, ctx, chromedp.KeyEvent(kb.Enter))
-		waitTrue(t, ctx, 5*time.Second, ctlJS("brightness", "number")+`.value === '0'`)
+		testenv.Do(t, ctx, chromedp.KeyEvent(kb.Enter))
+		testenv.WaitTrue(t, ctx, 5*time.Second, ctlJS("brightness", "number")+`.value === '0'`)
 		if cam.value("brightness") != 0 {
-			t.Errorf("brightness after reset: %d; the page's chat:\n%s", cam.value("brightness"), strings.Join(eval[[]string](t, ctx, `window.__traffic.slice(-30)`), "\n"))
+			t.Errorf("brightness after reset: %d; the page's chat:\n%s", cam.value("brightness"), strings.Join(testenv.Eval[[]string](t, ctx, `window.__traffic.slice(-30)`), "\n"))
 		}
 	})
 
@@ -557,12 +548,12 @@ func TestWebCameraSettingsEveryKind(t *testing.T) {
 		cam.mu.Lock()
 		cam.off = true
 		cam.mu.Unlock()
-		do(t, ctx, chromedp.Reload())
-		waitTrue(t, ctx, 15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera-note').hidden`)
-		if got := eval[string](t, ctx, `document.getElementById('camera-note').textContent`); got != "This source has no settings to change." {
+		testenv.Do(t, ctx, chromedp.Reload())
+		testenv.WaitTrue(t, ctx, 15*time.Second, `document.body.dataset.role === 'host' && !document.getElementById('camera-note').hidden`)
+		if got := testenv.Eval[string](t, ctx, `document.getElementById('camera-note').textContent`); got != "This source has no settings to change." {
 			t.Errorf("note %q", got)
 		}
-		if !eval[bool](t, ctx, `document.querySelectorAll('#camera-list .ctl').length === 0 && document.getElementById('camera-reset-all').hidden`) {
+		if !testenv.Eval[bool](t, ctx, `document.querySelectorAll('#camera-list .ctl').length === 0 && document.getElementById('camera-reset-all').hidden`) {
 			t.Error("settings shown for a source without any")
 		}
 	})

@@ -27,14 +27,7 @@ import (
 // $LSVIEW_ARTIFACTS, else bin/test-artifacts/lsview in the repository.
 func artifactDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("LSVIEW_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "bin", "test-artifacts", "lsview")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testenv.ArtifactDir(t, "LSVIEW_ARTIFACTS", "lsview")
 }
 
 // xvfb is a virtual X display for the test.

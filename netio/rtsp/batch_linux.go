@@ -52,7 +52,7 @@ type batchConn struct {
 	inet bool // AF_INET; else AF_INET6, IPv4 readers as v4-mapped addresses
 
 	hdrs  []mmsghdr
-	iovs  []unix.Iovec
+	iovs  []unix.Iovec            // two a message: a reader's own RTP header, the shared rest
 	names []unix.RawSockaddrInet6 // large enough for either family
 	zones map[string]uint32       // IPv6 scope ids by zone name
 }
@@ -118,6 +118,7 @@ func newBesideConn(conn *net.UDPConn, budget time.Duration) (*batchConn, error) 
 				&unix.SockFprog{Len: uint16(len(steer)), Filter: &steer[0]})
 		},
 		func() error { return unix.SetsockoptTimeval(b.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) },
+		func() error { return unix.SetsockoptInt(b.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sendBuffer) },
 	} {
 		if err := step(); err != nil {
 			unix.Close(b.fd)
@@ -129,21 +130,29 @@ func newBesideConn(conn *net.UDPConn, budget time.Duration) (*batchConn, error) 
 
 func (b *batchConn) close() error { return unix.Close(b.fd) }
 
-// writeBatch sends bufs[i] to dsts[i] from the start, in one system call,
-// as many as the kernel takes, and returns how many went. An error is the
-// first unsent datagram's: errBudget, or its destination's own.
-func (b *batchConn) writeBatch(bufs [][]byte, dsts []*net.UDPAddr) (int, error) {
-	n := min(len(bufs), 1024) // UIO_MAXIOV: the kernel takes no more a call
+// writeBatch sends hdr[i] and bodies[i] as one datagram to dsts[i] from
+// the start, in one system call, as many as the kernel takes, and returns
+// how many went. An error is the first unsent datagram's: errBudget, or
+// its destination's own.
+func (b *batchConn) writeBatch(rtpHdrs, bodies [][]byte, dsts []*net.UDPAddr) (int, error) {
+	n := min(len(bodies), 1024) // UIO_MAXIOV: the kernel takes no more a call
 	if cap(b.hdrs) < n {
-		b.hdrs, b.iovs, b.names = make([]mmsghdr, n), make([]unix.Iovec, n), make([]unix.RawSockaddrInet6, n)
+		b.hdrs, b.iovs, b.names = make([]mmsghdr, n), make([]unix.Iovec, 2*n), make([]unix.RawSockaddrInet6, n)
 	}
-	hdrs, iovs, names := b.hdrs[:n], b.iovs[:n], b.names[:n]
+	hdrs, iovs, names := b.hdrs[:n], b.iovs[:2*n], b.names[:n]
 	for i := range n {
-		iovs[i].Base = &bufs[i][0]
-		iovs[i].SetLen(len(bufs[i]))
+		iov := iovs[2*i : 2*i+2]
+		nv := 0
+		if h := rtpHdrs[i]; h != nil {
+			iov[0].Base = &h[0]
+			iov[0].SetLen(len(h))
+			nv++
+		}
+		iov[nv].Base = &bodies[i][0]
+		iov[nv].SetLen(len(bodies[i]))
 		hdrs[i] = mmsghdr{}
-		hdrs[i].hdr.Iov = &iovs[i]
-		hdrs[i].hdr.SetIovlen(1)
+		hdrs[i].hdr.Iov = &iov[0]
+		hdrs[i].hdr.SetIovlen(nv + 1)
 		hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
 		hdrs[i].hdr.Namelen = b.sockaddr(&names[i], dsts[i])
 	}

@@ -11,10 +11,11 @@ import (
 
 // batcher sends batches of datagrams from the server's RTP port.
 type batcher interface {
-	// writeBatch sends bufs[i] to dsts[i] from the start and returns how
-	// many went. An error is the first unsent datagram's: errBudget, or
-	// its destination's own.
-	writeBatch(bufs [][]byte, dsts []*net.UDPAddr) (int, error)
+	// writeBatch sends hdrs[i] followed by bodies[i], one datagram, to
+	// dsts[i], from the start, and returns how many went; a nil hdrs[i]
+	// sends bodies[i] alone. An error is the first unsent datagram's:
+	// errBudget, or its destination's own.
+	writeBatch(hdrs, bodies [][]byte, dsts []*net.UDPAddr) (int, error)
 	close() error
 }
 
@@ -31,25 +32,34 @@ type pollConn struct {
 	pc     *ipv4.PacketConn
 	budget time.Duration
 	msgs   []ipv4.Message
+	bufs   [][]byte // two a message
 }
 
 func newPollConn(conn *net.UDPConn, budget time.Duration) *pollConn {
+	conn.SetWriteBuffer(sendBuffer) //nolint:errcheck // the default buffer works, only less well beside slow paths
 	return &pollConn{conn: conn, pc: ipv4.NewPacketConn(conn), budget: budget}
 }
 
 func (b *pollConn) close() error { return nil }
 
-func (b *pollConn) writeBatch(bufs [][]byte, dsts []*net.UDPAddr) (int, error) {
-	if cap(b.msgs) < len(bufs) {
-		b.msgs = make([]ipv4.Message, len(bufs))
+func (b *pollConn) writeBatch(hdrs, bodies [][]byte, dsts []*net.UDPAddr) (int, error) {
+	if cap(b.msgs) < len(bodies) {
+		b.msgs, b.bufs = make([]ipv4.Message, len(bodies)), make([][]byte, 2*len(bodies))
 	}
-	msgs := b.msgs[:len(bufs)]
+	msgs := b.msgs[:len(bodies)]
 	for i := range msgs {
-		msgs[i] = ipv4.Message{Buffers: bufs[i : i+1], Addr: dsts[i]}
+		bufs := b.bufs[2*i : 2*i+2]
+		if hdrs[i] == nil {
+			bufs = append(bufs[:0], bodies[i])
+		} else {
+			bufs[0], bufs[1] = hdrs[i], bodies[i]
+		}
+		msgs[i] = ipv4.Message{Buffers: bufs, Addr: dsts[i]}
 	}
 	b.conn.SetWriteDeadline(time.Now().Add(b.budget))
 	n, err := b.pc.WriteBatch(msgs, 0)
 	clear(msgs)
+	clear(b.bufs)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = errBudget
 	}

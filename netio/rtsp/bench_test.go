@@ -30,7 +30,9 @@ import (
 // process, so the benchmark's CPU figures are the server's alone.
 const readerFarmEnv = "LSB_RTSP_READER_FARM"
 
-func TestMain(m *testing.M) { testenv.Main(m, testenv.Children{readerFarmEnv: readerFarm}) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Children{readerFarmEnv: readerFarm, thinServerEnv: thinServer, thinReaderEnv: thinReader})
+}
 
 // reader plays url over UDP and calls onFrame for each complete JPEG with
 // its RTP timestamp.
@@ -207,6 +209,9 @@ func benchFanout(b *testing.B, n int, viaLibrary bool) {
 	// a failed send on ours); the rest of any shortfall was lost in
 	// the readers' sockets.
 	b.ReportMetric(float64(s.Stats().ReaderDrops+s.Stats().UDPDrops), "server-drops")
+	// Frames withheld from readers that reported loss (thin.go): part of
+	// any shortfall in delivered, by design.
+	b.ReportMetric(float64(s.Stats().Thinned), "thinned")
 }
 
 // BenchmarkLatency measures from WriteJPEG to the last packet of the frame
@@ -260,7 +265,14 @@ func BenchmarkLatency(b *testing.B) {
 // packets) to 16 readers' sockets on loopback, never read, so the kernel
 // drops what overflows. allocs/op must stay 0: nothing is allocated per
 // packet or per frame once the buffers have grown.
-func BenchmarkFanoutSend(b *testing.B) {
+func BenchmarkFanoutSend(b *testing.B) { fanoutSend(b, false) }
+
+// BenchmarkFanoutSendRenumbered is BenchmarkFanoutSend with every reader
+// in a sequence space of its own (thin.go): each packet goes as the
+// reader's 12-byte header and the shared payload, two iovecs.
+func BenchmarkFanoutSendRenumbered(b *testing.B) { fanoutSend(b, true) }
+
+func fanoutSend(b *testing.B, renumber bool) {
 	lc := listenConfig(true) // as the server opens gortsplib's RTP socket
 	pc, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
 	if err != nil {
@@ -285,7 +297,11 @@ func BenchmarkFanoutSend(b *testing.B) {
 		}
 		defer sink.Close()
 		a := sink.LocalAddr().(*net.UDPAddr)
-		f.add(&udpReader{rtp: a, rtcp: a})
+		r := &udpReader{rtp: a, rtcp: a}
+		if renumber {
+			r.thin.started, r.thin.next = true, 1000
+		}
+		f.add(r)
 	}
 	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
 	if err := enc.Init(); err != nil {

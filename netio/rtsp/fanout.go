@@ -1,8 +1,10 @@
 package rtsp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -33,6 +35,18 @@ const (
 	// dropped, for the readers not yet served. Never a deadline a packet.
 	sendBudget = 200 * time.Millisecond
 
+	// sendBuffer is the sending socket's buffer (SO_SNDBUF; the kernel
+	// caps it at net.core.wmem_max, 208 KiB by default; the .deb raises
+	// the cap to 4 MiB, packaging/sysctl). Every reader's packets are charged to it until they
+	// leave the machine, also those waiting in a queue that only one
+	// reader's path goes through (a qdisc or a Wi-Fi station's queue
+	// limited to that viewer's rate): with the default, a slow viewer's
+	// queue holds the whole buffer, and every batch waits for it. With
+	// room for such queues, the slow path's queue drops its packets, which
+	// that reader reports (NACKs, receiver reports) and is thinned for,
+	// while the others' sends don't wait.
+	sendBuffer = 4 << 20
+
 	// senderReportPeriod is gortsplib's own period (Server.senderReportPeriod
 	// in v5.2.0): UDP readers get reports as often as TCP ones.
 	senderReportPeriod = 10 * time.Second
@@ -45,6 +59,9 @@ type udpReader struct {
 	rtp, rtcp *net.UDPAddr
 	packets   atomic.Uint64 // RTP packets handed to the kernel
 	dropped   atomic.Uint64 // RTP packets lost in this server: send failed, or the frame ran out of time
+	bytes     atomic.Uint64 // RTP bytes handed to the kernel: what its resend budget grows from
+	thinned   atomic.Uint64 // frames it was not sent, to thin its stream
+	thin      thinState
 }
 
 // frame is one picture's RTP packets, marshalled back to back.
@@ -83,12 +100,21 @@ type fanout struct {
 	skipped atomic.Uint64 // frames the writer skipped for being behind
 	bytes   atomic.Uint64
 	dropped atomic.Uint64 // all readers' drops, for Stats
+	thinned atomic.Uint64 // frames not sent to a reader, all readers' (thin.go)
+
+	// noThin sends every reader every frame whatever becomes of it: to
+	// compare with thinning. Set before the writer runs.
+	noThin  bool
+	log     *slog.Logger
+	stepLog rateLog // readers stepping down and up
 
 	// The writer's own, reused for every frame so that sending allocates
 	// nothing.
-	bufs  [][]byte
-	dsts  []*net.UDPAddr
-	drops []uint64 // per reader, this frame
+	hdrs, bodies [][]byte // a message's per-reader header (nil: none) and shared packet or payload
+	hdrBuf       []byte   // the headers, rtpHeaderSize each
+	dsts         []*net.UDPAddr
+	picked       []*udpReader // the readers that get this frame
+	drops, sizes []uint64     // per picked reader, this frame
 }
 
 // newFanout sends from conn; degraded says why it sends through Go's
@@ -96,7 +122,8 @@ type fanout struct {
 func newFanout(conn, rtcpConn *net.UDPConn, ssrc uint32) (f *fanout, degraded error) {
 	var out batcher
 	out, degraded = newBatchConn(conn, sendBudget)
-	f = &fanout{out: out, rtcp: rtcpConn, ssrc: ssrc, wake: make(chan struct{}, 1)}
+	f = &fanout{out: out, rtcp: rtcpConn, ssrc: ssrc, wake: make(chan struct{}, 1), log: slog.Default()}
+	f.stepLog.every = thinLogEvery
 	f.readers.Store(&[]*udpReader{})
 	f.sender = &rtpsender.Sender{ClockRate: jpegClockRate, Period: senderReportPeriod,
 		WritePacketRTCP: f.report}
@@ -209,14 +236,17 @@ func (f *fanout) run(done <-chan struct{}) {
 	}
 }
 
-// send sends frame number seq to every reader, reader by reader, in
-// batches of as many messages as one sendmmsg takes. A reader gets its
-// frame as one burst: its thread is woken once a frame, where packet by
-// packet across readers would wake every reader for nearly every packet,
-// and wake-ups, not copies, are most of what a datagram costs on a small
-// machine (GStreamer's multiudpsink orders its batches the same way). A
-// burst of a frame fits any reader's socket buffer that holds a frame at
-// all. Message k is packet k%P to reader k/P, P packets.
+// send sends frame number seq to every reader that takes it (thin.go),
+// reader by reader, in batches of as many messages as one sendmmsg takes.
+// A reader gets its frame as one burst: its thread is woken once a frame,
+// where packet by packet across readers would wake every reader for nearly
+// every packet, and wake-ups, not copies, are most of what a datagram
+// costs on a small machine (GStreamer's multiudpsink orders its batches
+// the same way). A burst of a frame fits any reader's socket buffer that
+// holds a frame at all. Message k is packet k%P to picked reader k/P, P
+// packets. The first reader served turns with the frame: when the uplink
+// can't carry a frame, the readers served last lose it, and that must not
+// always be the same ones, or they would be thinned for the others' sake.
 func (f *fanout) send(fr *frame, seq uint64) {
 	readers := *f.readers.Load()
 	if len(readers) == 0 {
@@ -224,30 +254,43 @@ func (f *fanout) send(fr *frame, seq uint64) {
 	}
 	fr.mu.RLock()
 	defer fr.mu.RUnlock()
-	if fr.seq != seq {
+	if fr.seq != seq || len(fr.ends) == 0 {
 		return // overwritten while we were behind; counted as skipped next time
 	}
-	nr := len(readers)
-	n := len(fr.ends) * nr
-	if cap(f.bufs) < n {
-		f.bufs, f.dsts = make([][]byte, n), make([]*net.UDPAddr, n)
-	}
-	if cap(f.drops) < nr {
-		f.drops = make([]uint64, nr)
-	}
-	bufs, dsts, drops := f.bufs[:n], f.dsts[:n], f.drops[:nr]
-	clear(drops)
 	np := len(fr.ends)
+	first := binary.BigEndian.Uint16(fr.data[2:4])
+	picked := f.pick(readers, seq, time.Now())
+	n := np * len(picked)
+	if cap(f.bodies) < n {
+		f.hdrs, f.bodies, f.dsts = make([][]byte, n), make([][]byte, n), make([]*net.UDPAddr, n)
+		f.hdrBuf = make([]byte, n*rtpHeaderSize)
+	}
+	if cap(f.drops) < len(picked) {
+		f.drops, f.sizes = make([]uint64, len(picked)), make([]uint64, len(picked))
+	}
+	hdrs, bodies, dsts := f.hdrs[:n], f.bodies[:n], f.dsts[:n]
+	drops, sizes := f.drops[:len(picked)], f.sizes[:len(picked)]
+	clear(drops)
 	k := 0
-	for _, r := range readers {
+	for j, r := range picked {
+		sizes[j] = uint64(len(fr.data))
+		base := r.thin.base(first)
 		for i := range np {
-			bufs[k], dsts[k] = fr.packet(i), r.rtp
+			p := fr.packet(i)
+			hdrs[k], bodies[k], dsts[k] = nil, p, r.rtp
+			if base != first {
+				// The reader's own numbering: a copy of the header
+				// with its number, and the shared payload.
+				h := f.hdrBuf[k*rtpHeaderSize : (k+1)*rtpHeaderSize]
+				copy(h, p[:rtpHeaderSize])
+				binary.BigEndian.PutUint16(h[2:4], base+uint16(i))
+				hdrs[k], bodies[k] = h, p[rtpHeaderSize:]
+			}
 			k++
 		}
 	}
-	bytes := uint64(len(fr.data) * nr)
 	for k = 0; k < n; {
-		sent, err := f.out.writeBatch(bufs[k:], dsts[k:])
+		sent, err := f.out.writeBatch(hdrs[k:], bodies[k:], dsts[k:])
 		k += sent
 		lost := k
 		switch {
@@ -264,19 +307,65 @@ func (f *fanout) send(fr *frame, seq uint64) {
 		}
 		for j := lost; j < k; j++ {
 			drops[j/np]++
-			bytes -= uint64(len(bufs[j]))
+			sizes[j/np] -= uint64(len(hdrs[j]) + len(bodies[j]))
 		}
 	}
-	var dropped uint64
-	for j, r := range readers {
+	var dropped, bytes uint64
+	for j, r := range picked {
 		r.packets.Add(uint64(np) - drops[j])
 		r.dropped.Add(drops[j])
+		r.bytes.Add(sizes[j])
+		r.thin.sent(first, np, drops[j] == uint64(np))
 		dropped += drops[j]
+		bytes += sizes[j]
 	}
 	f.dropped.Add(dropped)
 	f.bytes.Add(bytes)
 	clear(dsts) // drop the references to readers that may leave
-	clear(bufs)
+	clear(bodies)
+	clear(hdrs)
+	clear(picked)
+}
+
+// pick runs each reader's thinning policy and returns the readers that
+// get this frame, the first served turning with seq.
+func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpReader {
+	picked := f.picked[:0]
+	nr := len(readers)
+	var thinned uint64
+	for j := range nr {
+		r := readers[(j+int(seq%uint64(nr)))%nr]
+		if f.noThin {
+			picked = append(picked, r)
+			continue
+		}
+		if step, loss := r.thin.look(now, r.packets.Load(), r.dropped.Load()); step != 0 {
+			f.logStep(r, step, loss, now)
+		}
+		if !r.thin.take() {
+			r.thinned.Add(1)
+			thinned++
+			continue
+		}
+		picked = append(picked, r)
+	}
+	f.thinned.Add(thinned)
+	f.picked = picked
+	return picked
+}
+
+// logStep says that r stepped down or up, a line a while.
+func (f *fanout) logStep(r *udpReader, step int, loss float64, now time.Time) {
+	n, ok := f.stepLog.note(now)
+	if !ok {
+		return
+	}
+	msg := "reader thinned: fewer frames"
+	if step > 0 {
+		msg = "reader thinned less: more frames"
+	}
+	f.log.Info(msg, "address", r.rtp.String(), "share", fmt.Sprintf("%d/%d", r.thin.share(), thinSteps),
+		"loss", fmt.Sprintf("%.3f", loss), "steps", n)
 }
 
 // report sends a sender report to every reader's RTCP port; the

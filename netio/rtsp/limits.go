@@ -228,6 +228,9 @@ func (l *ledger) play(s *session, udp bool) (readers int, r refusal, refused boo
 	l.readers[s.key]++
 	l.total++
 	s.track.readers.Add(1)
+	if s.reader == nil {
+		s.track.libReaders.Add(1)
+	}
 	return l.total, refusal{}, false
 }
 
@@ -246,6 +249,9 @@ func (l *ledger) stopLocked(s *session) {
 	l.dec(l.readers, s.key)
 	l.total--
 	s.track.readers.Add(-1)
+	if s.reader == nil {
+		s.track.libReaders.Add(-1)
+	}
 }
 
 func (l *ledger) dec(m map[netip.Addr]int, key netip.Addr) {

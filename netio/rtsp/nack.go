@@ -66,36 +66,76 @@ func (r *retransmitter) stats() RetransmitStats {
 }
 
 // readerBudget is one reader's allowance of resent bytes: it grows by
-// resendShare of every byte the stream writes (to every reader alike)
-// from the reader's PLAY on, up to resendBurst.
+// resendShare of every byte sent to the reader (a thinned reader's
+// smaller stream gives it a smaller allowance) from its PLAY on, up to
+// resendBurst. A session the fan-out doesn't send to has its share of
+// the whole stream.
 type readerBudget struct {
 	mu        sync.Mutex
 	tokens    float64
 	seenTotal uint64
+	asked     [nackAsked]uint16 // the last numbers asked for, to tell a retry
+	nAsked    int
 }
 
-// subscribe answers ss's NACKs from now on. Call it from OnPlay, before
-// the session plays; a later PLAY subscribes again with a fresh budget.
-// The media is the session's own: a unicast UDP reader plays the server's
-// second stream (see the package documentation), whose SSRC gortsplib
-// stamps on what it resends.
-func (r *retransmitter) subscribe(ss *gortsplib.ServerSession) {
+// nackAsked is how many of a reader's recent requests are remembered: a
+// retry (lsview asks once more a round trip later) comes within a frame or
+// two, a few dozen requests at most.
+const nackAsked = 64
+
+// retry notes seq as asked for and says whether it was asked for before.
+func (b *readerBudget) retry(seq uint16) bool {
+	for i := range min(b.nAsked, nackAsked) {
+		if b.asked[i] == seq {
+			return true
+		}
+	}
+	b.asked[b.nAsked%nackAsked] = seq
+	b.nAsked++
+	return false
+}
+
+// subscribe dispatches ss's RTCP from now on: NACKs are answered, and
+// with receiver reports they tell r's thinning (thin.go) how the reader
+// fares; r is nil for a session the fan-out doesn't send to. gortsplib
+// keeps one RTCP callback a media, so both go through here. Call it from
+// OnPlay, before the session plays; a later PLAY subscribes again with a
+// fresh budget. The media is the session's own: a unicast UDP reader plays
+// the server's second stream (see the package documentation), whose SSRC
+// gortsplib stamps on what it resends, and the fan-out on what it sends.
+func (r *retransmitter) subscribe(ss *gortsplib.ServerSession, rd *udpReader) {
 	medias := ss.Medias()
 	if len(medias) == 0 {
 		return
 	}
 	medi := medias[0]
-	b := &readerBudget{seenTotal: r.hist.total()}
+	b := &readerBudget{seenTotal: r.sentTo(rd)}
 	ss.OnPacketRTCP(medi, func(pkt rtcp.Packet) {
-		if n, ok := pkt.(*rtcp.TransportLayerNack); ok {
-			r.answer(ss, medi, b, n, time.Now())
+		switch p := pkt.(type) {
+		case *rtcp.TransportLayerNack:
+			r.answer(ss, medi, rd, b, p, time.Now())
+		case *rtcp.ReceiverReport:
+			if rd != nil {
+				rd.thin.noteReport(p, time.Now())
+			}
 		}
 	})
 }
 
+// sentTo is the bytes a reader's budget grows from: its own, or the
+// stream's.
+func (r *retransmitter) sentTo(rd *udpReader) uint64 {
+	if rd != nil {
+		return rd.bytes.Load()
+	}
+	return r.hist.total()
+}
+
 // answer resends what n asks for, within b. Its work is bounded by
-// nackMaxSeqs lookups, its bytes by the budget.
-func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Media, b *readerBudget, n *rtcp.TransportLayerNack, now time.Time) {
+// nackMaxSeqs lookups, its bytes by the budget. The numbers n names are
+// the reader's own (thin.go): mapped to the stream's for the lookup, and
+// the resend carries the reader's again.
+func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Media, rd *udpReader, b *readerBudget, n *rtcp.TransportLayerNack, now time.Time) {
 	r.nacks.Add(1)
 	if tr := ss.Transport(); ss.State() != gortsplib.ServerSessionStatePlay || tr == nil || tr.Protocol != gortsplib.ProtocolUDP {
 		r.notReader.Add(1)
@@ -103,7 +143,7 @@ func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Me
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	total := r.hist.total()
+	total := r.sentTo(rd)
 	b.tokens = min(b.tokens+resendShare*float64(total-b.seenTotal), resendBurst)
 	b.seenTotal = total
 	looked := 0
@@ -114,7 +154,19 @@ func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Me
 				continue
 			}
 			looked++
-			pkt, size, ok := r.hist.get(seq, now)
+			src := seq
+			if rd != nil {
+				rd.thin.nacked.Add(1)
+				if b.retry(seq) {
+					rd.thin.retried.Add(1)
+				}
+				var known bool
+				if src, known = rd.thin.source(seq); !known {
+					r.gone.Add(1)
+					continue
+				}
+			}
+			pkt, size, ok := r.hist.get(src, now)
 			switch {
 			case !ok:
 				r.gone.Add(1)
@@ -125,6 +177,7 @@ func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Me
 				// (to the stream's, which the history's already has) and
 				// the packet is shared with every reader.
 				cp := *pkt
+				cp.SequenceNumber = seq
 				if err := ss.WritePacketRTP(medi, &cp); err != nil {
 					r.queueFull.Add(1)
 					continue

@@ -31,8 +31,9 @@
 // system calls a second.
 //
 // Two gortsplib streams carry a track's picture. The first gets every packet
-// through WritePacketRTPWithNTP and serves the readers gortsplib sends to
-// (TCP, multicast). The second is never written: OnSetup hands it to unicast
+// through WritePacketRTPWithNTP while it has readers gortsplib sends to
+// (TCP, multicast), and only each picture's last packet otherwise, which
+// keeps its RTP-Info exact at a fraction of the cost. The second is never written: OnSetup hands it to unicast
 // UDP sessions, so gortsplib sets them up, answers their PLAY, times them
 // out, takes their receiver reports (which the ghost reaper watches) and
 // tears them down, and sends them nothing. What it would send, fanout
@@ -65,7 +66,9 @@
 //     woken once a frame, not once a packet, as GStreamer's multiudpsink
 //     orders them), and hands them to sendmmsg, up to 1024 a call: 64
 //     readers of a 100-packet frame is 7 system calls. Nothing is
-//     allocated per packet; messages, addresses and buffers are reused.
+//     allocated per packet; messages, addresses and buffers are reused. A
+//     reader with a sequence space of its own (below) gets each packet as
+//     two iovecs, its 12-byte RTP header and the shared rest.
 //   - Isolation: a unicast UDP send never waits for its receiver. A reader
 //     whose socket is full, or that vanished (the ICMP error is not
 //     reported on an unconnected socket), loses its packets in the network
@@ -76,7 +79,11 @@
 //     served lose the rest of that frame. A send that fails for one
 //     destination (no route, a firewall) costs that reader that packet, and
 //     the batch goes on. Each reader counts its packets and drops. A writer
-//     more than maxBehind frames behind skips to the newest, for all.
+//     more than maxBehind frames behind skips to the newest, for all. The
+//     sending socket's buffer (sendBuffer) has room for a queue only one
+//     reader's path goes through (a qdisc, a Wi-Fi station's queue), so a
+//     slow viewer's queue drops its own packets rather than filling the
+//     buffer every send waits for.
 //   - Sender reports: gortsplib's stream would send none for the second
 //     stream (no packet went through it), so fanout runs gortsplib's own
 //     rtpsender with the same packets, capture times and period as the
@@ -90,10 +97,12 @@
 // GStreamer and gortsplib's client, tested here, start from the first
 // packet they get.
 //
-// Retransmission (nack.go, issue 14) answers a reader's NACKs from its
-// track's history of recent packets. Per-reader thinning goes in the
-// writer's per-reader loop: a decision a reader a frame in send, per-reader
-// state in udpReader.
+// Retransmission and per-reader thinning (issue 14, the DESIGN's loss row)
+// live beside each track's writer: nack.go resends from the track's history
+// of recent packets to the reader that asked; thin.go decides, a reader a
+// frame in send, whether it gets the frame, from what its RTCP (NACKs,
+// receiver reports) and its send drops say, and gives each reader a
+// sequence space of its own, so that a frame it skips leaves no gap.
 package rtsp
 
 import (
@@ -180,6 +189,9 @@ type Server struct {
 	// GhostTimeout ends a UDP reader whose RTSP connections are closed and
 	// who sends no RTCP (DefaultGhostTimeout).
 	GhostTimeout time.Duration
+	// NoThinning sends every unicast UDP reader every frame however it
+	// fares (see thin.go): to compare with thinning.
+	NoThinning bool
 
 	// Renditions are the names of the smaller versions of the picture
 	// served besides the main stream (its quality ladder, netio.Half,
@@ -400,6 +412,7 @@ type Stats struct {
 	ReaderDrops  uint64 // times a TCP or multicast reader's queue was full and it lost packets
 	UDPDrops     uint64 // RTP packets unicast UDP readers lost in this server (their sends failed or ran out of time)
 	UDPSkipped   uint64 // frames the UDP writers skipped, all readers of a track alike, for being behind
+	Thinned      uint64 // frames not sent to a unicast UDP reader to thin its stream, one a reader a frame
 	BytesWritten uint64
 	Refused      uint64 // connections, sessions and readers refused by a limit
 	Ghosts       uint64 // UDP readers ended for having no connection and sending no RTCP
@@ -429,6 +442,7 @@ func (s *Server) Stats() Stats {
 		st.BytesWritten += t.stream.Stats().BytesSent + t.fan.bytes.Load()
 		st.UDPDrops += t.fan.dropped.Load()
 		st.UDPSkipped += t.fan.skipped.Load()
+		st.Thinned += t.fan.thinned.Load()
 		st.Retransmit = st.Retransmit.add(t.rtx.stats())
 		if t.name != netio.Full {
 			if st.ByRendition == nil {
@@ -588,7 +602,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	if h.ledger.sessionClose(s) {
 		args := []any{"path", s.track.path, "readers", h.ledger.totalReaders(), "reason", errString(ctx.Error)}
 		if r := s.reader; r != nil {
-			args = append(args, "packets", r.packets.Load(), "dropped", r.dropped.Load())
+			args = append(args, "packets", r.packets.Load(), "dropped", r.dropped.Load(), "thinned", r.thinned.Load())
 		}
 		h.Logger.Info("reader left", args...)
 	}
@@ -727,7 +741,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if s.reader != nil {
 		s.track.fan.add(s.reader)
 	}
-	s.track.rtx.subscribe(ctx.Session)
+	s.track.rtx.subscribe(ctx.Session, s.reader)
 	h.Logger.Info("reader started", "remote", ctx.Conn.NetConn().RemoteAddr().String(),
 		"path", s.track.path, "transport", transportName(ctx.Session), "readers", n)
 	return &base.Response{StatusCode: base.StatusOK}, nil

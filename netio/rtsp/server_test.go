@@ -66,6 +66,15 @@ func serve(t testing.TB, s *Server) (stop func()) {
 
 func testJPEG(t testing.TB, w, h int) []byte {
 	t.Helper()
+	b, err := makeJPEG(w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// makeJPEG is testJPEG for a child process, which has no testing.TB.
+func makeJPEG(w, h int) ([]byte, error) {
 	// Gradients with edges and a little noise: about the detail, and so
 	// the size, of a camera's picture.
 	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
@@ -83,10 +92,8 @@ func testJPEG(t testing.TB, w, h int) []byte {
 		img.Cb[i], img.Cr[i] = byte(100+i%50), byte(140-i%30)
 	}
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80})
+	return buf.Bytes(), err
 }
 
 // request sends raw bytes on a new connection and returns the first

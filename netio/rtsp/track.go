@@ -68,7 +68,11 @@ type track struct {
 	closed  bool       // under writeMu: Serve closed the streams
 	frames  atomic.Uint64
 	readers atomic.Int64 // sessions playing it now; the ledger keeps it
-	rtx     retransmitter
+	// libReaders are the sessions playing it that gortsplib sends to
+	// (TCP-interleaved, multicast): while there is none, stream gets only
+	// each picture's last packet (see write).
+	libReaders atomic.Int64
+	rtx        retransmitter
 }
 
 // open sets up t's streams, encoder and fan-out on s's started gortsplib
@@ -92,6 +96,7 @@ func (t *track) open(s *Server) error {
 	// The SSRC the SETUP answers of UDP readers announce.
 	ssrc := udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
 	fan, degraded := newFanout(s.rtpConn, s.rtcpConn, ssrc)
+	fan.log, fan.noThin = s.Logger, s.NoThinning
 	if degraded != nil && t.name == netio.Full { // the same reason for every track: say it once
 		s.Logger.Info("rtp fan-out sends from the RTSP server's socket, through Go's poller", "reason", degraded)
 	}
@@ -132,9 +137,19 @@ func (t *track) write(jpeg []byte, captured, start time.Time) (uint32, []byte, e
 	if err := t.fan.put(pkts, captured); err != nil {
 		return 0, nil, fmt.Errorf("rtp fan-out: %w", err)
 	}
-	for _, p := range pkts {
-		if err := t.stream.WritePacketRTPWithNTP(t.media, p, captured); err != nil {
-			return 0, nil, fmt.Errorf("rtsp write: %w", err)
+	// gortsplib's stream allocates and marshals every packet it is given,
+	// reader or not: with unicast UDP readers only (the fan-out's), that
+	// was the largest cost left at one reader. Given only a picture's last
+	// packet, its sender still knows the next sequence number and the
+	// RTP time, so the RTP-Info of a TCP reader's PLAY stays exact; that
+	// reader is counted before its answer goes, so it gets whole pictures
+	// from the next one on.
+	all := t.libReaders.Load() > 0
+	for i, p := range pkts {
+		if all || i == len(pkts)-1 {
+			if err := t.stream.WritePacketRTPWithNTP(t.media, p, captured); err != nil {
+				return 0, nil, fmt.Errorf("rtsp write: %w", err)
+			}
 		}
 		// Kept once nothing changes it any more; a resend gets its
 		// reader's SSRC from gortsplib, on a copy.

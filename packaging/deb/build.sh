@@ -126,6 +126,7 @@ install -D -m 0755 "$work/bin/lsbroadcast" "$r/usr/bin/lsbroadcast"
 install -D -m 0755 "$work/bin/lsbroadcast-cv" "$r/usr/bin/lsbroadcast-cv"
 install -D -m 0644 "$pkg/systemd/lsbroadcast.service" "$r/lib/systemd/system/lsbroadcast.service"
 install -D -m 0644 "$pkg/udev/70-lsbroadcast.rules" "$r/lib/udev/rules.d/70-lsbroadcast.rules"
+install -D -m 0644 "$pkg/sysctl/30-lsbroadcast.conf" "$r/usr/lib/sysctl.d/30-lsbroadcast.conf"
 install -D -m 0644 "$pkg/etc/lsbroadcast.conf" "$r/etc/lsbroadcast/lsbroadcast.conf"
 docs "$r" lsbroadcast
 install -m 0644 "$here/README.Debian" "$r/usr/share/doc/lsbroadcast/README.Debian"

@@ -335,6 +335,10 @@ func TestAMD64Booted(t *testing.T) {
 		if st := v.must("stat -c '%U %a' /var/lib/lsbroadcast"); st != "lsbroadcast 750" {
 			t.Errorf("state directory: %s", st)
 		}
+		// The fan-out's 4 MiB send buffer needs the cap raised (sysctl.d).
+		if m := v.must("sysctl -n net.core.wmem_max"); m != "4194304" {
+			t.Errorf("net.core.wmem_max is %s, want 4194304 from /usr/lib/sysctl.d/30-lsbroadcast.conf", m)
+		}
 		// The image edited the conffile; an upgrade (here a reinstall)
 		// keeps the edit and starts nothing.
 		v.must("dpkg -i /root/lsbroadcast.deb")

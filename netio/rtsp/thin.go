@@ -1,0 +1,256 @@
+package rtsp
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// Per-reader thinning (issue 14, the DESIGN's loss row): a unicast UDP
+// reader that can't keep up gets fewer whole frames rather than every
+// frame broken (one lost packet loses a JPEG picture), and more again
+// when its link recovers. One reader's state never touches another's.
+//
+// What it hears. A reader's loss over a short window is the worst of: the
+// packets it asked for again (generic NACKs, lsview's) against those sent;
+// the share of its requests that are retries, past a quarter (lsview asks
+// once more when a resend did not come: the resends' own loss, a sample
+// of its path's loss now); the packets this server failed to send it (its
+// own send drops); and the fraction lost of its latest RTCP receiver
+// report (every client sends those; gortsplib's every 5 s, so they are the
+// slow signal, the only one from ffmpeg or GStreamer). The retries matter: lsview asks
+// for the first packet missing in a picture, and gives the picture up a
+// frame interval later, so on a link dropping whole tails of pictures
+// (a queue overflowing) it asks for one or two packets a picture, which
+// against the packets sent looks like random loss of 2 %, the loss
+// retransmission repairs; the resends, lost as often as the rest there,
+// tell the two apart. A report covers the time since the one before: it is
+// believed only if the reader's rate did not change meanwhile, or it would
+// judge the new rate by the old one's loss. The report's jitter is not
+// used: a queue filling shows as loss soon enough at these rates.
+//
+// What it does: AIMD on the share of frames, in eighths of the source's
+// rate. Loss above thinLossHigh over a window halves the share (floor one
+// eighth); a reader clean for thinCleanFor gets one eighth more. Halving
+// on loss and adding a constant step is what makes flows that share a
+// bottleneck converge to equal shares (Chiu and Jain, 1989, TCP's
+// reasoning): readers behind one Wi-Fi link tend to fair shares without
+// knowing of each other, and a reader alone on a bad link gets what its
+// link carries. (Only tend: a step is an eighth of the stream, and a link
+// that carries just a few steps leaves the shares uneven from second to
+// second, BenchmarkThinShares; smaller renditions are the answer there.)
+// The frames it gets are spread evenly (a credit of the share a frame, a
+// frame each whole).
+//
+// What the reader sees. Each reader has its own sequence space (as an SFU
+// rewrites): the packets of the frames it gets are numbered on from its
+// last, so a skipped frame leaves no gap, and thinning never looks like
+// loss to its depacketiser, its loss statistics, or its NACKs. The
+// rewritten number goes in a per-reader copy of the 12-byte RTP header,
+// sent with the shared payload as a second iovec: nothing else is copied
+// per reader. A reader never thinned nor skipped keeps the stream's own
+// numbers and is sent the shared packet whole, as before. Its NACKs name
+// its own numbers: a ring of the frames it was sent (first number, packet
+// count, offset to the stream's) maps them back to the shared history,
+// and the resend carries the reader's number again. Sender reports keep
+// the stream's packet and octet counts, so a thinned reader's are higher
+// than what it was sent (an approximation no client we know acts on); the
+// RTP↔NTP mapping, what players use them for, is exact.
+const (
+	// thinSteps is the resolution of a reader's share: eighths, so the
+	// floor is one frame in eight (about 4 fps of 30), still a moving
+	// picture, and the step up from the floor is gentle.
+	thinSteps = 8
+	// thinWindow is the shortest window a verdict is made on: at 30 fps
+	// 15 frames, some 1000 packets of 720p, so 5 % is 50 packets, not
+	// noise; and short enough to step down within about a second of a
+	// link going bad (three halvings from full to the floor take 1.5 s).
+	thinWindow = 500 * time.Millisecond
+	// thinMinPackets is what a window must have seen, or else it grows up
+	// to thinWindowMax: a small rendition at a low share sends few.
+	thinMinPackets = 30
+	thinWindowMax  = 2 * time.Second
+	// thinMinRetrySample is the requests a window must have for their
+	// retries to be a loss rate, and thinRetryHigh the share of retries
+	// that is one. A retry also follows a resend that was only late (lsview
+	// asks again after its round trip plus 2 ms, and a loaded machine
+	// answers later than that): at 2 % random loss lsview retried 0 to 1
+	// request of 8–19 in a window, behind a queue overflowing 5 or 6 of
+	// 10–12 (netlab, 720p, 10 Mbit/s), so a quarter tells them apart with
+	// room on both sides; at 8 requests that takes 3 retries.
+	thinMinRetrySample = 8
+	thinRetryHigh      = 0.25
+	// thinLossHigh: above it, the reader's share halves. Retransmission
+	// recovers 1–2 % (Wi-Fi's usual loss) whole; past about 5 % most
+	// frames need more than one round of resends, and fewer frames
+	// recover better.
+	thinLossHigh = 0.05
+	// thinCleanFor is how long a reader must stay under thinLossHigh before
+	// it gets one step more: two windows, so one lucky window is not
+	// enough, and from the floor to full takes 7 s, slow enough that eight
+	// viewers probing one link don't all overshoot at once.
+	thinCleanFor = time.Second
+	// thinRing is how many of a reader's recent frames it can ask about
+	// again: 64 frames covers the history's half a second up to 120 fps.
+	thinRing = 64
+	// thinLogEvery bounds the lines about readers stepping down and up.
+	thinLogEvery = 5 * time.Second
+)
+
+// thinState is one reader's thinning: the writer's own fields, and what
+// the reader's RTCP handler tells it.
+type thinState struct {
+	// The writer's own.
+	cut        int // eighths of the source's frames withheld, 0 (none) to thinSteps-1
+	credit     int
+	next       uint16 // the reader's next sequence number
+	started    bool
+	winStart   time.Time
+	cleanSince time.Time
+	changed    time.Time // when the share last changed
+	winPackets uint64    // counters at the window's start
+	winDropped uint64
+	winNACKed  uint64
+	winRetried uint64
+
+	// Shared with the RTCP handler.
+	nacked  atomic.Uint64           // sequence numbers asked for again
+	retried atomic.Uint64           // of them, asked for before
+	frames  [thinRing]atomic.Uint64 // sent frames: first<<32 | count<<16 | offset
+	head    atomic.Uint32           // frames recorded
+	rr      struct {
+		sync.Mutex
+		loss     float64   // the latest report's fraction lost; < 0 none since the writer looked
+		prev, at time.Time // when the report before it, and it, arrived
+	}
+}
+
+// share is the reader's share of the source's frames, in eighths.
+func (t *thinState) share() int { return thinSteps - t.cut }
+
+// take says whether the reader gets the frame now being sent.
+func (t *thinState) take() bool {
+	t.credit += t.share()
+	if t.credit < thinSteps {
+		return false
+	}
+	t.credit -= thinSteps
+	return true
+}
+
+// look runs the policy once a window: packets and dropped are the reader's
+// counters of packets sent and lost in this server. It returns -1 when the
+// reader stepped down, +1 up, and the loss the verdict was made on.
+func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss float64) {
+	if t.winStart.IsZero() {
+		t.restart(now, packets, dropped)
+		t.cleanSince = now
+		return 0, 0
+	}
+	age := now.Sub(t.winStart)
+	offered := packets + dropped - t.winPackets - t.winDropped
+	if age < thinWindow || (offered < thinMinPackets && age < thinWindowMax) {
+		return 0, 0
+	}
+	nacked := t.nacked.Load() - t.winNACKed
+	if offered > 0 {
+		loss = float64(max(nacked, dropped-t.winDropped)) / float64(offered)
+	}
+	if nacked >= thinMinRetrySample {
+		if r := float64(t.retried.Load()-t.winRetried) / float64(nacked); r > thinRetryHigh {
+			loss = max(loss, r)
+		}
+	}
+	if rr, ok := t.report(); ok {
+		loss = max(loss, rr)
+	}
+	t.restart(now, packets, dropped)
+	switch {
+	case loss > thinLossHigh:
+		t.cleanSince = now
+		if t.share() > 1 {
+			t.cut = thinSteps - max(t.share()/2, 1)
+			t.changed = now
+			// A phase of its own: readers at one share behind one link
+			// would otherwise take the same frames, and their bursts
+			// together overflow the queue each alone fits.
+			t.credit = rand.IntN(thinSteps)
+			return -1, loss
+		}
+	case t.cut > 0 && now.Sub(t.cleanSince) >= thinCleanFor:
+		t.cut--
+		t.cleanSince, t.changed = now, now
+		return 1, loss
+	}
+	return 0, loss
+}
+
+func (t *thinState) restart(now time.Time, packets, dropped uint64) {
+	t.winStart, t.winPackets, t.winDropped = now, packets, dropped
+	t.winNACKed, t.winRetried = t.nacked.Load(), t.retried.Load()
+}
+
+// report is the fraction lost of a receiver report that arrived since the
+// last look and covers no change of share.
+func (t *thinState) report() (float64, bool) {
+	t.rr.Lock()
+	defer t.rr.Unlock()
+	loss := t.rr.loss
+	t.rr.loss = -1
+	if loss < 0 || t.rr.at.IsZero() || (!t.changed.IsZero() && !t.rr.prev.After(t.changed)) {
+		return 0, false
+	}
+	return loss, true
+}
+
+// noteReport takes a receiver report's first block: a session plays one
+// media, one source, so that is the only one a reader has to report on.
+func (t *thinState) noteReport(rr *rtcp.ReceiverReport, now time.Time) {
+	if len(rr.Reports) == 0 {
+		return
+	}
+	t.rr.Lock()
+	t.rr.loss = float64(rr.Reports[0].FractionLost) / 256
+	t.rr.prev, t.rr.at = t.rr.at, now
+	t.rr.Unlock()
+}
+
+// base is the reader's sequence number for the first packet of a frame
+// whose stream number is first: the stream's own for a reader that has
+// missed nothing yet.
+func (t *thinState) base(first uint16) uint16 {
+	if !t.started {
+		t.started, t.next = true, first
+	}
+	return t.next
+}
+
+// sent records a frame of count packets from stream number first as sent
+// from t.base(first) on; a frame the reader got none of (the uplink's
+// budget ran out) takes no numbers, so it leaves no gap either.
+func (t *thinState) sent(first uint16, count int, none bool) {
+	if none {
+		return
+	}
+	h := t.head.Load()
+	t.frames[h%thinRing].Store(uint64(t.next)<<32 | uint64(uint16(count))<<16 | uint64(first-t.next))
+	t.head.Store(h + 1)
+	t.next += uint16(count)
+}
+
+// source maps a sequence number of the reader's to the stream's, if it
+// names a packet of a frame the reader was sent recently.
+func (t *thinState) source(seq uint16) (uint16, bool) {
+	h := t.head.Load()
+	for i := range min(h, thinRing) {
+		e := t.frames[(h-1-i)%thinRing].Load()
+		start, count, off := uint16(e>>32), uint16(e>>16), uint16(e)
+		if seq-start < count {
+			return seq + off, true
+		}
+	}
+	return 0, false
+}
