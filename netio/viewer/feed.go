@@ -284,7 +284,7 @@ func (r *ladderRun) look(now time.Time) {
 		r.failed(f, fmt.Errorf("no picture within %v", switchWait))
 	}
 	r.refreshRungs()
-	r.choose.named(r.s.sourceFPS())
+	r.choose.rate(r.s.sourceFPS())
 	f := r.cur
 	if f == nil {
 		return

@@ -144,22 +144,24 @@ const (
 	// short enough that two bad looks step down within the 1–2 s a
 	// viewer tolerates a stutter.
 	ladderLook = 500 * time.Millisecond
-	// downAfter is how long a rung must be bad to be left: two looks in
-	// a row, so a single burst of loss (Wi-Fi retries a frame, a
-	// microwave) does not cost a rung.
+	// downAfter is how long a rung must be bad to be left: over two
+	// looks, the latest not clean, so a single burst of loss (Wi-Fi
+	// retries a frame, a microwave) does not cost a rung.
 	downAfter = time.Second
 	// badShare: a rung that delivers under this share of the source's
-	// pictures stutters visibly (under 21 of 30 fps), and the server is
-	// thinning it or the link is losing it; the next rung down needs
-	// well under half the bytes (see need).
-	badShare = 0.7
+	// pictures (24 of 30 fps) over downAfter is thinned by the server or
+	// lost by the link: the link doesn't carry it, and the next rung down
+	// needs well under half the bytes (see need). A viewer that stayed
+	// on a rung thinned to 20 fps kept 12 Mbit/s of a 20 Mbit/s link that
+	// seven others shared at 8 fps.
+	badShare = 0.85
 	// badLoss: more than this share of pictures lost after
 	// retransmission is a link that cannot carry the rung.
 	badLoss = 0.15
 	// cleanShare and cleanLoss make a look clean: near the source's rate
 	// (a look of 500 ms counts 15 ± 1 pictures at 30 fps), almost nothing
 	// lost. Only clean time counts towards a probe up.
-	cleanShare = 0.85
+	cleanShare = 0.9
 	cleanLoss  = 0.02
 	// probeBase is the clean time before the first probe up; each failed
 	// probe to a rung doubles it for that rung, up to probeMax, and every
@@ -171,9 +173,7 @@ const (
 	// itself, and its probe back-off is forgotten.
 	probeHold = 10 * time.Second
 	// peakMemory is how long the best rate seen stands for the source's
-	// rate when the broadcaster names none, or a camera delivers fewer
-	// pictures than it named (a dark room lengthens the exposure): the
-	// chooser then stops stepping down after this long.
+	// rate until that is known (see Session.sourceFPS).
 	peakMemory = 10 * time.Second
 	// fitShare: a rung fits a measured throughput when it needs at most
 	// this share of it, the rest headroom for bursts and retransmission.
@@ -200,12 +200,11 @@ type sample struct {
 type chooser struct {
 	rungs   []Rung
 	cur     int
-	nominal float64 // the source's rate as the broadcaster names it; 0 unknown
+	nominal float64 // the source's rate (Session.sourceFPS); 0 unknown
 	rng     *rand.Rand
 
 	peaks   []float64 // rates of the looks within peakMemory, newest last
-	bad     time.Duration
-	badPay  uint64 // payload bytes over the bad stretch
+	window  []sample  // the looks at cur within downAfter, newest last
 	clean   time.Duration
 	since   time.Duration // at cur
 	probing bool          // cur was reached by a probe up, not yet held probeHold
@@ -226,10 +225,11 @@ func newChooser(rungs []Rung, cur int, nominal float64, rng *rand.Rand) *chooser
 	return c
 }
 
-// named takes the source's rate once known (measured from the first
-// pictures when the broadcaster names none), as if named from the start.
-func (c *chooser) named(fps float64) {
-	if c.nominal > 0 || fps <= 0 {
+// rate takes the source's rate as now known: measured from the first
+// pictures' RTP times, which also says when a camera delivers fewer than
+// it is set to (a dark room lengthens the exposure), else as named.
+func (c *chooser) rate(fps float64) {
+	if fps <= 0 || fps == c.nominal {
 		return
 	}
 	c.nominal = fps
@@ -238,25 +238,23 @@ func (c *chooser) named(fps float64) {
 	}
 }
 
-// ref is the rate a good rung delivers: the source's named rate, or the
-// best seen lately where lower (see peakMemory) or where none is named.
-// The best is the mean of the top quarter of the looks' rates: one look
-// of 500 ms counts 15 ± 1 pictures at 30 fps, and the single highest
-// would set the bar a picture too high.
+// ref is the rate a good rung delivers: the source's, or while that is
+// unknown the best seen lately, the mean of the top quarter of the looks'
+// rates (one look of 500 ms counts 15 ± 1 pictures at 30 fps, and the
+// single highest would set the bar a picture too high). Never lower than
+// a known source rate: a server thinning this reader for long would
+// otherwise pass for the source.
 func (c *chooser) ref() float64 {
+	if c.nominal > 0 {
+		return c.nominal
+	}
 	top := slices.Sorted(slices.Values(c.peaks))
 	top = top[len(top)-max(1, len(top)/4):]
 	best := 0.0
 	for _, p := range top {
 		best += p / float64(len(top))
 	}
-	switch {
-	case c.nominal <= 0:
-		return best
-	case best <= 0:
-		return c.nominal
-	}
-	return min(c.nominal, best)
+	return best
 }
 
 // look takes one look at the rung playing and returns the rung to play:
@@ -265,12 +263,7 @@ func (c *chooser) look(l sample) int {
 	if l.Span <= 0 {
 		return c.cur
 	}
-	secs := l.Span.Seconds()
-	fps := float64(l.Frames) / secs
-	loss := 0.0
-	if n := l.Frames + l.Lost; n > 0 {
-		loss = float64(l.Lost) / float64(n)
-	}
+	fps, loss := rates(l)
 	c.remember(fps, l)
 	ref := c.ref()
 	c.since += l.Span
@@ -280,24 +273,48 @@ func (c *chooser) look(l sample) int {
 	if l.Frames > 0 && loss < badLoss {
 		c.learn(c.cur, float64(l.Bytes)/float64(l.Frames))
 	}
-	switch {
-	case (ref > 0 && fps < badShare*ref) || loss > badLoss:
-		c.clean = 0
-		c.bad += l.Span
-		c.badPay += l.Payload
-		if c.bad >= downAfter && c.cur < len(c.rungs)-1 {
-			return c.down(float64(c.badPay)/c.bad.Seconds(), ref)
+	c.window = append(c.window, l)
+	var w sample
+	for i := len(c.window) - 1; i >= 0; i-- {
+		if w.Span >= downAfter {
+			c.window = c.window[i+1:]
+			break
 		}
-	case fps >= cleanShare*ref && loss <= cleanLoss:
-		c.bad, c.badPay = 0, 0
+		s := c.window[i]
+		w.Span, w.Frames, w.Lost, w.Payload = w.Span+s.Span, w.Frames+s.Frames, w.Lost+s.Lost, w.Payload+s.Payload
+	}
+	clean := fps >= cleanShare*ref && loss <= cleanLoss
+	switch {
+	case clean:
 		c.clean += l.Span
 		if c.clean >= c.wait && c.cur > 0 {
 			return c.cur - 1
 		}
-	default: // neither: wait and see
-		c.bad, c.badPay = 0, 0
+	case badLook(fps, loss, ref):
+		c.clean = 0
+	}
+	// Bad over the last downAfter, and not clean now: a server thinning
+	// a reader steps it between rates (30, 15, 30 fps), so a window, not
+	// each look, says whether the rung is carried.
+	wfps, wloss := rates(w)
+	if !clean && w.Span >= downAfter && badLook(wfps, wloss, ref) && c.cur < len(c.rungs)-1 {
+		return c.down(float64(w.Payload)/w.Span.Seconds(), ref)
 	}
 	return c.cur
+}
+
+// badLook says whether a rate and a loss are a rung the link can't carry.
+func badLook(fps, loss, ref float64) bool {
+	return (ref > 0 && fps < badShare*ref) || loss > badLoss
+}
+
+// rates are a sample's pictures a second and share of pictures lost.
+func rates(l sample) (fps, loss float64) {
+	fps = float64(l.Frames) / l.Span.Seconds()
+	if n := l.Frames + l.Lost; n > 0 {
+		loss = float64(l.Lost) / float64(n)
+	}
+	return fps, loss
 }
 
 // remember keeps the look's rate for ref, forgetting those past
@@ -399,7 +416,7 @@ func (c *chooser) failed(i int) {
 // next probe up, from the back-off of the rung above.
 func (c *chooser) arrive(i int, probe bool) {
 	c.cur, c.probing, c.since = i, probe, 0
-	c.bad, c.badPay, c.clean = 0, 0, 0
+	c.window, c.clean = c.window[:0], 0
 	wait := probeBase
 	if i > 0 {
 		for range c.fails[i-1] {

@@ -103,9 +103,29 @@ func TestChooserLearnsTheRate(t *testing.T) {
 	if at := drive(c, choked, 2*time.Second); at[len(at)-1] != full {
 		t.Fatalf("moved on no reference: %v", at)
 	}
-	c.named(30)
+	c.rate(30)
 	if at := drive(c, choked, 2*time.Second); at[len(at)-1] != quarter {
 		t.Fatalf("with the rate known: %v", at)
+	}
+}
+
+// TestChooserLeavesAThinnedRung: a server thinning the reader steps its
+// rate between 30 and 15 fps, or holds it at 20: neither is a rung the
+// link carries.
+func TestChooserLeavesAThinnedRung(t *testing.T) {
+	for _, rates := range [][]uint64{{7, 15}, {10, 10}} { // pictures a look: 14 and 30 fps, 20 fps
+		c := newTestChooser(2)
+		var at []int
+		for i := range 8 {
+			n := rates[i%2]
+			if want := c.look(sample{Span: ladderLook, Frames: n, Bytes: n * testBPF[c.cur], Payload: n * testBPF[c.cur]}); want != c.cur {
+				c.moved(want)
+			}
+			at = append(at, c.cur)
+		}
+		if n := firstAt(at, half); n < 0 || n > 3 {
+			t.Errorf("pictures a look %v: rungs %v, want half within 2 s", rates, at)
+		}
 	}
 }
 
@@ -212,13 +232,17 @@ func TestChooserProbeHeldForgetsBackOff(t *testing.T) {
 	}
 }
 
-// TestChooserDarkCamera: a camera that sends 15 fps while it names 30 is
-// not a bad link: after stepping down for lack of pictures the chooser
-// learns the rate it can have and climbs back.
+// TestChooserDarkCamera: a camera that sends 15 fps while it is set to
+// 30 is not a bad link: once the session has measured the rate from the
+// RTP times (a second in), a chooser that stepped down on the named rate
+// climbs back.
 func TestChooserDarkCamera(t *testing.T) {
 	c := newTestChooser(5)
 	var at []int
-	for range int(2 * time.Minute / ladderLook) {
+	for i := range int(2 * time.Minute / ladderLook) {
+		if i == 2 {
+			c.rate(15)
+		}
 		l := sample{Span: ladderLook, Frames: 15 / 2, Bytes: 15 / 2 * testBPF[c.cur], Payload: 15 / 2 * testBPF[c.cur]}
 		if want := c.look(l); want != c.cur {
 			c.moved(want)
@@ -227,6 +251,19 @@ func TestChooserDarkCamera(t *testing.T) {
 	}
 	if last := at[len(at)-20:]; slices.Max(last) != full {
 		t.Fatalf("not back at full after two minutes: %v", at)
+	}
+}
+
+// TestChooserThinnedForLong: a reader thinned to 20 fps for a minute at
+// the lowest rung never takes that for the source's rate: it doesn't
+// probe up.
+func TestChooserThinnedForLong(t *testing.T) {
+	c := newTestChooser(6)
+	c.moved(quarter)
+	for range int(time.Minute / ladderLook) {
+		if want := c.look(sample{Span: ladderLook, Frames: 10, Bytes: 10 * testBPF[quarter], Payload: 10 * testBPF[quarter]}); want != c.cur {
+			t.Fatalf("moved to %d", want)
+		}
 	}
 }
 

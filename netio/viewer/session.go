@@ -449,12 +449,15 @@ func (s *Session) frameFrom(f *feed) func(rtsp.Frame) {
 }
 
 // rtpSamples is how many picture intervals measure the source's rate:
-// half a second at 30 fps, before a server thins a reader that is behind.
-const rtpSamples = 16
+// a second at 30 fps.
+const rtpSamples = 32
 
 // noteRTP measures the source's rate from the RTP times of the first
-// pictures (under feedMu): the median interval, which a late picture or
-// two doesn't move. Every rung has the same RTP clock.
+// pictures (under feedMu): the shortest interval seen twice (within
+// 15 %). Not the median: a server thinning this reader from its first
+// second sends every other picture, and the median would be twice the
+// source's interval; one short interval alone may be a capture's jitter.
+// Every rung has the same RTP clock.
 func (s *Session) noteRTP(ts uint32) {
 	if len(s.rtpDeltas) >= rtpSamples {
 		return
@@ -466,19 +469,25 @@ func (s *Session) noteRTP(ts uint32) {
 	if d < 750 || d > 90000 {
 		return
 	}
-	if s.rtpDeltas = append(s.rtpDeltas, d); len(s.rtpDeltas) == rtpSamples {
-		sorted := slices.Sorted(slices.Values(s.rtpDeltas))
-		s.measured.Store(math.Float64bits(90000 / float64(sorted[rtpSamples/2])))
+	if s.rtpDeltas = append(s.rtpDeltas, d); len(s.rtpDeltas) < rtpSamples {
+		return
+	}
+	sorted := slices.Sorted(slices.Values(s.rtpDeltas))
+	for i := range len(sorted) - 1 {
+		if float64(sorted[i+1]) <= 1.15*float64(sorted[i]) {
+			s.measured.Store(math.Float64bits(90000 / float64(sorted[i])))
+			return
+		}
 	}
 }
 
-// sourceFPS is the source's rate: as the broadcaster names it, else as
-// measured; 0 until known.
+// sourceFPS is the source's rate: as measured, else as the broadcaster
+// names it; 0 until known.
 func (s *Session) sourceFPS() float64 {
-	if fps := s.Stream().FPS; fps > 0 {
-		return float64(fps)
+	if fps := math.Float64frombits(s.measured.Load()); fps > 0 {
+		return fps
 	}
-	return math.Float64frombits(s.measured.Load())
+	return float64(s.Stream().FPS)
 }
 
 // setActive makes f the feed whose pictures are shown (nil: none).
