@@ -38,6 +38,7 @@ type options struct {
 	transport rtsp.Transport
 	via       viewer.Via
 	nack      bool
+	quality   viewer.Quality
 	wait      time.Duration // how long --list and name lookups browse
 	size      [2]int        // window canvas
 	logLevel  string
@@ -93,6 +94,8 @@ flags:
 	mdnsFlag := fs.String("mdns", "all", "discovery: all, off, or interfaces IFACE[,IFACE]")
 	fs.BoolVar(&o.nack, "nack", true, "over UDP, ask the broadcaster again for lost packets (RTCP NACK)")
 	transport := fs.String("transport", "auto", "RTP transport: auto, udp, tcp or multicast")
+	quality := fs.String("quality", string(viewer.QualityAuto),
+		"picture size: auto (what the link carries), or hold full, half or quarter (the broadcaster's quality ladder)")
 	via := fs.String("via", string(viewer.ViaAuto),
 		"where the video comes from: pi (the broadcaster), relay (the relay it names; the chat stays with the broadcaster) or auto (the broadcaster)")
 	wait := fs.Duration("wait", 3*time.Second, "how long --list and name lookups look for broadcasters")
@@ -115,6 +118,9 @@ flags:
 		return nil, err
 	}
 	if o.transport, err = rtsp.ParseTransport(*transport); err != nil {
+		return nil, err
+	}
+	if o.quality, err = viewer.ParseQuality(*quality); err != nil {
 		return nil, err
 	}
 	if *wait <= 0 || *wait > time.Minute {

@@ -82,6 +82,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"a", "b"},                        // two targets
 		{"--mdns", "eth0,"},               // bad interface list
 		{"--transport", "carrier-pigeon"}, // unknown transport
+		{"--quality", "best"},             // not a rung
 		{"--window", "10x10"},             // too small
 		{"--wait", "-1s"},
 		{"--headless", "--frames", "-1"},
@@ -90,6 +91,12 @@ func TestParseArgsErrors(t *testing.T) {
 		if _, err := parseArgs(args, io.Discard); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+	if o, err := parseArgs([]string{"--quality", "Quarter", "cam"}, io.Discard); err != nil || o.quality != netio.Quarter {
+		t.Errorf("--quality Quarter: %+v, %v", o, err)
+	}
+	if o, err := parseArgs([]string{"cam"}, io.Discard); err != nil || o.quality != viewer.QualityAuto {
+		t.Errorf("default quality: %+v, %v", o, err)
 	}
 	o, err := parseArgs([]string{"--mdns", "off", "cam"}, io.Discard)
 	if err != nil || o.target.kind != byHost || o.target.host != "cam" {

@@ -34,7 +34,7 @@ type player struct {
 // startPlayer starts playing st until ctx ends or close is called; close
 // it before leaving. headless decodes for the stats only (see newDecoder).
 func startPlayer(ctx context.Context, o *options, st viewer.Stream, headless bool, log *slog.Logger) (*player, error) {
-	cfg := viewer.Config{Stream: st, Transport: o.transport, Via: o.via, NoNACK: !o.nack, Logger: log}
+	cfg := viewer.Config{Stream: st, Transport: o.transport, Via: o.via, NoNACK: !o.nack, Quality: o.quality, Logger: log}
 	if st.HasChat() {
 		h, err := hello(o)
 		if err != nil {
@@ -91,6 +91,11 @@ func (p *player) stats() stats {
 	}
 	st.NACKs, st.Recovered = s.Recover.NACKs, s.Recover.Recovered
 	st.NACKRTTMS = float64(s.Recover.RTT.Microseconds()) / 1000
+	st.Rung, st.Quality, st.QualityNote, st.Switches = s.Rung.Name, string(s.Quality), s.QualityNote, s.Switches
+	st.RungSeconds = map[string]float64{}
+	for name, d := range s.RungTime {
+		st.RungSeconds[name] = d.Seconds()
+	}
 	return st
 }
 
@@ -319,6 +324,15 @@ type stats struct {
 	NACKs     uint64  `json:"nacks"`     // lost packets asked for again
 	Recovered uint64  `json:"recovered"` // of those, arrived
 	NACKRTTMS float64 `json:"nack_rtt_ms"`
+
+	// The quality ladder: the rung playing at the end (netio.Full or a
+	// rendition's name), how long each played, the hold (--quality, F4)
+	// and why it is not met, and how often the rung changed.
+	Rung        string             `json:"rung"`
+	RungSeconds map[string]float64 `json:"rung_seconds"`
+	Quality     string             `json:"quality"`
+	QualityNote string             `json:"quality_note,omitempty"`
+	Switches    uint64             `json:"rung_switches"`
 }
 
 // writeStats prints one line of JSON; its chat state names the server.

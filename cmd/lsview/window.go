@@ -12,6 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/lsbroadcast/lsbroadcast/netio"
 	"github.com/lsbroadcast/lsbroadcast/netio/chat"
 	"github.com/lsbroadcast/lsbroadcast/netio/textsafe"
 	"github.com/lsbroadcast/lsbroadcast/netio/viewer"
@@ -24,11 +25,12 @@ const (
 	keyCodeLF        = 10
 	keyCodeBackspace = 8
 	keyCodeDelete    = 127
-	// keyCodeF1, keyCodeF2 and keyCodeF3 are F1, F2 and F3 as the Qt and
-	// GTK backends report them: the X11 keysyms (XK_F1, XK_F2, XK_F3).
+	// keyCodeF1 to keyCodeF4 are F1 to F4 as the Qt and GTK backends
+	// report them: the X11 keysyms (XK_F1 to XK_F4).
 	keyCodeF1   = 0xFFBE
 	keyCodeF2   = 0xFFBF
 	keyCodeF3   = 0xFFC0
+	keyCodeF4   = 0xFFC1
 	statusEvery = 500 * time.Millisecond
 	// waitKeyMillis is the GUI loop's beat: keys and new pictures are
 	// looked at this often.
@@ -402,8 +404,9 @@ func (w *windowLoop) keys() keyResult {
 }
 
 // windowKey takes the keys that work the window rather than the chat box:
-// F2 shows the status line's counters, F3 opens the settings, which then
-// take every key but Ctrl+Q, F1 and F11. Full screen is F11 only: a letter
+// F2 shows the status line's counters, F4 turns the picture size (the
+// quality ladder's hold), F3 opens the settings, which then take every
+// key but Ctrl+Q, F1, F2, F4 and F11. Full screen is F11 only: a letter
 // such as "f" would also start every message that begins with it. While
 // the help is up, every key goes to press, which closes it.
 func (w *windowLoop) windowKey(t typed) bool {
@@ -416,6 +419,9 @@ func (w *windowLoop) windowKey(t typed) bool {
 		return true
 	case t.key == editF3:
 		w.toggleSettings()
+		return true
+	case t.key == editF4:
+		w.cycleQuality()
 		return true
 	case w.u.settings.open:
 		switch t.key {
@@ -445,6 +451,35 @@ func (w *windowLoop) toggleSettings() {
 	if s.open && !w.chat {
 		s.msg, s.warn = viewer.ErrNoChat.Error(), true
 	}
+}
+
+// cycleQuality turns the hold on the quality ladder to the next of auto,
+// full, half and quarter, and says in the panel what that shows.
+func (w *windowLoop) cycleQuality() {
+	s := w.p.session
+	q := s.Quality().Next()
+	s.SetQuality(q)
+	w.u.note(qualityNote(q, s.Rungs()))
+	w.panelDirty, w.nextStatus = true, time.Time{}
+}
+
+// qualityNote says what a hold on q shows, with the rungs offered.
+func qualityNote(q viewer.Quality, rungs []viewer.Rung) string {
+	if q == viewer.QualityAuto {
+		if len(rungs) == 1 {
+			return "picture size: auto; this broadcaster offers the full size only"
+		}
+		return "picture size: auto, as large as the connection carries"
+	}
+	for _, r := range rungs {
+		if r.Name == string(q) {
+			if size := r.Size(); size != "" {
+				return fmt.Sprintf("picture size: %s (%s), held · F4: next", q, strings.Replace(size, "x", "×", 1))
+			}
+			return fmt.Sprintf("picture size: %s, held · F4: next", q)
+		}
+	}
+	return fmt.Sprintf("picture size: %s is not offered by this broadcaster; showing full · F4: next", q)
 }
 
 // toggleFullScreen switches between full screen and the window; the next
@@ -570,11 +605,26 @@ func (w *windowLoop) statusLine(now time.Time) string {
 	if !w.lostAt.IsZero() && now.Sub(w.lostAt) < lossMemory {
 		health = "losing frames"
 	}
-	line := fmt.Sprintf("%d×%d · %.0f fps · %s", w.sc.pic.X, w.sc.pic.Y, fps, health)
+	line := fmt.Sprintf("%s%d×%d · %.0f fps · %s", rungLabel(s), w.sc.pic.X, w.sc.pic.Y, fps, health)
 	if w.u.viewers >= 0 {
 		line += fmt.Sprintf(" · %d watching", w.u.viewers)
 	}
-	return line + " · F1: help · F2: details · F3: settings"
+	return line + " · F1: help · F2: details · F3: settings · F4: size"
+}
+
+// rungLabel names the rung before its size in the status line: "half
+// (held) ", "quarter ", "full (half unavailable) "; nothing for the full
+// picture on auto, the usual case of a broadcaster without a ladder.
+func rungLabel(s stats) string {
+	switch {
+	case s.Quality != string(viewer.QualityAuto) && s.QualityNote != "":
+		return s.Rung + " (" + s.Quality + " unavailable) "
+	case s.Quality != string(viewer.QualityAuto):
+		return s.Rung + " (held) "
+	case s.Rung != "" && s.Rung != netio.Full:
+		return s.Rung + " "
+	}
+	return ""
 }
 
 // rate is a count's rate per second, measured over half a second at least.

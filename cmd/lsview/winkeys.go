@@ -37,6 +37,7 @@ const (
 	editF3
 	editShiftLeft
 	editShiftRight
+	editF4
 )
 
 // typed is one thing done at the keyboard or mouse: text (key editText)
@@ -87,6 +88,8 @@ func fromWaitKey(k int) (typed, bool) {
 		return typed{key: editF2}, true
 	case k == keyCodeF3:
 		return typed{key: editF3}, true
+	case k == keyCodeF4:
+		return typed{key: editF4}, true
 	case k >= ' ' && k < keyCodeDelete:
 		return typed{text: string(rune(k))}, true
 	}

@@ -85,6 +85,8 @@ int named(const QKeyEvent *k) {
         return LSVIEW_KEY_F2;
     case Qt::Key_F3:
         return LSVIEW_KEY_F3;
+    case Qt::Key_F4:
+        return LSVIEW_KEY_F4;
     }
     return -1;
 }

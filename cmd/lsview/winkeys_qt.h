@@ -29,7 +29,8 @@ enum {
     LSVIEW_KEY_F2,
     LSVIEW_KEY_F3,
     LSVIEW_KEY_SHIFT_LEFT,
-    LSVIEW_KEY_SHIFT_RIGHT
+    LSVIEW_KEY_SHIFT_RIGHT,
+    LSVIEW_KEY_F4
 };
 int lsview_keys_install(void);
 const char *lsview_keys_next(int *key, int *len);

@@ -68,6 +68,7 @@ type ClientStats struct {
 	LostFrames  uint64 // pictures known to be lost (a lower bound: see Client)
 	LostPackets uint64 // RTP packets gortsplib saw missing
 	Bytes       uint64 // JPEG bytes delivered
+	Payload     uint64 // RTP payload bytes received, whole pictures or not: the link's throughput
 	Transport   string // UDP, UDP-multicast or TCP once playing
 	Recover     RecoverStats
 }
@@ -91,12 +92,18 @@ type Client struct {
 	// is on over UDP unicast: to compare with and without it, and for a
 	// server that would misread NACKs.
 	NoNACK bool
-	Logger *slog.Logger
+	// Described, if set, is called with the DESCRIBE answer's headers
+	// before the stream is set up: an lsbroadcast names its chat and its
+	// quality ladder there (ChatHeader). Keys are as the server sent
+	// them.
+	Described func(header map[string][]string)
+	Logger    *slog.Logger
 
 	frames      atomic.Uint64
 	lostFrames  atomic.Uint64
 	lostPackets atomic.Uint64
 	bytes       atomic.Uint64
+	payload     atomic.Uint64
 	transport   atomic.Value // string
 	watcher     atomic.Pointer[gapWatcher]
 }
@@ -104,7 +111,7 @@ type Client struct {
 // Stats returns the counters; safe to call while Run runs.
 func (c *Client) Stats() ClientStats {
 	st := ClientStats{Frames: c.frames.Load(), LostFrames: c.lostFrames.Load(),
-		LostPackets: c.lostPackets.Load(), Bytes: c.bytes.Load()}
+		LostPackets: c.lostPackets.Load(), Bytes: c.bytes.Load(), Payload: c.payload.Load()}
 	st.Transport, _ = c.transport.Load().(string)
 	if w := c.watcher.Load(); w != nil {
 		st.Recover = w.stats()
@@ -175,9 +182,16 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		}
 	}()
 
-	desc, _, err := gc.Describe(u)
+	desc, res, err := gc.Describe(u)
 	if err != nil {
 		return c.fail(ctx, fmt.Errorf("rtsp describe %s: %w", c.URL, err))
+	}
+	if c.Described != nil && res != nil {
+		h := make(map[string][]string, len(res.Header))
+		for k, v := range res.Header {
+			h[k] = v
+		}
+		c.Described(h)
 	}
 	var forma *format.MJPEG
 	medi := desc.FindFormat(&forma)
@@ -215,6 +229,7 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		if w != nil {
 			w.delivered(pkt, time.Now())
 		}
+		c.payload.Add(uint64(len(pkt.Payload)))
 		jpeg, lost := a.push(pkt)
 		if lost > 0 {
 			c.lostFrames.Add(lost)

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,7 @@ type Config struct {
 	Transport rtsp.Transport // how RTP travels
 	Via       Via            // where the video comes from; "": ViaAuto
 	NoNACK    bool           // don't ask for lost packets (rtsp.Client.NoNACK)
+	Quality   Quality        // the rung to hold; "": QualityAuto
 	Logger    *slog.Logger   // nil: slog.Default()
 }
 
@@ -86,6 +89,28 @@ type Session struct {
 
 	mu     sync.Mutex
 	stream Stream
+	// The rung delivering, since when, and how long each has.
+	rung      Rung
+	rungSince time.Time
+	rungTime  map[string]time.Duration
+	switches  uint64
+
+	// feedMu orders the feeds' deliveries (see frameFrom): the one
+	// active delivers; the pending one becomes active at its first
+	// picture; any other is closing and delivers nothing.
+	feedMu  sync.Mutex
+	active  *feed
+	pending *feed
+	// The source's rate as measured from the first pictures' RTP times
+	// (see noteRTP), for a stream whose broadcaster names none.
+	rtpDeltas []uint32
+	lastRTP   uint32
+	measured  atomic.Uint64 // math.Float64bits of pictures a second; 0 until known
+
+	quality     atomic.Value  // Quality
+	qualityNote atomic.Value  // string: why the hold is not met
+	steer       chan struct{} // the hold changed; capacity 1
+	described   atomic.Bool   // a DESCRIBE answer was read for the ladder
 
 	state      atomic.Int32 // State
 	started    atomic.Int64 // unix ns; 0 until the video begins
@@ -106,7 +131,14 @@ func NewSession(cfg Config) *Session {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Session{cfg: cfg, log: log, stream: cfg.Stream, frames: make(chan rtsp.Frame, 1)}
+	s := &Session{cfg: cfg, log: log, stream: cfg.Stream, frames: make(chan rtsp.Frame, 1),
+		rungTime: map[string]time.Duration{}, steer: make(chan struct{}, 1)}
+	q := cfg.Quality
+	if q == "" {
+		q = QualityAuto
+	}
+	s.quality.Store(q)
+	s.qualityNote.Store("")
 	if cfg.Stream.HasChat() {
 		s.chat = newChatSession(cfg.Stream.Chat, cfg.Hello, log)
 		s.updates = s.chat.updates
@@ -203,6 +235,17 @@ func (s *Session) Stats() Stats {
 		Skipped: s.skipped.Load(), Lost: lost, Latency: s.latency.Summary(), Viewers: -1, Recover: rec}
 	st.Transport = s.transport.Load().(string)
 	st.Latency.Source = s.latencySrc.Load().(string)
+	st.Quality, st.QualityNote = s.Quality(), s.qualityNote.Load().(string)
+	s.mu.Lock()
+	st.Rung, st.Switches = s.rung, s.switches
+	st.RungTime = make(map[string]time.Duration, len(s.rungTime)+1)
+	for k, v := range s.rungTime {
+		st.RungTime[k] = v
+	}
+	if s.rung.Name != "" {
+		st.RungTime[s.rung.Name] += time.Since(s.rungSince)
+	}
+	s.mu.Unlock()
 	if ns := s.started.Load(); ns != 0 {
 		st.Started = time.Unix(0, ns)
 		st.Elapsed = time.Since(st.Started)
@@ -307,6 +350,9 @@ func (s *Session) join(ctx context.Context) error {
 	}
 	st.Width, st.Height, st.FPS, st.Instance = w.Stream.Width, w.Stream.Height, w.Stream.FPS, w.Stream.Instance
 	st.RelayURL, st.RTPEpoch = w.Stream.RelayURL, w.Stream.RTPEpoch
+	if len(w.Stream.Renditions) > 0 {
+		st.Renditions = w.Stream.Renditions
+	}
 	return nil
 }
 
@@ -330,49 +376,8 @@ func (s *Session) chooseVideo() error {
 	return nil
 }
 
-// play receives until ctx ends, reconnecting when the stream drops.
-func (s *Session) play(ctx context.Context) error {
-	url := s.Stream().URL
-	retry := retryFirst
-	for {
-		c := &rtsp.Client{URL: url, Transport: s.cfg.Transport, NoNACK: s.cfg.NoNACK, Logger: s.log, ReadTimeout: readTimeout}
-		s.client.Store(c)
-		err := c.Run(ctx, s.deliver)
-		st := c.Stats()
-		s.lostBefore.Add(st.LostFrames)
-		s.recBefore.Store(sumRecover(s.recBefore.Load(), st.Recover))
-		if st.Transport != "" {
-			s.transport.Store(st.Transport)
-		}
-		s.client.Store(nil)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if s.received.Load() == 0 {
-			return fmt.Errorf("%w from %s: %w", ErrNoVideo, url, err)
-		}
-		if st.Frames > 0 {
-			retry = retryFirst
-		}
-		s.state.Store(int32(Reconnecting))
-		// One line when the video goes and one when it is back (deliver):
-		// a terminal is not filled while a broadcaster is away.
-		if s.lostAt.CompareAndSwap(0, time.Now().UnixNano()) {
-			s.log.Warn("stream lost, reconnecting", "url", url, "error", err)
-		} else {
-			s.log.Debug("still reconnecting", "url", url, "error", err, "in", retry)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(retry):
-		}
-		retry = min(2*retry, retryMax)
-	}
-}
-
-// deliver runs on the RTSP client's goroutine: it only swaps the frame
-// into Frames, so receiving never waits for the reader.
+// deliver runs on an RTSP client's goroutine (under feedMu): it only
+// swaps the frame into Frames, so receiving never waits for the reader.
 func (s *Session) deliver(f rtsp.Frame) {
 	s.received.Add(1)
 	s.state.Store(int32(Playing))
@@ -400,4 +405,136 @@ func (s *Session) deliver(f rtsp.Frame) {
 		default:
 		}
 	}
+}
+
+// SetQuality holds a rung by its name, or lets the viewer choose
+// (QualityAuto). A rung the broadcaster doesn't offer is not played: the
+// full one is, and Stats.QualityNote says why. It takes effect at once,
+// without a gap in the picture.
+func (s *Session) SetQuality(q Quality) {
+	s.quality.Store(q)
+	select {
+	case s.steer <- struct{}{}:
+	default:
+	}
+}
+
+// Quality is the hold SetQuality or Config.Quality set.
+func (s *Session) Quality() Quality { return s.quality.Load().(Quality) }
+
+// Rungs are the rungs the broadcaster offers as known now, largest first;
+// the full stream alone when it names no renditions.
+func (s *Session) Rungs() []Rung { return Rungs(s.Stream(), s.cfg.Via) }
+
+// frameFrom is f's delivery: the active feed's pictures go to Frames; the
+// pending one's first picture makes it the active one (the switch); a
+// closing feed's are dropped.
+func (s *Session) frameFrom(f *feed) func(rtsp.Frame) {
+	return func(fr rtsp.Frame) {
+		s.feedMu.Lock()
+		defer s.feedMu.Unlock()
+		switch f {
+		case s.active:
+		case s.pending:
+			s.active, s.pending = f, nil
+			s.client.Store(f.client)
+			s.rungPlays(f.rung)
+			close(f.first)
+		default:
+			return
+		}
+		s.deliver(fr)
+		s.noteRTP(fr.RTPTime)
+	}
+}
+
+// rtpSamples is how many picture intervals measure the source's rate:
+// a second at 30 fps.
+const rtpSamples = 32
+
+// noteRTP measures the source's rate from the RTP times of the first
+// pictures (under feedMu): the shortest interval seen twice (within
+// 15 %). Not the median: a server thinning this reader from its first
+// second sends every other picture, and the median would be twice the
+// source's interval; one short interval alone may be a capture's jitter.
+// Every rung has the same RTP clock.
+func (s *Session) noteRTP(ts uint32) {
+	if len(s.rtpDeltas) >= rtpSamples {
+		return
+	}
+	d := ts - s.lastRTP
+	s.lastRTP = ts
+	// Between 1/120 s and 1 s at 90 kHz; the first picture, a repeat
+	// or a jump is no interval.
+	if d < 750 || d > 90000 {
+		return
+	}
+	if s.rtpDeltas = append(s.rtpDeltas, d); len(s.rtpDeltas) < rtpSamples {
+		return
+	}
+	sorted := slices.Sorted(slices.Values(s.rtpDeltas))
+	for i := range len(sorted) - 1 {
+		if float64(sorted[i+1]) <= 1.15*float64(sorted[i]) {
+			s.measured.Store(math.Float64bits(90000 / float64(sorted[i])))
+			return
+		}
+	}
+}
+
+// sourceFPS is the source's rate: as measured, else as the broadcaster
+// names it; 0 until known.
+func (s *Session) sourceFPS() float64 {
+	if fps := math.Float64frombits(s.measured.Load()); fps > 0 {
+		return fps
+	}
+	return float64(s.Stream().FPS)
+}
+
+// setActive makes f the feed whose pictures are shown (nil: none).
+func (s *Session) setActive(f *feed) {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	s.active = f
+	if f == nil {
+		s.client.Store(nil)
+		return
+	}
+	s.client.Store(f.client)
+	s.rungPlays(f.rung)
+}
+
+// setPending makes f the feed a switch waits for (nil: none).
+func (s *Session) setPending(f *feed) {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	s.pending = f
+}
+
+// rungPlays notes that rung r delivers from now.
+func (s *Session) rungPlays(r Rung) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.rung.Name != "" {
+		s.rungTime[s.rung.Name] += now.Sub(s.rungSince)
+		if s.rung.Name != r.Name {
+			s.switches++
+		}
+	}
+	s.rung, s.rungSince = r, now
+}
+
+// setQualityNote keeps why the hold is not met, for Stats.
+func (s *Session) setQualityNote(note string) { s.qualityNote.Store(note) }
+
+// ended counts what a finished feed received into the session's totals
+// and returns its counters.
+func (s *Session) ended(f *feed) rtsp.ClientStats {
+	st := f.client.Stats()
+	s.lostBefore.Add(st.LostFrames)
+	s.recBefore.Store(sumRecover(s.recBefore.Load(), st.Recover))
+	if st.Transport != "" {
+		s.transport.Store(st.Transport)
+	}
+	return st
 }

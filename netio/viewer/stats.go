@@ -38,6 +38,12 @@ type Stats struct {
 
 	Recover rtsp.RecoverStats // lost packets asked for again, over every connection
 
+	Rung        Rung                     // delivering now; zero before the first connection
+	RungTime    map[string]time.Duration // how long each rung delivered, by name
+	Switches    uint64                   // moves between rungs
+	Quality     Quality                  // the hold: QualityAuto or a rung's name
+	QualityNote string                   // why the hold is not met; "" when it is
+
 	Chat         string // the chat's state, as a status line says it; "" without chat
 	ChatMessages uint64 // people's messages received, history included
 	Viewers      int    // in the chat, as the server last said; -1 unknown

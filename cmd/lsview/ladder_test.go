@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lsbroadcast/lsbroadcast/netio"
+	"github.com/lsbroadcast/lsbroadcast/packaging/netlab"
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
+)
+
+// The ladder harness: the real lsbroadcast in namespace A (1280×720 30 fps
+// test pattern, its default ladder of half and quarter) behind a 20 Mbit/s
+// token bucket, eight lsview --headless in B over UDP, each choosing its
+// rung; ffprobe plays every rendition meanwhile. One broadcaster for the
+// whole harness; every wait is bounded.
+
+// Figures of the harness.
+const (
+	ladderViewers = 8
+	ladderMbit    = 20
+	// ladderQueueMS is the token bucket's queue: a Wi-Fi access point
+	// buffers some tens of milliseconds.
+	ladderQueueMS = 50
+	// ladderSecs is how long each viewer plays: time to step down from
+	// the full picture at the start, settle, and probe up a few times.
+	ladderSecs = 20
+)
+
+// TestLadderEightViewers: at a 20 Mbit/s bottleneck with 8 viewers each
+// holds at least 10 complete frames a second and the slowest at least
+// 0.8 of the median, by stepping down the ladder (and the server's
+// thinning); ffprobe plays every rendition at its size throughout.
+func TestLadderEightViewers(t *testing.T) {
+	testenv.NeedTools(t, "ffprobe")
+	net, url, _ := lossyLink(t, "--rtsp-max-per-address", "32")
+	if err := net.SetRate(ladderMbit, ladderQueueMS); err != nil {
+		t.Fatal(err)
+	}
+	// RTP/JPEG carries sides in multiples of 8: a quarter of 720 is 184.
+	sizes := map[string]string{netio.Half: "640,360", netio.Quarter: "320,184"}
+	paths := map[string]string{netio.Half: url + "/" + netio.Half, netio.Quarter: url + "/" + netio.Quarter}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	results := make([]stats, ladderViewers)
+	errs := make([]error, ladderViewers)
+	for i := range ladderViewers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = viewLadder(t, net, url)
+		}()
+	}
+	// ffprobe plays each rendition twice while the viewers do: early,
+	// while they settle, and late; one at a time, a few pictures each.
+	// Not the full stream: the viewers' quarters alone nearly fill the
+	// link (2.2 Mbit/s each), and a TCP reader of the full picture (12
+	// Mbit/s) has packets dropped from its queue, not whole pictures, so
+	// it decodes none until the viewers leave.
+	for _, at := range []time.Duration{4 * time.Second, 12 * time.Second} {
+		time.Sleep(time.Until(start.Add(at)))
+		for _, name := range []string{netio.Quarter, netio.Half} {
+			t0 := time.Now()
+			got, err := probeRung(net, paths[name])
+			t.Logf("ffprobe %s at %v: %q in %v", name, at, got, time.Since(t0).Round(10*time.Millisecond))
+			if err != nil || !strings.HasPrefix(got, "mjpeg,"+sizes[name]+",") {
+				t.Errorf("ffprobe %s at %v: %q, %v; want mjpeg,%s,N>0", name, at, got, err, sizes[name])
+			}
+		}
+	}
+	wg.Wait()
+
+	fps := make([]float64, 0, ladderViewers)
+	for i, st := range results {
+		if errs[i] != nil {
+			t.Fatalf("viewer %d: %v", i, errs[i])
+		}
+		f := float64(st.Frames) / st.Seconds
+		fps = append(fps, f)
+		t.Logf("viewer %d: %.1f complete fps, rung %s, %d switches, seconds by rung %s, lost %d, bad %d",
+			i, f, st.Rung, st.Switches, rungSeconds(st.RungSeconds), st.Lost, st.BadJPEG)
+		if st.BadJPEG != 0 || st.Transport != "UDP" {
+			t.Errorf("viewer %d: %+v", i, st)
+		}
+	}
+	sorted := slices.Sorted(slices.Values(fps))
+	median := (sorted[ladderViewers/2-1] + sorted[ladderViewers/2]) / 2
+	t.Logf("%d viewers at %d Mbit/s: complete fps median %.1f, slowest %.1f (%.2f of the median), fastest %.1f",
+		ladderViewers, ladderMbit, median, sorted[0], sorted[0]/median, sorted[len(sorted)-1])
+	if sorted[0] < 10 || sorted[0] < 0.8*median {
+		t.Errorf("slowest viewer %.1f fps, median %.1f: want each at least 10 and the slowest at least 0.8 of the median", sorted[0], median)
+	}
+}
+
+// viewLadder runs one lsview --headless in B on url for ladderSecs.
+func viewLadder(t *testing.T, net *netlab.Pair, url string) (stats, error) {
+	bin, _ := binaries(t)
+	argv := net.InB(bin, "--headless", "--mdns", "off", "--transport", "udp", "--log-level", "info",
+		"--seconds", strconv.Itoa(ladderSecs), url)
+	p := testenv.Start(t, exec.Command(argv[0], argv[1:]...))
+	select {
+	case <-p.Done():
+	case <-time.After((ladderSecs + 30) * time.Second):
+		p.Stop()
+		return stats{}, fmt.Errorf("lsview did not end: %s", p.Stderr.String())
+	}
+	if err := p.Err(); err != nil {
+		return stats{}, fmt.Errorf("lsview: %w\n%s", err, p.Stderr.String())
+	}
+	var st stats
+	if err := json.Unmarshal(bytes.TrimSpace([]byte(p.Stdout.String())), &st); err != nil {
+		return stats{}, fmt.Errorf("no stats JSON: %w: %q", err, p.Stdout.String())
+	}
+	return st, nil
+}
+
+// probeRung has ffprobe in B read three pictures of url over TCP, within
+// 8 s, and returns "codec,width,height,frames".
+func probeRung(net *netlab.Pair, url string) (string, error) {
+	argv := net.InB("timeout", "8", "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+		"-read_intervals", "%+#3", "-count_frames", "-show_entries", "stream=codec_name,width,height,nb_read_frames",
+		"-of", "csv=p=0", url)
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	got := strings.TrimSpace(string(out))
+	if err == nil && strings.HasSuffix(got, ",0") {
+		err = fmt.Errorf("no frame read")
+	}
+	return got, err
+}
+
+// rungSeconds prints a viewer's time by rung, largest rung first.
+func rungSeconds(m map[string]float64) string {
+	var b strings.Builder
+	for _, n := range []string{netio.Full, netio.Half, netio.Quarter} {
+		fmt.Fprintf(&b, "%s %.1f ", n, m[n])
+	}
+	return strings.TrimSpace(b.String())
+}
