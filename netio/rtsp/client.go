@@ -14,7 +14,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -98,7 +97,7 @@ type Client struct {
 	lostPackets atomic.Uint64
 	bytes       atomic.Uint64
 	transport   atomic.Value // string
-	watcher     atomic.Pointer[gapWatcher]
+	holder      atomic.Pointer[holder]
 }
 
 // Stats returns the counters; safe to call while Run runs.
@@ -106,8 +105,9 @@ func (c *Client) Stats() ClientStats {
 	st := ClientStats{Frames: c.frames.Load(), LostFrames: c.lostFrames.Load(),
 		LostPackets: c.lostPackets.Load(), Bytes: c.bytes.Load()}
 	st.Transport, _ = c.transport.Load().(string)
-	if w := c.watcher.Load(); w != nil {
-		st.Recover = w.stats()
+	if h := c.holder.Load(); h != nil {
+		st.Recover = h.stats()
+		st.LostPackets += st.Recover.GaveUp
 	}
 	return st
 }
@@ -125,6 +125,20 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	if err != nil {
 		return fmt.Errorf("rtsp url %q: %w", c.URL, err)
 	}
+	if !c.NoNACK && (c.Transport == TransportUDP || c.Transport == TransportAuto) {
+		err := c.runUDP(ctx, u, log, onFrame)
+		if c.Transport != TransportAuto || !errors.Is(err, errNoUDP) || ctx.Err() != nil {
+			return c.fail(ctx, err)
+		}
+		log.Info("rtsp transport switched", "reason", err)
+		return c.runGortsplib(ctx, u, log, TransportTCP, onFrame)
+	}
+	return c.runGortsplib(ctx, u, log, c.Transport, onFrame)
+}
+
+// runGortsplib plays with gortsplib's Client: TCP, multicast, and UDP
+// when NACKs are off (then it gets what any plain client gets).
+func (c *Client) runGortsplib(ctx context.Context, u *base.URL, log *slog.Logger, tr Transport, onFrame func(Frame)) error {
 	gc := &gortsplib.Client{
 		Scheme:            u.Scheme,
 		Host:              u.Host,
@@ -140,29 +154,18 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 			log.Info("rtsp transport switched", "reason", err)
 		},
 	}
-	if p, ok := c.protocol(); ok {
+	if p, ok := protocol(tr); ok {
 		gc.Protocol = &p
 	}
 	if err := gc.Start(); err != nil {
 		return fmt.Errorf("rtsp connect %s: %w", u.Host, err)
 	}
 	// Close on ctx end from a goroutine this function owns and waits for.
-	// gortsplib's Stats must not run while it closes (it reads what
-	// Close tears down): the gap watcher reads them under statsMu, and
-	// closing takes it first.
-	var statsMu sync.RWMutex
-	closed := false
-	closeGC := func() {
-		statsMu.Lock()
-		closed = true
-		statsMu.Unlock()
-		gc.Close()
-	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	defer func() {
 		close(stop)
-		closeGC()
+		gc.Close()
 		wg.Wait()
 	}()
 	wg.Add(1)
@@ -170,7 +173,7 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		defer wg.Done()
 		select {
 		case <-ctx.Done():
-			closeGC()
+			gc.Close()
 		case <-stop:
 		}
 	}()
@@ -191,30 +194,8 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	if _, err := gc.Setup(desc.BaseURL, medi, 0, 0); err != nil {
 		return c.fail(ctx, fmt.Errorf("rtsp setup %s: %w", c.URL, err))
 	}
-
-	var localSSRC atomic.Uint32
-	var w *gapWatcher
-	if !c.NoNACK && c.Transport != TransportTCP && c.Transport != TransportMulticast {
-		w = newGapWatcher(func(seq uint16, mediaSSRC uint32) {
-			// A full RTCP queue loses this NACK; the retry or the
-			// next stall asks again.
-			_ = gc.WritePacketRTCP(medi, &rtcp.TransportLayerNack{SenderSSRC: localSSRC.Load(),
-				MediaSSRC: mediaSSRC, Nacks: []rtcp.NackPair{{PacketID: seq}}})
-		}, func() uint64 {
-			statsMu.RLock()
-			defer statsMu.RUnlock()
-			if closed {
-				return 0
-			}
-			return gc.Stats().Session.Medias[medi].BytesReceived
-		})
-		c.watcher.Store(w)
-	}
 	a := assembler{dec: dec}
 	gc.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
-		if w != nil {
-			w.delivered(pkt, time.Now())
-		}
 		jpeg, lost := a.push(pkt)
 		if lost > 0 {
 			c.lostFrames.Add(lost)
@@ -235,33 +216,9 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	}
 	if t := gc.Transport(); t != nil && t.Session != nil {
 		c.transport.Store(t.Session.Protocol.String())
-		if w != nil && t.Session.Protocol == gortsplib.ProtocolUDP {
-			if fs, ok := gc.Stats().Session.Medias[medi].Formats[forma]; ok {
-				localSSRC.Store(fs.LocalSSRC)
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				watch(w, stop)
-			}()
-		}
 	}
 	log.Debug("rtsp playing", "url", c.URL, "transport", c.Stats().Transport)
 	return c.fail(ctx, gc.Wait())
-}
-
-// watch runs w's looks until stop closes.
-func watch(w *gapWatcher, stop <-chan struct{}) {
-	t := time.NewTimer(recoverTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			t.Reset(w.tick(now))
-		}
-	}
 }
 
 // fail turns the error of a client closed because ctx ended into nil.
@@ -272,8 +229,8 @@ func (c *Client) fail(ctx context.Context, err error) error {
 	return err
 }
 
-func (c *Client) protocol() (gortsplib.Protocol, bool) {
-	switch c.Transport {
+func protocol(tr Transport) (gortsplib.Protocol, bool) {
+	switch tr {
 	case TransportUDP:
 		return gortsplib.ProtocolUDP, true
 	case TransportTCP:
@@ -285,7 +242,8 @@ func (c *Client) protocol() (gortsplib.Protocol, bool) {
 }
 
 // assembler joins packets into pictures and notices lost ones. It runs on
-// gortsplib's single reading goroutine, so it needs no lock.
+// one receiving goroutine (gortsplib's, or the UDP path's), so it needs no
+// lock.
 type assembler struct {
 	dec     *rtpmjpeg.Decoder
 	started bool   // a packet has arrived
