@@ -22,8 +22,8 @@ import (
 // until a frame interval plus the round trip after the gap was first
 // asked for: the time a resend takes plus one retry's slack. Then the
 // missing packet is given up and what follows is handed on. A missing
-// packet is asked for once, and once more a round trip (plus a tick)
-// later, since the resend can be lost too. The hold is bounded in
+// packet is asked for once, and again (up to maxRetries) each round trip
+// plus a tick, since the resend can be lost too. The hold is bounded in
 // packets as well (holdSlots): a packet further ahead than that gives up
 // the oldest gaps, so a flood can't grow memory.
 //
@@ -49,6 +49,12 @@ const (
 	// holdSlots bounds the packets held behind gaps: four 1080p pictures
 	// (150-250 packets each), 1.4 MB at most.
 	holdSlots = 1024
+	// maxRetries is how often a missing packet is asked for again, a
+	// round trip and a tick apart: the resend can be lost too, and a
+	// server answers nothing for a packet of a picture it is still
+	// sending (ours, see fanout.go, numbers a reader's packets once the
+	// picture is out).
+	maxRetries = 3
 	// maxNACKSeqs is the most sequence numbers one gap asks for: more is
 	// a jump (a restarted sender), not a loss worth asking about.
 	maxNACKSeqs = 256
@@ -66,8 +72,8 @@ type RecoverStats struct {
 type slot struct {
 	pkt     *rtp.Packet
 	asked   time.Time // first NACK for it, when missing
-	retried bool
-	guess   bool // asked for after a pause, not a gap
+	retried uint8 // NACKs sent again for it
+	guess   bool  // asked for after a pause, not a gap
 }
 
 // holder puts packets back in order, asks for missing ones and holds
@@ -148,7 +154,7 @@ func (h *holder) push(pkt *rtp.Packet, now time.Time) {
 	}
 	if !s.asked.IsZero() && !s.guess {
 		h.recovered.Add(1)
-		if !s.retried {
+		if s.retried == 0 {
 			h.sample(now.Sub(s.asked))
 		}
 	}
@@ -224,8 +230,8 @@ func (h *holder) tick(now time.Time) {
 	var retry []uint16
 	for q := h.next; q != h.highest+1; q++ {
 		s := &h.slots[q%holdSlots]
-		if s.pkt == nil && !s.retried && now.Sub(s.asked) > h.srtt+recoverTick {
-			s.retried = true
+		if s.pkt == nil && s.retried < maxRetries && now.Sub(s.asked) > time.Duration(s.retried+1)*(h.srtt+recoverTick) {
+			s.retried++
 			retry = append(retry, q)
 		}
 	}

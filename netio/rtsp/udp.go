@@ -232,11 +232,15 @@ func (s *udpSession) readRTP(timeout time.Duration, ctrlErr <-chan error, auto b
 	start := time.Now()
 	var last time.Time
 	nextReport := start.Add(receiverReportEvery)
+	var tickAt time.Time // the holder's next look; zero: none due
 	for {
 		now := time.Now()
+		if tickAt.IsZero() {
+			tickAt, _ = s.hold.wake(now)
+		}
 		wake := nextReport
-		if w, ok := s.hold.wake(now); ok && w.Before(wake) {
-			wake = w
+		if !tickAt.IsZero() && tickAt.Before(wake) {
+			wake = tickAt
 		}
 		quiet := last
 		if quiet.IsZero() {
@@ -281,8 +285,9 @@ func (s *udpSession) readRTP(timeout time.Duration, ctrlErr <-chan error, auto b
 				}
 			}
 		}
-		if w, ok := s.hold.wake(now); ok && !now.Before(w) {
+		if !tickAt.IsZero() && !now.Before(tickAt) {
 			s.hold.tick(now)
+			tickAt = time.Time{}
 		}
 		if !now.Before(nextReport) {
 			s.report(now)
