@@ -72,8 +72,8 @@ type RecoverStats struct {
 type slot struct {
 	pkt     *rtp.Packet
 	asked   time.Time // first NACK for it, when missing
-	retried uint8 // NACKs sent again for it
-	guess   bool  // asked for after a pause, not a gap
+	retried uint8     // NACKs sent again for it
+	guess   bool      // asked for after a pause, not a gap
 }
 
 // holder puts packets back in order, asks for missing ones and holds
