@@ -89,7 +89,7 @@ type holder struct {
 	slots    [holdSlots]slot
 	lastMark bool      // the newest packet ended a picture
 	lastAt   time.Time // when it arrived
-	frame    time.Duration
+	frame    time.Duration // smoothed time between pictures' last packets
 	frameEnd time.Time
 	srtt     time.Duration
 	measured bool
@@ -147,6 +147,14 @@ func (h *holder) push(pkt *rtp.Packet, now time.Time) {
 		if ahead > 1 {
 			h.ask(h.highest+1, seq, now, false)
 		}
+		if pkt.Marker {
+			// Timed from arrivals, not releases: a gap filled releases
+			// held pictures together.
+			if d := now.Sub(h.frameEnd); !h.frameEnd.IsZero() && d > 0 && d < time.Second {
+				h.frame += (d - h.frame) / 8
+			}
+			h.frameEnd = now
+		}
 		h.highest, h.lastMark, h.lastAt = seq, pkt.Marker, now
 	}
 	if s.pkt != nil {
@@ -183,14 +191,6 @@ func (h *holder) release(now time.Time) {
 		pkt := s.pkt
 		*s = slot{}
 		h.next++
-		if pkt.Marker {
-			if !h.frameEnd.IsZero() {
-				if d := now.Sub(h.frameEnd); d > 0 && d < time.Second {
-					h.frame += (d - h.frame) / 8
-				}
-			}
-			h.frameEnd = now
-		}
 		h.deliver(pkt, now)
 	}
 }

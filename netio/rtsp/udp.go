@@ -70,6 +70,7 @@ type udpSession struct {
 
 	// counters for receiver reports; the receiving goroutine's own.
 	mediaSSRC   uint32
+	pinned      bool // mediaSSRC is the one SETUP announced
 	cycles      uint32 // sequence number wraps, shifted by 16
 	maxSeq      uint16
 	baseSeq     uint32
@@ -176,6 +177,9 @@ func (c *Client) runUDP(ctx context.Context, u *base.URL, log *slog.Logger, onFr
 		s.rtpFrom = 0
 	}
 	s.rtcpTo = netip.AddrPortFrom(s.server, uint16(rtcpPort))
+	if got.SSRC != nil {
+		s.mediaSSRC, s.pinned = *got.SSRC, true
+	}
 	s.hold = newHolder(s.sendNACK, s.deliver)
 	c.holder.Store(s.hold)
 
@@ -278,7 +282,7 @@ func (s *udpSession) readRTP(timeout time.Duration, ctrlErr <-chan error, auto b
 		if err == nil && s.fromServer(from, s.rtpFrom) {
 			pkt := &rtp.Packet{}
 			if pkt.Unmarshal(append([]byte(nil), buf[:n]...)) == nil {
-				if last.IsZero() || pkt.SSRC == s.mediaSSRC {
+				if (last.IsZero() && !s.pinned) || pkt.SSRC == s.mediaSSRC {
 					last = now
 					s.count(pkt, now)
 					s.hold.push(pkt, now)
