@@ -87,8 +87,8 @@ type holder struct {
 	next     uint16 // next sequence number to hand on
 	highest  uint16 // highest arrived (or asked for)
 	slots    [holdSlots]slot
-	lastMark bool      // the newest packet ended a picture
-	lastAt   time.Time // when it arrived
+	lastMark bool          // the newest packet ended a picture
+	lastAt   time.Time     // when it arrived
 	frame    time.Duration // smoothed time between pictures' last packets
 	frameEnd time.Time
 	srtt     time.Duration

@@ -70,7 +70,7 @@ type udpSession struct {
 
 	// counters for receiver reports; the receiving goroutine's own.
 	mediaSSRC   uint32
-	pinned      bool // mediaSSRC is the one SETUP announced
+	pinned      bool   // mediaSSRC is the one SETUP announced
 	cycles      uint32 // sequence number wraps, shifted by 16
 	maxSeq      uint16
 	baseSeq     uint32
