@@ -72,7 +72,8 @@ func announcedSSRC(t *testing.T, url string) (uint32, bool) {
 
 // TestUDPForgedPackets: packets from another port of the server's address,
 // or from another address, are ignored even when they carry the stream's
-// SSRC, and a flood of them leaves the stream whole.
+// SSRC, and a flood of them leaves the stream whole; meanwhile the
+// client's receiver reports reach the server.
 func TestUDPForgedPackets(t *testing.T) {
 	s, _ := patternServer(t, capture.Size{W: 320, H: 240}, 30)
 	url := s.URL("127.0.0.1")
@@ -152,6 +153,20 @@ func TestUDPForgedPackets(t *testing.T) {
 	}
 	if st := c.Stats(); st.LostFrames != 0 || st.LostPackets != 0 {
 		t.Errorf("forged packets counted: %+v", st)
+	}
+	// Its receiver reports reached the server (gortsplib and MediaMTX end
+	// a UDP reader that sends neither RTCP nor keep-alives; ours reads
+	// them for thinning): the reader's thinning noted one lately.
+	readers := *s.main.fan.readers.Load()
+	if len(readers) != 1 {
+		t.Fatalf("%d readers on the server", len(readers))
+	}
+	rr := &readers[0].thin.rr
+	rr.Lock()
+	at := rr.at
+	rr.Unlock()
+	if time.Since(at) > 2*receiverReportEvery {
+		t.Errorf("last receiver report at %v", at)
 	}
 	cancel()
 	if err := <-errc; err != nil {
