@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,8 +18,8 @@ import (
 	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
-// lossReaderEnv is the role of a reader that plays "URL SECONDS" over UDP
-// and prints a lossResult as JSON.
+// lossReaderEnv is the role of a reader that plays "URL SECONDS
+// [TRANSPORT]" (UDP unless named) and prints a lossResult as JSON.
 const lossReaderEnv = "LSB_RTSP_LOSS_READER"
 
 // lossResult is what a loss reader saw: its Stats and the latency from
@@ -34,7 +35,15 @@ func lossReader(spec string) int {
 	n, _ := strconv.Atoi(f[1])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*time.Second)
 	defer cancel()
-	c := &Client{URL: f[0], Transport: TransportUDP, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	tr := TransportUDP
+	if len(f) > 2 {
+		var err error
+		if tr, err = ParseTransport(f[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	c := &Client{URL: f[0], Transport: tr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	var lat []time.Duration
 	if err := c.Run(ctx, func(fr Frame) {
 		if !fr.Captured.IsZero() && len(lat) < 100000 {
@@ -106,5 +115,45 @@ func TestLossRecoveredLargePictures(t *testing.T) {
 				t.Error("no frame carried a capture time")
 			}
 		})
+	}
+}
+
+// TestAutoFallsBackToTCP: with every UDP packet to the reader dropped,
+// auto gives the UDP path up after its first-packet wait and plays over
+// TCP, as gortsplib's client (and VLC) do.
+func TestAutoFallsBackToTCP(t *testing.T) {
+	net := testenv.NetPair(t)
+	srv := inNS(net.InA(), thinServerEnv, net.IPA+" full 320x240")
+	stdin, _ := srv.StdinPipe()
+	stdout, _ := srv.StdoutPipe()
+	var srvErr testenv.SyncBuffer
+	srv.Stderr = &srvErr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); srv.Process.Kill(); srv.Wait() }()
+	if sc := bufio.NewScanner(stdout); !sc.Scan() || !strings.HasPrefix(sc.Text(), "ready") {
+		t.Fatalf("server: %s", srvErr.String())
+	}
+	// All of it: SetLoss stops at 99.9 %.
+	if out, err := exec.Command("ip", "netns", "exec", net.B, "nft", "add rule inet netlab input meta l4proto udp drop").CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	defer net.SetLoss(0)
+	const secs = 7
+	rd := inNS(net.InB(), lossReaderEnv, fmt.Sprintf("rtsp://%s:%d%s %d auto", net.IPA, DefaultPort, DefaultPath, secs))
+	var errb testenv.SyncBuffer
+	rd.Stderr = &errb
+	out, err := rd.Output()
+	if err != nil {
+		t.Fatalf("reader: %v: %s", err, errb.String())
+	}
+	var r lossResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("reader printed %q: %v", out, err)
+	}
+	// 3 s waiting for UDP, then about 4 s of 30 fps over TCP.
+	if r.Stats.Transport != "TCP" || r.Stats.Frames < 60 {
+		t.Errorf("auto with UDP blocked: %+v", r.Stats)
 	}
 }
