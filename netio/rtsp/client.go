@@ -22,8 +22,9 @@ type Transport int
 
 // Transports a Client can ask for.
 const (
-	// TransportAuto tries UDP first and falls back to TCP when no packet
-	// arrives, as gortsplib (and VLC) do.
+	// TransportAuto tries UDP first and falls back to TCP when the
+	// server refuses UDP or no packet arrives in 3 s, as gortsplib (and
+	// VLC) do.
 	TransportAuto Transport = iota
 	TransportUDP
 	TransportTCP
@@ -65,7 +66,7 @@ type Frame struct {
 type ClientStats struct {
 	Frames      uint64 // complete pictures delivered
 	LostFrames  uint64 // pictures known to be lost (a lower bound: see Client)
-	LostPackets uint64 // RTP packets gortsplib saw missing
+	LostPackets uint64 // RTP packets given up as missing
 	Bytes       uint64 // JPEG bytes delivered
 	Transport   string // UDP, UDP-multicast or TCP once playing
 	Recover     RecoverStats
@@ -80,7 +81,7 @@ type Client struct {
 	URL       string // rtsp://host:port/path
 	Transport Transport
 	// ReadTimeout bounds every wait for the server, including for packets
-	// while playing; 0 means gortsplib's 10 s.
+	// while playing; 0 means 10 s (gortsplib's).
 	ReadTimeout time.Duration
 	// UDPReadBufferSize is the socket receive buffer for UDP transports;
 	// 0 means 1 MiB, room for a few 1080p pictures (the kernel caps it at
@@ -88,7 +89,9 @@ type Client struct {
 	UDPReadBufferSize int
 	// NoNACK turns off asking for lost packets (see recover.go), which
 	// is on over UDP unicast: to compare with and without it, and for a
-	// server that would misread NACKs.
+	// server that would misread NACKs. Without it UDP plays through
+	// gortsplib's client, as any plain client does; with it through the
+	// client's own UDP path (udp.go).
 	NoNACK bool
 	Logger *slog.Logger
 

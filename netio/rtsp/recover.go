@@ -51,9 +51,7 @@ const (
 	holdSlots = 1024
 	// maxRetries is how often a missing packet is asked for again, a
 	// round trip and a tick apart: the resend can be lost too, and a
-	// server answers nothing for a packet of a picture it is still
-	// sending (ours, see fanout.go, numbers a reader's packets once the
-	// picture is out).
+	// server may not have the packet yet (one still writing the picture).
 	maxRetries = 3
 	// maxNACKSeqs is the most sequence numbers one gap asks for: more is
 	// a jump (a restarted sender), not a loss worth asking about.
