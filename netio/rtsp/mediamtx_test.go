@@ -136,10 +136,12 @@ func TestClientPlaysMediaMTX(t *testing.T) {
 					t.Fatalf("%d frames before the deadline", n)
 				}
 			}
+			// The rate from the client's count: decoding each picture here
+			// (to check the order) is slower than 30 fps under -race.
 			st := c.Stats()
-			t.Logf("%d frames in %v: %+v", n, 2*mediamtxReadTimeout+time.Second, st)
-			if st.Transport != "UDP" || float64(n) < 0.8*30*(2*mediamtxReadTimeout+time.Second).Seconds() {
-				t.Errorf("%d frames, stats %+v", n, st)
+			t.Logf("%d frames decoded in order in %v: %+v", n, 2*mediamtxReadTimeout+time.Second, st)
+			if st.Transport != "UDP" || float64(st.Frames) < 0.8*30*(2*mediamtxReadTimeout+time.Second).Seconds() {
+				t.Errorf("stats %+v", st)
 			}
 			cancel()
 			if err := <-errc; err != nil {
