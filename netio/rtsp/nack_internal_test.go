@@ -221,3 +221,42 @@ func BenchmarkHistory(b *testing.B) {
 		b.ReportMetric(float64(in.Nanoseconds())/float64(b.N*perFrame), "ns/packet")
 	})
 }
+
+// FuzzHolder: any arrival order, duplicates, jumps and wrap-arounds, with
+// time passing: the holder hands packets on in increasing sequence order
+// (until a jump it starts again at), never holds more than holdSlots, and
+// never panics. Each 3 bytes are a sequence number step and a time step.
+func FuzzHolder(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 2, 0, 0, 1, 0, 40, 0xff, 0xff, 1})
+	f.Add([]byte{0, 5, 0, 0xf0, 0, 0, 0x10, 0, 200})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var last uint16
+		var started bool
+		h := newHolder(func(seqs []uint16) {
+			if len(seqs) == 0 || len(seqs) > maxNACKSeqs {
+				t.Fatalf("NACK of %d numbers", len(seqs))
+			}
+		}, func(p *rtp.Packet, _ time.Time) {
+			if started && (p.SequenceNumber == last || p.SequenceNumber-last >= 0x8000) {
+				t.Fatalf("%d handed on after %d", p.SequenceNumber, last)
+			}
+			started, last = true, p.SequenceNumber
+		})
+		now := time.Unix(1000, 0)
+		var seq uint16
+		for i := 0; i+2 < len(ops); i += 3 {
+			seq += uint16(ops[i])<<8 | uint16(ops[i+1])
+			now = now.Add(time.Duration(ops[i+2]) * time.Millisecond / 4)
+			if int16(seq-h.next) >= 0 && seq-h.next >= h.highest+1-h.next && int(seq-h.highest) > maxNACKSeqs {
+				started = false // a jump: the holder starts again there
+			}
+			h.push(pkt(seq, ops[i+2]%5 == 0), now)
+			if h.holding() && uint16(h.highest-h.next+1) > holdSlots {
+				t.Fatalf("%d held", uint16(h.highest-h.next+1))
+			}
+			if at, ok := h.wake(now); ok && !now.Before(at) {
+				h.tick(now)
+			}
+		}
+	})
+}

@@ -125,23 +125,27 @@ func (h *holder) push(pkt *rtp.Packet, now time.Time) {
 	if !h.started {
 		h.started, h.next, h.highest = true, seq, seq-1
 	}
-	d := int16(seq - h.next)
-	if d < 0 {
+	if int16(seq-h.next) < 0 {
 		return // a duplicate, or a resend after we gave up
 	}
+	// At or past next: either inside the held window (a gap filling) or
+	// past the highest so far, by ahead.
+	fill := uint16(seq-h.next) < uint16(h.highest+1-h.next)
 	ahead := int(seq - h.highest)
-	if seq-h.highest < 0x8000 && ahead > maxNACKSeqs {
+	if !fill && ahead > maxNACKSeqs {
 		// A jump no loss explains: hand on what is held and start again.
 		h.flush(now)
 		h.slots[(h.highest+1)%holdSlots] = slot{}
 		h.next, h.highest = seq, seq-1
 		ahead = 1
 	}
+	// Past the bound only with a long gap held (ahead is at most
+	// maxNACKSeqs < holdSlots), so there is a head to give up.
 	for int(uint16(seq-h.next)) >= holdSlots {
 		h.giveUpHead(now)
 	}
 	s := &h.slots[seq%holdSlots]
-	if seq-h.highest < 0x8000 && seq != h.highest {
+	if !fill {
 		if ahead > 1 {
 			h.ask(h.highest+1, seq, now, false)
 		}
