@@ -128,7 +128,9 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	if err != nil {
 		return fmt.Errorf("rtsp url %q: %w", c.URL, err)
 	}
-	if !c.NoNACK && (c.Transport == TransportUDP || c.Transport == TransportAuto) {
+	// The own UDP path speaks plain RTSP only; rtsps (TLS, SRTP) stays
+	// with gortsplib.
+	if !c.NoNACK && u.Scheme == "rtsp" && (c.Transport == TransportUDP || c.Transport == TransportAuto) {
 		err := c.runUDP(ctx, u, log, onFrame)
 		if c.Transport != TransportAuto || !errors.Is(err, errNoUDP) || ctx.Err() != nil {
 			return c.fail(ctx, err)
