@@ -31,7 +31,8 @@ import (
 const readerFarmEnv = "LSB_RTSP_READER_FARM"
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, testenv.Children{readerFarmEnv: readerFarm, thinServerEnv: thinServer, thinReaderEnv: thinReader})
+	testenv.Main(m, testenv.Children{readerFarmEnv: readerFarm, thinServerEnv: thinServer, thinReaderEnv: thinReader,
+		lossReaderEnv: lossReader})
 }
 
 // reader plays url over UDP and calls onFrame for each complete JPEG with

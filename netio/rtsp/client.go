@@ -14,7 +14,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -23,8 +22,9 @@ type Transport int
 
 // Transports a Client can ask for.
 const (
-	// TransportAuto tries UDP first and falls back to TCP when no packet
-	// arrives, as gortsplib (and VLC) do.
+	// TransportAuto tries UDP first and falls back to TCP when the
+	// server refuses UDP or no packet arrives in 3 s, as gortsplib (and
+	// VLC) do.
 	TransportAuto Transport = iota
 	TransportUDP
 	TransportTCP
@@ -66,7 +66,7 @@ type Frame struct {
 type ClientStats struct {
 	Frames      uint64 // complete pictures delivered
 	LostFrames  uint64 // pictures known to be lost (a lower bound: see Client)
-	LostPackets uint64 // RTP packets gortsplib saw missing
+	LostPackets uint64 // RTP packets given up as missing
 	Bytes       uint64 // JPEG bytes delivered
 	Payload     uint64 // RTP payload bytes received, whole pictures or not: the link's throughput
 	Transport   string // UDP, UDP-multicast or TCP once playing
@@ -82,7 +82,7 @@ type Client struct {
 	URL       string // rtsp://host:port/path
 	Transport Transport
 	// ReadTimeout bounds every wait for the server, including for packets
-	// while playing; 0 means gortsplib's 10 s.
+	// while playing; 0 means 10 s (gortsplib's).
 	ReadTimeout time.Duration
 	// UDPReadBufferSize is the socket receive buffer for UDP transports;
 	// 0 means 1 MiB, room for a few 1080p pictures (the kernel caps it at
@@ -90,7 +90,9 @@ type Client struct {
 	UDPReadBufferSize int
 	// NoNACK turns off asking for lost packets (see recover.go), which
 	// is on over UDP unicast: to compare with and without it, and for a
-	// server that would misread NACKs.
+	// server that would misread NACKs. Without it UDP plays through
+	// gortsplib's client, as any plain client does; with it through the
+	// client's own UDP path (udp.go).
 	NoNACK bool
 	// Described, if set, is called with the DESCRIBE answer's headers
 	// before the stream is set up: an lsbroadcast names its chat and its
@@ -105,7 +107,7 @@ type Client struct {
 	bytes       atomic.Uint64
 	payload     atomic.Uint64
 	transport   atomic.Value // string
-	watcher     atomic.Pointer[gapWatcher]
+	holder      atomic.Pointer[holder]
 }
 
 // Stats returns the counters; safe to call while Run runs.
@@ -113,8 +115,9 @@ func (c *Client) Stats() ClientStats {
 	st := ClientStats{Frames: c.frames.Load(), LostFrames: c.lostFrames.Load(),
 		LostPackets: c.lostPackets.Load(), Bytes: c.bytes.Load(), Payload: c.payload.Load()}
 	st.Transport, _ = c.transport.Load().(string)
-	if w := c.watcher.Load(); w != nil {
-		st.Recover = w.stats()
+	if h := c.holder.Load(); h != nil {
+		st.Recover = h.stats()
+		st.LostPackets += st.Recover.GaveUp
 	}
 	return st
 }
@@ -132,6 +135,22 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	if err != nil {
 		return fmt.Errorf("rtsp url %q: %w", c.URL, err)
 	}
+	// The own UDP path speaks plain RTSP only; rtsps (TLS, SRTP) stays
+	// with gortsplib.
+	if !c.NoNACK && u.Scheme == "rtsp" && (c.Transport == TransportUDP || c.Transport == TransportAuto) {
+		err := c.runUDP(ctx, u, log, onFrame)
+		if c.Transport != TransportAuto || !errors.Is(err, errNoUDP) || ctx.Err() != nil {
+			return c.fail(ctx, err)
+		}
+		log.Info("rtsp transport switched", "reason", err)
+		return c.runGortsplib(ctx, u, log, TransportTCP, onFrame)
+	}
+	return c.runGortsplib(ctx, u, log, c.Transport, onFrame)
+}
+
+// runGortsplib plays with gortsplib's Client: TCP, multicast, and UDP
+// when NACKs are off (then it gets what any plain client gets).
+func (c *Client) runGortsplib(ctx context.Context, u *base.URL, log *slog.Logger, tr Transport, onFrame func(Frame)) error {
 	gc := &gortsplib.Client{
 		Scheme:            u.Scheme,
 		Host:              u.Host,
@@ -147,29 +166,18 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 			log.Info("rtsp transport switched", "reason", err)
 		},
 	}
-	if p, ok := c.protocol(); ok {
+	if p, ok := protocol(tr); ok {
 		gc.Protocol = &p
 	}
 	if err := gc.Start(); err != nil {
 		return fmt.Errorf("rtsp connect %s: %w", u.Host, err)
 	}
 	// Close on ctx end from a goroutine this function owns and waits for.
-	// gortsplib's Stats must not run while it closes (it reads what
-	// Close tears down): the gap watcher reads them under statsMu, and
-	// closing takes it first.
-	var statsMu sync.RWMutex
-	closed := false
-	closeGC := func() {
-		statsMu.Lock()
-		closed = true
-		statsMu.Unlock()
-		gc.Close()
-	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	defer func() {
 		close(stop)
-		closeGC()
+		gc.Close()
 		wg.Wait()
 	}()
 	wg.Add(1)
@@ -177,7 +185,7 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 		defer wg.Done()
 		select {
 		case <-ctx.Done():
-			closeGC()
+			gc.Close()
 		case <-stop:
 		}
 	}()
@@ -186,12 +194,8 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	if err != nil {
 		return c.fail(ctx, fmt.Errorf("rtsp describe %s: %w", c.URL, err))
 	}
-	if c.Described != nil && res != nil {
-		h := make(map[string][]string, len(res.Header))
-		for k, v := range res.Header {
-			h[k] = v
-		}
-		c.Described(h)
+	if res != nil {
+		c.described(res.Header)
 	}
 	var forma *format.MJPEG
 	medi := desc.FindFormat(&forma)
@@ -205,30 +209,8 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	if _, err := gc.Setup(desc.BaseURL, medi, 0, 0); err != nil {
 		return c.fail(ctx, fmt.Errorf("rtsp setup %s: %w", c.URL, err))
 	}
-
-	var localSSRC atomic.Uint32
-	var w *gapWatcher
-	if !c.NoNACK && c.Transport != TransportTCP && c.Transport != TransportMulticast {
-		w = newGapWatcher(func(seq uint16, mediaSSRC uint32) {
-			// A full RTCP queue loses this NACK; the retry or the
-			// next stall asks again.
-			_ = gc.WritePacketRTCP(medi, &rtcp.TransportLayerNack{SenderSSRC: localSSRC.Load(),
-				MediaSSRC: mediaSSRC, Nacks: []rtcp.NackPair{{PacketID: seq}}})
-		}, func() uint64 {
-			statsMu.RLock()
-			defer statsMu.RUnlock()
-			if closed {
-				return 0
-			}
-			return gc.Stats().Session.Medias[medi].BytesReceived
-		})
-		c.watcher.Store(w)
-	}
 	a := assembler{dec: dec}
 	gc.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
-		if w != nil {
-			w.delivered(pkt, time.Now())
-		}
 		c.payload.Add(uint64(len(pkt.Payload)))
 		jpeg, lost := a.push(pkt)
 		if lost > 0 {
@@ -250,33 +232,21 @@ func (c *Client) Run(ctx context.Context, onFrame func(Frame)) error {
 	}
 	if t := gc.Transport(); t != nil && t.Session != nil {
 		c.transport.Store(t.Session.Protocol.String())
-		if w != nil && t.Session.Protocol == gortsplib.ProtocolUDP {
-			if fs, ok := gc.Stats().Session.Medias[medi].Formats[forma]; ok {
-				localSSRC.Store(fs.LocalSSRC)
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				watch(w, stop)
-			}()
-		}
 	}
 	log.Debug("rtsp playing", "url", c.URL, "transport", c.Stats().Transport)
 	return c.fail(ctx, gc.Wait())
 }
 
-// watch runs w's looks until stop closes.
-func watch(w *gapWatcher, stop <-chan struct{}) {
-	t := time.NewTimer(recoverTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			t.Reset(w.tick(now))
-		}
+// described hands the DESCRIBE answer's headers to Described, if set.
+func (c *Client) described(hd base.Header) {
+	if c.Described == nil {
+		return
 	}
+	h := make(map[string][]string, len(hd))
+	for k, v := range hd {
+		h[k] = v
+	}
+	c.Described(h)
 }
 
 // fail turns the error of a client closed because ctx ended into nil.
@@ -287,8 +257,8 @@ func (c *Client) fail(ctx context.Context, err error) error {
 	return err
 }
 
-func (c *Client) protocol() (gortsplib.Protocol, bool) {
-	switch c.Transport {
+func protocol(tr Transport) (gortsplib.Protocol, bool) {
+	switch tr {
 	case TransportUDP:
 		return gortsplib.ProtocolUDP, true
 	case TransportTCP:
@@ -300,7 +270,8 @@ func (c *Client) protocol() (gortsplib.Protocol, bool) {
 }
 
 // assembler joins packets into pictures and notices lost ones. It runs on
-// gortsplib's single reading goroutine, so it needs no lock.
+// one receiving goroutine (gortsplib's, or the UDP path's), so it needs no
+// lock.
 type assembler struct {
 	dec     *rtpmjpeg.Decoder
 	started bool   // a packet has arrived

@@ -275,6 +275,7 @@ func (f *fanout) send(fr *frame, seq uint64) {
 	for j, r := range picked {
 		sizes[j] = uint64(len(fr.data))
 		base := r.thin.base(first)
+		r.thin.numbered(first, np)
 		for i := range np {
 			p := fr.packet(i)
 			hdrs[k], bodies[k], dsts[k] = nil, p, r.rtp
@@ -315,7 +316,7 @@ func (f *fanout) send(fr *frame, seq uint64) {
 		r.packets.Add(uint64(np) - drops[j])
 		r.dropped.Add(drops[j])
 		r.bytes.Add(sizes[j])
-		r.thin.sent(first, np, drops[j] == uint64(np))
+		r.thin.sent(np, drops[j] == uint64(np))
 		dropped += drops[j]
 		bytes += sizes[j]
 	}

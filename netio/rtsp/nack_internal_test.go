@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"fmt"
 	"testing"
 	"time"
 	"unsafe"
@@ -51,86 +52,114 @@ func TestHistory(t *testing.T) {
 	}
 }
 
-func TestGapWatcher(t *testing.T) {
-	var asked []uint16
-	var arrived uint64
-	w := newGapWatcher(func(seq uint16, _ uint32) { asked = append(asked, seq) }, func() uint64 { return arrived })
+func TestHolder(t *testing.T) {
+	var asked [][]uint16
+	var out []uint16
+	h := newHolder(func(seqs []uint16) { asked = append(asked, append([]uint16(nil), seqs...)) },
+		func(p *rtp.Packet, _ time.Time) { out = append(out, p.SequenceNumber) })
 	t0 := time.Unix(1000, 0)
 	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
-	// arrive counts packets reaching the socket; deliver hands them on,
-	// as gortsplib's receiver does when nothing before them is missing.
-	arrive := func(from, to int) { arrived += uint64(to-from) * 112 }
-	deliver := func(from, to int, last bool, ms float64) {
+	push := func(from, to int, last bool, ms float64) {
 		for i := from; i < to; i++ {
-			w.delivered(pkt(uint16(i), last && i == to-1), at(ms))
+			h.push(pkt(uint16(i), last && i == to-1), at(ms))
 		}
 	}
-	want := func(seqs ...uint16) {
+	wantAsked := func(want ...[]uint16) {
 		t.Helper()
-		if len(asked) != len(seqs) {
-			t.Fatalf("asked %v, want %v", asked, seqs)
+		if fmt.Sprint(asked) != fmt.Sprint(want) {
+			t.Fatalf("asked %v, want %v", asked, want)
 		}
-		for i := range seqs {
-			if asked[i] != seqs[i] {
-				t.Fatalf("asked %v, want %v", asked, seqs)
+	}
+	wantOut := func(n int) {
+		t.Helper()
+		if len(out) != n {
+			t.Fatalf("handed on %d packets, want %d: %v", len(out), n, out)
+		}
+		for i := 1; i < len(out); i++ {
+			if out[i] != out[i-1]+1 && out[i-1] != 37 {
+				t.Fatalf("out of order or a gap: %v", out)
 			}
 		}
 	}
 
 	// A picture arrives whole: nothing asked, even long past its end.
-	arrive(0, 10)
-	deliver(0, 10, true, 0)
-	w.tick(at(30))
-	want()
-	// The next loses 13: what follows is held, and 13 asked for at
-	// once; again a round trip later; then it comes.
-	arrive(10, 13)
-	deliver(10, 13, false, 33)
-	arrive(14, 20)
-	w.tick(at(33.5))
-	want()
-	w.tick(at(34.5))
-	want(13)
-	w.tick(at(34.5 + 10 + 2.5)) // initialRTT and a tick later
-	want(13, 13)
-	w.tick(at(49))
-	want(13, 13)
-	arrive(13, 14)
-	deliver(13, 20, true, 50)
-	if st := w.stats(); st.Recovered != 1 || st.RTT != 0 {
+	push(0, 10, true, 0)
+	h.tick(at(30))
+	wantAsked()
+	wantOut(10)
+	// The next loses 13 and 14: asked for the moment 15 arrives, what
+	// follows held; asked again a round trip and a tick later; then 13
+	// comes, and 14 after the retry.
+	push(10, 13, false, 33)
+	push(15, 20, true, 33.2)
+	wantAsked([]uint16{13, 14})
+	wantOut(13)
+	h.tick(at(33.2 + 10 + 2.5))
+	wantAsked([]uint16{13, 14}, []uint16{13, 14})
+	push(13, 14, false, 46)
+	wantOut(14)
+	push(14, 15, false, 47)
+	wantOut(20)
+	if st := h.stats(); st.Recovered != 2 || st.RTT != 0 {
 		t.Fatalf("retried, so no round trip sample: %+v", st)
 	}
-	// The next loses its first packet: asked for as soon as the rest is
-	// held, and answered in a millisecond.
-	arrive(21, 30)
-	w.tick(at(68))
-	want(13, 13, 20)
-	arrive(20, 21)
-	deliver(20, 30, true, 69)
-	if st := w.stats(); st.Recovered != 2 || st.RTT != time.Millisecond {
+	// The next loses its first packet, answered in a millisecond.
+	push(21, 30, true, 66)
+	push(20, 21, false, 67)
+	wantOut(30)
+	if st := h.stats(); st.Recovered != 3 || st.RTT != time.Millisecond {
 		t.Fatalf("%+v", st)
 	}
 	// The next loses its tail: nothing follows, so the pause says it.
-	arrive(30, 39)
-	deliver(30, 39, false, 100)
-	w.tick(at(102))
-	want(13, 13, 20)
-	w.tick(at(104))
-	want(13, 13, 20, 39)
-	w.tick(at(107.5))
-	want(13, 13, 20, 39, 39)
-	// Unanswered, it is given up after a frame and a round trip, and not
-	// asked about again.
-	w.tick(at(200))
-	w.tick(at(300))
-	if st := w.stats(); st.GaveUp != 1 || st.NACKs != 5 {
-		t.Fatalf("%+v, asked %v", st, asked)
+	push(30, 38, false, 100)
+	h.tick(at(101))
+	wantAsked([]uint16{13, 14}, []uint16{13, 14}, []uint16{20})
+	if _, ok := h.wake(at(101)); !ok {
+		t.Fatal("no wake-up for a paused picture")
 	}
-	// A late picture is no loss.
-	arrive(40, 50)
-	deliver(40, 50, true, 400)
-	w.tick(at(500))
-	want(13, 13, 20, 39, 39)
+	h.tick(at(103.5))
+	wantAsked([]uint16{13, 14}, []uint16{13, 14}, []uint16{20}, []uint16{38})
+	// Unanswered: the next picture shows the gap, the hold waits a frame
+	// and a round trip, then gives 38 up and hands the rest on.
+	push(39, 45, true, 133)
+	wantOut(38)
+	h.tick(at(133 + 20))
+	wantOut(38)
+	h.tick(at(133 + 100))
+	wantOut(44)
+	if st := h.stats(); st.GaveUp != 1 {
+		t.Fatalf("%+v", st)
+	}
+	// A resend after the give-up, and duplicates, are dropped.
+	push(38, 39, false, 240)
+	push(40, 41, false, 240)
+	wantOut(44)
+}
+
+// TestHolderBounded: a flood of packets far ahead, or behind a gap that
+// never fills, holds at most holdSlots packets.
+func TestHolderBounded(t *testing.T) {
+	n := 0
+	h := newHolder(func([]uint16) {}, func(*rtp.Packet, time.Time) { n++ })
+	now := time.Unix(1000, 0)
+	h.push(pkt(0, true), now)
+	// 1 never comes; 2.. keep arriving.
+	for i := 2; i < 20000; i++ {
+		h.push(pkt(uint16(i), i%50 == 0), now)
+		if held := int(h.highest - h.next + 1); held > holdSlots {
+			t.Fatalf("after %d: %d held", i, held)
+		}
+	}
+	if n < 20000-holdSlots-1 {
+		t.Fatalf("%d handed on", n)
+	}
+	// Jumps anywhere in the number space.
+	for i := range 5000 {
+		h.push(pkt(uint16(i*7919), false), now)
+		if held := int(h.highest - h.next + 1); held > holdSlots {
+			t.Fatalf("after jump %d: %d held", i, held)
+		}
+	}
 }
 
 // BenchmarkHistory: what the history costs the sender, per packet kept,
@@ -190,5 +219,44 @@ func BenchmarkHistory(b *testing.B) {
 			time.Sleep(2 * time.Millisecond) // let the reader's queue drain
 		}
 		b.ReportMetric(float64(in.Nanoseconds())/float64(b.N*perFrame), "ns/packet")
+	})
+}
+
+// FuzzHolder: any arrival order, duplicates, jumps and wrap-arounds, with
+// time passing: the holder hands packets on in increasing sequence order
+// (until a jump it starts again at), never holds more than holdSlots, and
+// never panics. Each 3 bytes are a sequence number step and a time step.
+func FuzzHolder(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 2, 0, 0, 1, 0, 40, 0xff, 0xff, 1})
+	f.Add([]byte{0, 5, 0, 0xf0, 0, 0, 0x10, 0, 200})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var last uint16
+		var started bool
+		h := newHolder(func(seqs []uint16) {
+			if len(seqs) == 0 || len(seqs) > maxNACKSeqs {
+				t.Fatalf("NACK of %d numbers", len(seqs))
+			}
+		}, func(p *rtp.Packet, _ time.Time) {
+			if started && (p.SequenceNumber == last || p.SequenceNumber-last >= 0x8000) {
+				t.Fatalf("%d handed on after %d", p.SequenceNumber, last)
+			}
+			started, last = true, p.SequenceNumber
+		})
+		now := time.Unix(1000, 0)
+		var seq uint16
+		for i := 0; i+2 < len(ops); i += 3 {
+			seq += uint16(ops[i])<<8 | uint16(ops[i+1])
+			now = now.Add(time.Duration(ops[i+2]) * time.Millisecond / 4)
+			if int16(seq-h.next) >= 0 && seq-h.next >= h.highest+1-h.next && int(seq-h.highest) > maxNACKSeqs {
+				started = false // a jump: the holder starts again there
+			}
+			h.push(pkt(seq, ops[i+2]%5 == 0), now)
+			if h.holding() && uint16(h.highest-h.next+1) > holdSlots {
+				t.Fatalf("%d held", uint16(h.highest-h.next+1))
+			}
+			if at, ok := h.wake(now); ok && !now.Before(at) {
+				h.tick(now)
+			}
+		}
 	})
 }

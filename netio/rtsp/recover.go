@@ -1,7 +1,6 @@
 package rtsp
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,62 +10,52 @@ import (
 // Loss recovery on the reader's side: ask the server for a missing packet
 // with a generic NACK (see nack.go for the server's side).
 //
-// Where a gap is seen. gortsplib v5.2.0 reads each UDP socket itself and
-// asserts that Client.ListenPacket returns a *net.UDPConn
-// (client_udp_listener.go), so packets can't be watched as they arrive;
-// its receiver (pkg/rtpreceiver) puts them in order and holds everything
-// behind a gap until the gap fills or 64 newer packets have come, then
-// gives the missing ones up. Seen from OnPacketRTP, a gap is a stall: the
-// in-order packets stop while bytes that reached the socket (gortsplib
-// counts them as they come) are not handed on: the receiver holds them
-// behind a missing packet. A pause inside a picture (the last packet had
-// no marker) longer than stallMid is taken for one too, for a loss at a
-// picture's tail that nothing follows yet. The watcher then asks for the
-// next sequence number, the first missing one for sure; when it arrives
-// the receiver releases what it held up to the next gap, which stalls in
-// turn. A picture with k
-// scattered losses costs k rounds of stall + round trip, well inside the
-// 64-packet hold at the loss rates worth recovering (2 % of 60 packets is
-// about one loss a picture).
+// Where a gap is seen. The UDP receive path (udp.go) reads its own
+// socket, so a gap is known the moment a packet arrives with a sequence
+// number past the next expected one: every number in between is asked for
+// at once, in one NACK. gortsplib v5.2.0's client can't do this (its
+// receiver holds packets behind a gap only until 64 newer ones came, a
+// few microseconds inside one picture's burst, and shows nothing before
+// that), which is why unicast UDP doesn't go through it.
 //
-// How long it waits. The receiver's 64-packet hold bounds any wait: a
-// resent packet that comes after the hold flushed is dropped as old. At
-// 40–100 packets a 720p picture that is about one frame interval, at
-// 1080p less; the watcher gives up on a packet a frame interval plus the
-// round trip after its first NACK, so it stops asking about when the
-// receiver stops waiting. It asks once, and again once if the packet is
-// still missing a round trip (plus a tick) later, since the resend can be
-// lost too.
+// How long it waits. Packets behind a gap are held until it fills, or
+// until a frame interval plus the round trip after the gap was first
+// asked for: the time a resend takes plus one retry's slack. Then the
+// missing packet is given up and what follows is handed on. A missing
+// packet is asked for once, and again (up to maxRetries) each round trip
+// plus a tick, since the resend can be lost too. The hold is bounded in
+// packets as well (holdSlots): a packet further ahead than that gives up
+// the oldest gaps, so a flood can't grow memory.
 //
-// Round trip. Measured from the NACK to the packet's delivery, smoothed as
-// TCP does (RFC 6298, α = 1/8), only from NACKs for packets known missing
-// (not a picture maybe not yet sent) answered without a retry (Karn's
-// rule): RTCP would give the server the
-// round trip (LSR/DLSR of our receiver reports), not us, and
-// gortsplib's client exposes no extended report that would. Between
-// pictures the watcher sleeps until the next is near (3/4 of the measured
-// frame interval): each look reads gortsplib's Stats, and a wake-up every
-// 2 ms cost lsview half as much CPU again as all its receiving and
-// decoding.
+// A picture's tail. RFC 2435 packets of one picture leave the server
+// back to back, so a pause of stallMid after a packet without the marker
+// bit says the next one is likely lost, with nothing behind it yet to
+// show the gap: it is asked for then, as a guess (not counted as
+// recovered nor timed if it comes).
+//
+// Round trip. Measured from a NACK to its packet's arrival, smoothed as
+// TCP does (RFC 6298, α = 1/8), only from packets answered without a
+// retry (Karn's rule).
 const (
-	// recoverTick is how often the watcher looks for a stall while a
-	// picture arrives; idleLook before the first packet.
+	// recoverTick is how often a held gap is looked at.
 	recoverTick = 2 * time.Millisecond
-	idleLook    = 10 * time.Millisecond
-	// stallMid is how long the packets of one picture may pause before a
-	// pause is a gap: they leave the server back to back, so even a
-	// 20 Mbit/s link spaces them by under a millisecond.
+	// stallMid is how long the packets of one picture may pause before
+	// the next is taken for lost: even a 20 Mbit/s link spaces them by
+	// under a millisecond.
 	stallMid = 3 * time.Millisecond
 	// initialRTT and initialFrame stand in until measured.
 	initialRTT   = 10 * time.Millisecond
 	initialFrame = time.Second / 30
-	// heldBytes of arrivals not handed on mean a packet is held: more
-	// than an RTCP sender report (28 bytes, and its SDES), less than any
-	// RTP/JPEG packet but a picture's last.
-	heldBytes = 200
-	// heldQuiet: arrivals counted but not yet handed on for this long
-	// are held, not on their way through gortsplib's reading goroutine.
-	heldQuiet = time.Millisecond
+	// holdSlots bounds the packets held behind gaps: four 1080p pictures
+	// (150-250 packets each), 1.4 MB at most.
+	holdSlots = 1024
+	// maxRetries is how often a missing packet is asked for again, a
+	// round trip and a tick apart: the resend can be lost too, and a
+	// server may not have the packet yet (one still writing the picture).
+	maxRetries = 3
+	// maxNACKSeqs is the most sequence numbers one gap asks for: more is
+	// a jump (a restarted sender), not a loss worth asking about.
+	maxNACKSeqs = 256
 )
 
 // RecoverStats count a Client's requests for lost packets.
@@ -77,164 +66,189 @@ type RecoverStats struct {
 	RTT       time.Duration // smoothed NACK-to-packet time; 0 until measured
 }
 
-// gapWatcher notices stalls in the in-order packets and asks for the
-// missing one. delivered runs on gortsplib's reading goroutine, tick on
-// the watcher's; mu serialises them.
-type gapWatcher struct {
-	send func(seq uint16, mediaSSRC uint32) // sends a generic NACK for seq
-	// arrived is the bytes that reached the socket so far (RTP and RTCP);
-	// nil when unknown, then a picture that is later than a frame
-	// interval is taken to have lost its first packet.
-	arrived func() uint64
-	// delivered is the bytes handed on; offset is what arrived and will
-	// never be handed on (RTCP, duplicates), learnt at picture ends, so
-	// arrived - delivered - offset is what the receiver holds.
-	deliveredBytes uint64
-	offset         int64
-	lastExcess     int64
-	offsetSet      bool
-
-	mu        sync.Mutex
-	started   bool
-	last      uint16 // sequence number of the last delivered packet
-	ssrc      uint32
-	lastMark  bool      // it ended a picture
-	lastAt    time.Time // when it was delivered
-	frameEnd  time.Time // when the last picture ended
-	frame     time.Duration
-	srtt      time.Duration
-	measured  bool
-	pending   bool // a NACK awaits its packet
-	pendSeq   uint16
-	pendFirst time.Time // first NACK for pendSeq
-	pendLast  time.Time // latest NACK for pendSeq
-	retried   bool
-	sure      bool   // the packet is known missing, not maybe unsent: a round trip sample is sound
-	gaveUp    bool   // pendSeq was given up: don't ask again
-	gaveUpSeq uint16 // which
-
-	nacks, recovered, gaveUpN atomic.Uint64
-	rtt                       atomic.Int64
+// slot is one sequence number inside the hold window.
+type slot struct {
+	pkt     *rtp.Packet
+	asked   time.Time // first NACK for it, when missing
+	retried uint8     // NACKs sent again for it
+	guess   bool      // asked for after a pause, not a gap
 }
 
-func newGapWatcher(send func(seq uint16, ssrc uint32), arrived func() uint64) *gapWatcher {
-	return &gapWatcher{send: send, arrived: arrived, frame: initialFrame, srtt: initialRTT}
+// holder puts packets back in order, asks for missing ones and holds
+// what follows a gap for a bounded time. It runs on the receiving
+// goroutine alone; its counters are atomics for Stats.
+type holder struct {
+	nack    func(seqs []uint16) // sends one NACK
+	deliver func(pkt *rtp.Packet, now time.Time)
+
+	started  bool
+	next     uint16 // next sequence number to hand on
+	highest  uint16 // highest arrived (or asked for)
+	slots    [holdSlots]slot
+	lastMark bool          // the newest packet ended a picture
+	lastAt   time.Time     // when it arrived
+	frame    time.Duration // smoothed time between pictures' last packets
+	frameEnd time.Time
+	srtt     time.Duration
+	measured bool
+
+	nacks, recovered, gaveUp atomic.Uint64
+	rtt                      atomic.Int64
 }
 
-func (w *gapWatcher) stats() RecoverStats {
-	return RecoverStats{NACKs: w.nacks.Load(), Recovered: w.recovered.Load(), GaveUp: w.gaveUpN.Load(),
-		RTT: time.Duration(w.rtt.Load())}
+func newHolder(nack func([]uint16), deliver func(*rtp.Packet, time.Time)) *holder {
+	return &holder{nack: nack, deliver: deliver, frame: initialFrame, srtt: initialRTT}
 }
 
-// delivered notes a packet gortsplib's receiver handed on, in order.
-func (w *gapWatcher) delivered(pkt *rtp.Packet, now time.Time) {
-	var arrived uint64
-	if pkt.Marker && w.arrived != nil {
-		arrived = w.arrived()
+func (h *holder) stats() RecoverStats {
+	return RecoverStats{NACKs: h.nacks.Load(), Recovered: h.recovered.Load(), GaveUp: h.gaveUp.Load(),
+		RTT: time.Duration(h.rtt.Load())}
+}
+
+// holding reports whether packets wait behind a gap.
+func (h *holder) holding() bool { return h.started && h.next != h.highest+1 }
+
+// wake returns when tick should next run; false when nothing waits.
+func (h *holder) wake(now time.Time) (time.Time, bool) {
+	switch {
+	case h.holding():
+		return now.Add(recoverTick), true
+	case h.started && !h.lastMark && h.slots[(h.highest+1)%holdSlots].asked.IsZero():
+		return h.lastAt.Add(stallMid), true
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.deliveredBytes += uint64(pkt.MarshalSize())
-	if pkt.Marker && w.arrived != nil {
-		w.learnOffset(arrived)
-	}
+	return time.Time{}, false
+}
+
+// push takes one arrived packet.
+func (h *holder) push(pkt *rtp.Packet, now time.Time) {
 	seq := pkt.SequenceNumber
-	if w.pending && int16(seq-w.pendSeq) >= 0 {
-		if seq == w.pendSeq {
-			w.recovered.Add(1)
-			if w.sure && !w.retried {
-				w.sample(now.Sub(w.pendFirst))
-			}
-		}
-		w.pending = false
+	if !h.started {
+		h.started, h.next, h.highest = true, seq, seq-1
 	}
-	if pkt.Marker {
-		if !w.frameEnd.IsZero() {
-			if d := now.Sub(w.frameEnd); d > 0 && d < time.Second {
-				w.frame += (d - w.frame) / 8
-			}
-		}
-		w.frameEnd = now
+	if int16(seq-h.next) < 0 {
+		return // a duplicate, or a resend after we gave up
 	}
-	w.started, w.last, w.ssrc, w.lastMark, w.lastAt = true, seq, pkt.SSRC, pkt.Marker, now
+	// At or past next: either inside the held window (a gap filling) or
+	// past the highest so far, by ahead.
+	fill := uint16(seq-h.next) < uint16(h.highest+1-h.next)
+	ahead := int(seq - h.highest)
+	if !fill && ahead > maxNACKSeqs {
+		// A jump no loss explains: hand on what is held and start again.
+		h.flush(now)
+		h.slots[(h.highest+1)%holdSlots] = slot{}
+		h.next, h.highest = seq, seq-1
+		ahead = 1
+	}
+	// Past the bound only with a long gap held (ahead is at most
+	// maxNACKSeqs < holdSlots), so there is a head to give up.
+	for int(uint16(seq-h.next)) >= holdSlots {
+		h.giveUpHead(now)
+	}
+	s := &h.slots[seq%holdSlots]
+	if !fill {
+		if ahead > 1 {
+			h.ask(h.highest+1, seq, now, false)
+		}
+		if pkt.Marker {
+			// Timed from arrivals, not releases: a gap filled releases
+			// held pictures together.
+			if d := now.Sub(h.frameEnd); !h.frameEnd.IsZero() && d > 0 && d < time.Second {
+				h.frame += (d - h.frame) / 8
+			}
+			h.frameEnd = now
+		}
+		h.highest, h.lastMark, h.lastAt = seq, pkt.Marker, now
+	}
+	if s.pkt != nil {
+		return // a duplicate still held
+	}
+	if !s.asked.IsZero() && !s.guess {
+		h.recovered.Add(1)
+		if s.retried == 0 {
+			h.sample(now.Sub(s.asked))
+		}
+	}
+	*s = slot{pkt: pkt}
+	h.release(now)
 }
 
-// learnOffset updates offset at a picture's end. Bytes held then (the
-// next picture's, behind a gap) make the excess look larger for a while,
-// so a larger excess is believed only when two picture ends agree; a
-// smaller one at once.
-func (w *gapWatcher) learnOffset(arrived uint64) {
-	excess := int64(arrived - w.deliveredBytes)
-	if !w.offsetSet || excess < w.offset || excess == w.lastExcess {
-		w.offset, w.offsetSet = excess, true
+// ask sends a NACK for [from, to) and marks them asked.
+func (h *holder) ask(from, to uint16, now time.Time, guess bool) {
+	seqs := make([]uint16, 0, to-from)
+	for q := from; q != to; q++ {
+		h.slots[q%holdSlots] = slot{asked: now, guess: guess}
+		seqs = append(seqs, q)
 	}
-	w.lastExcess = excess
+	h.nacks.Add(1)
+	h.nack(seqs)
 }
 
-// held is the bytes the receiver holds behind a gap; 0 before the first
-// picture's end.
-func (w *gapWatcher) held() int64 {
-	if !w.offsetSet {
-		return 0
+// release hands on the in-order packets at the head.
+func (h *holder) release(now time.Time) {
+	for h.next != h.highest+1 {
+		s := &h.slots[h.next%holdSlots]
+		if s.pkt == nil {
+			return
+		}
+		pkt := s.pkt
+		*s = slot{}
+		h.next++
+		h.deliver(pkt, now)
 	}
-	return int64(w.arrived()-w.deliveredBytes) - w.offset
+}
+
+// giveUpHead skips the first missing packet and hands on what follows.
+func (h *holder) giveUpHead(now time.Time) {
+	s := &h.slots[h.next%holdSlots]
+	if s.pkt == nil {
+		h.gaveUp.Add(1)
+		*s = slot{}
+		h.next++
+	}
+	h.release(now)
+}
+
+// flush gives up every gap and hands on all that is held.
+func (h *holder) flush(now time.Time) {
+	for h.holding() {
+		h.giveUpHead(now)
+	}
+}
+
+// tick asks for a picture's paused tail, and retries and gives up
+// missing packets whose time has come.
+func (h *holder) tick(now time.Time) {
+	if h.started && !h.lastMark && now.Sub(h.lastAt) >= stallMid && h.slots[(h.highest+1)%holdSlots].asked.IsZero() {
+		h.ask(h.highest+1, h.highest+2, now, true)
+	}
+	limit := h.frame + h.srtt
+	for h.holding() {
+		s := &h.slots[h.next%holdSlots]
+		if s.pkt != nil || now.Sub(s.asked) < limit {
+			break
+		}
+		h.giveUpHead(now)
+	}
+	var retry []uint16
+	for q := h.next; q != h.highest+1; q++ {
+		s := &h.slots[q%holdSlots]
+		if s.pkt == nil && s.retried < maxRetries && now.Sub(s.asked) > time.Duration(s.retried+1)*(h.srtt+recoverTick) {
+			s.retried++
+			retry = append(retry, q)
+		}
+	}
+	if len(retry) > 0 {
+		h.nacks.Add(1)
+		h.nack(retry)
+	}
 }
 
 // sample folds one round trip into the smoothed estimate.
-func (w *gapWatcher) sample(d time.Duration) {
-	if !w.measured {
-		w.srtt, w.measured = d, true
+func (h *holder) sample(d time.Duration) {
+	if !h.measured {
+		h.srtt, h.measured = d, true
 	} else {
-		w.srtt += (d - w.srtt) / 8
+		h.srtt += (d - h.srtt) / 8
 	}
-	w.rtt.Store(int64(w.srtt))
-}
-
-// tick looks for a stall, and retries or gives up a pending NACK. It
-// returns when to look next: every recoverTick while a picture arrives or
-// a NACK waits, but not between pictures, when nothing can be held until
-// the next one is near (a wake-up costs more than the look).
-func (w *gapWatcher) tick(now time.Time) time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.started {
-		return idleLook
-	}
-	if w.pending {
-		switch {
-		case now.Sub(w.pendFirst) > w.frame+w.srtt:
-			w.pending, w.gaveUp, w.gaveUpSeq = false, true, w.pendSeq
-			w.gaveUpN.Add(1)
-		case !w.retried && now.Sub(w.pendLast) > w.srtt+recoverTick:
-			w.retried, w.pendLast = true, now
-			w.ask(w.pendSeq)
-		}
-		return recoverTick
-	}
-	seq := w.last + 1
-	quiet := now.Sub(w.lastAt)
-	if w.gaveUp && seq == w.gaveUpSeq {
-		return recoverTick // the receiver will flush past it; nothing more to ask
-	}
-	var sure bool
-	switch {
-	case w.arrived != nil && quiet >= heldQuiet && w.held() >= heldBytes:
-		sure = true
-	case !w.lastMark && quiet >= stallMid: // a tail lost, maybe
-		sure = true
-	case w.arrived == nil && w.lastMark && quiet >= w.frame+stallMid:
-	default:
-		if next := w.frame*3/4 - quiet; w.lastMark && next > recoverTick {
-			return next
-		}
-		return recoverTick
-	}
-	w.pending, w.pendSeq, w.pendFirst, w.pendLast, w.retried, w.sure = true, seq, now, now, false, sure
-	w.ask(seq)
-	return recoverTick
-}
-
-func (w *gapWatcher) ask(seq uint16) {
-	w.nacks.Add(1)
-	w.send(seq, w.ssrc)
+	h.rtt.Store(int64(h.srtt))
 }

@@ -228,17 +228,23 @@ func (t *thinState) base(first uint16) uint16 {
 	return t.next
 }
 
-// sent records a frame of count packets from stream number first as sent
-// from t.base(first) on; a frame the reader got none of (the uplink's
-// budget ran out) takes no numbers, so it leaves no gap either.
-func (t *thinState) sent(first uint16, count int, none bool) {
-	if none {
-		return
-	}
+// numbered records a frame of count packets from stream number first as
+// numbered from t.base(first) on, before it is sent: a reader that sees a
+// gap asks at once, while the rest of the picture is still being written.
+func (t *thinState) numbered(first uint16, count int) {
 	h := t.head.Load()
 	t.frames[h%thinRing].Store(uint64(t.next)<<32 | uint64(uint16(count))<<16 | uint64(first-t.next))
 	t.head.Store(h + 1)
-	t.next += uint16(count)
+}
+
+// sent moves the reader's numbering past a frame numbered; a frame the
+// reader got none of (the uplink's budget ran out) takes no numbers, so
+// it leaves no gap either (the next frame's record, looked at first,
+// takes its numbers over).
+func (t *thinState) sent(count int, none bool) {
+	if !none {
+		t.next += uint16(count)
+	}
 }
 
 // source maps a sequence number of the reader's to the stream's, if it

@@ -24,22 +24,30 @@ import (
 // `tc tbf` rate limit on A's side of the veth (a viewer's slow Wi-Fi),
 // both with lsview's client (NACKs on), each a child process.
 const (
-	thinServerEnv = "LSB_RTSP_THIN_SERVER" // "HOST thin|full": serve until stdin closes, then print Stats
+	thinServerEnv = "LSB_RTSP_THIN_SERVER" // "HOST thin|full [WxH]": serve until stdin closes, then print Stats
 	thinReaderEnv = "LSB_RTSP_THIN_READER" // "URL SECONDS [MS]": print complete frames each second (or MS)
 )
 
-// thinServer serves 1280×720 at 30 fps on HOST:DefaultPort, thinning or
-// not, prints "ready", and when standard input closes prints its Stats as
-// JSON.
+// thinServer serves 1280×720 (or WxH) at 30 fps on HOST:DefaultPort,
+// thinning or not, prints "ready", and when standard input closes prints
+// its Stats as JSON.
 func thinServer(spec string) int {
-	host, mode, _ := strings.Cut(spec, " ")
+	f := strings.Fields(spec)
+	host, mode := f[0], f[1]
+	w, h := 1280, 720
+	if len(f) > 2 {
+		if _, err := fmt.Sscanf(f[2], "%dx%d", &w, &h); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	s := &Server{Host: host, NoThinning: mode != "thin",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	if err := s.Listen(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	jpg, err := makeJPEG(1280, 720)
+	jpg, err := makeJPEG(w, h)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
