@@ -40,7 +40,8 @@ TEST_STAGES := build vet tidy checks unit fuzz package-checks e2e vmtest bench-s
 # (go.dev/issue/75804, fixed in Go 1.27). FUZZ_TIME=30s (or 1000x) overrides
 # every target's budget.
 FUZZ_TARGETS := \
-	./netio/rtsp:FuzzRequest:800 ./netio/rtsp:FuzzParseTransport:60000 \
+	./netio/rtsp:FuzzRequest:800 ./netio/rtsp:FuzzParseTransport:60000 ./netio/rtsp:FuzzHolder:40000 \
+	./netio/viewer:FuzzParseRenditions:60000 \
 	./netio/chat:FuzzDecode:40000 ./netio/textsafe:FuzzSanitize:30000 \
 	./netio/mdns:FuzzParseInterfaces:100000 ./netio/mdns:FuzzParseTXT:100000 \
 	./capture:FuzzParseSpec:200000 ./capture:FuzzParseSize:200000 \
