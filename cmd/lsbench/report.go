@@ -282,7 +282,8 @@ func (e *env) lossSection(w func(string, ...any), dir, rel string) error {
 	k := packetsPerFrame(e.fan.bytes)
 	w("\nWithout retransmission both follow the packet-count law: at 720p a camera frame is ~%d packets, so 1%% packet loss "+
 		"already costs %.0f%% of the frames, for us and for GStreamer alike. With it, a frame is lost only when a packet and its "+
-		"resends are all lost, or the budget runs out.\n\n", k, 100*(1-math.Pow(0.99, float64(k))))
+		"resends are all lost, or the budget runs out. At 5%% the server also thins that reader (its NACKs name 5%% of what it "+
+		"is sent, the share at which thinning takes a link for one that can't keep up): fewer frames, each whole.\n\n", k, 100*(1-math.Pow(0.99, float64(k))))
 	return figure(w, dir, rel, "loss.png", "Complete frames vs random packet loss (720p30)",
 		"packet loss %", "delivered", false, []series{{ours, o}, {oursNACK, n}, {gst, g}, {"(1-p)^k", th}})
 }
