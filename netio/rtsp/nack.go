@@ -17,10 +17,11 @@ import (
 //
 // Why not an RFC 4588 RTX stream: RTX needs a second payload type in the
 // SDP, negotiated per reader, and a reader that knows it to unwrap the
-// original sequence number. gortsplib's receiver (which lsview uses)
-// already puts a packet with a known sequence number back in order, and
-// drops one it has or has given up on, so the plain resend needs nothing
-// new on either side, and a standard client never sees one: resends go
+// original sequence number. A receiver that holds a picture's packets
+// until its gaps fill (lsview's, recover.go; gortsplib's, up to 64 packets)
+// puts a packet with a known sequence number back in order, and drops one
+// it has or has given up on, so the plain resend needs nothing new on
+// either side, and a standard client never sees one: resends go
 // only to a session that asked, and ffmpeg, GStreamer and VLC never send
 // generic NACKs. What RTX would add (telling a resend from the original
 // in statistics) lsview measures from the NACK's side instead.
@@ -35,7 +36,9 @@ const (
 	resendBurst = 64 * MaxPacketSize
 	// nackMaxSeqs bounds the work of one RTCP packet: the sequence numbers
 	// looked at, whatever it asks (the rest are refused as excess).
-	// A reader's receiver can't take more than its 64-packet buffer.
+	// lsview's receiver names every packet of a gap in one NACK; past 64
+	// the rest are refused as excess and asked for again, if still
+	// wanted, in its retry.
 	nackMaxSeqs = 64
 )
 

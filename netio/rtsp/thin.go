@@ -21,12 +21,10 @@ import (
 // of its path's loss now); the packets this server failed to send it (its
 // own send drops); and the fraction lost of its latest RTCP receiver
 // report (every client sends those; gortsplib's every 5 s, so they are the
-// slow signal, the only one from ffmpeg or GStreamer). The retries matter: lsview asks
-// for the first packet missing in a picture, and gives the picture up a
-// frame interval later, so on a link dropping whole tails of pictures
-// (a queue overflowing) it asks for one or two packets a picture, which
-// against the packets sent looks like random loss of 2 %, the loss
-// retransmission repairs; the resends, lost as often as the rest there,
+// slow signal, the only one from ffmpeg or GStreamer). The retries matter:
+// random loss of a few per cent is what retransmission repairs, and its
+// resends come back; behind a queue that overflows, the resends are lost
+// as often as the rest, and the retries
 // tell the two apart. A report covers the time since the one before: it is
 // believed only if the reader's rate did not change meanwhile, or it would
 // judge the new rate by the old one's loss. The report's jitter is not
