@@ -39,7 +39,8 @@ func startBroadcaster(t testing.TB, host string, prefix []string, args ...string
 		if rtpPort, err = testenv.FreeUDPRun(host, 2); err != nil {
 			t.Fatal(err)
 		}
-		rtspPort, chatPort, httpPort = testenv.FreePortOn(t, host), testenv.FreePortOn(t, host), testenv.FreePortOn(t, host)
+		tcp := testenv.FreePorts(t, host, 3)
+		rtspPort, chatPort, httpPort = tcp[0], tcp[1], tcp[2]
 	}
 	state := t.TempDir()
 	full := append([]string{"--listen", host, "--mdns", "off", "--state-dir", state,

@@ -31,7 +31,8 @@ func StartBroadcaster(t testing.TB, size string, fps int, earlier *Broadcaster, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		b = Broadcaster{RTSPPort: FreePort(t), RTPPort: rtp, ChatPort: FreePort(t), HTTPPort: FreePort(t), StateDir: t.TempDir()}
+		tcp := FreePorts(t, "127.0.0.1", 3)
+		b = Broadcaster{RTSPPort: tcp[0], RTPPort: rtp, ChatPort: tcp[1], HTTPPort: tcp[2], StateDir: t.TempDir()}
 	}
 	b.Proc = Start(t, exec.Command(Build(t, "cmd/lsbroadcast")[0], append([]string{"--source", "pattern", "--size", size, "--fps", strconv.Itoa(fps),
 		"--listen", "127.0.0.1", "--mdns", "off", "--rtsp-port", strconv.Itoa(b.RTSPPort),

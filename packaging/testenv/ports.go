@@ -27,6 +27,24 @@ func FreePortOn(t testing.TB, host string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// FreePorts is n distinct TCP ports on host that were free a moment ago,
+// for one program that listens on several: each listener stays open until
+// all are chosen, so the kernel can't hand the same port out twice (it
+// did: a chat and an RTSP port alike, "address already in use").
+func FreePorts(t testing.TB, host string, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatalf("free port on %s: %v", host, err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
 // FreeUDPRun is the first of n consecutive UDP ports on host that are
 // free, the first also free for TCP. The first is even, because RTP wants
 // an even port and RTCP the next one. It returns an error, not a test
