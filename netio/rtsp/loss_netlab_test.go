@@ -1,7 +1,6 @@
 package rtsp
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lsbroadcast/lsbroadcast/packaging/netlab"
 	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
@@ -67,41 +67,20 @@ func lossReader(spec string) int {
 // whole at least 98 % of the time, over the UDP path's NACKs.
 func TestLossRecoveredLargePictures(t *testing.T) {
 	net := testenv.NetPair(t)
-	const secs = 12 // past the server's first sender report (10 s)
+	const secs = 15 // well past the server's first sender report (10 s), also on a loaded machine
 	for _, size := range []string{"1280x720", "1920x1080"} {
 		t.Run(size, func(t *testing.T) {
-			srv := inNS(net.InA(), thinServerEnv, net.IPA+" thin "+size)
-			stdin, _ := srv.StdinPipe()
-			stdout, _ := srv.StdoutPipe()
-			var srvErr testenv.SyncBuffer
-			srv.Stderr = &srvErr
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { stdin.Close(); srv.Process.Kill(); srv.Wait() }()
-			sc := bufio.NewScanner(stdout)
-			if !sc.Scan() || !strings.HasPrefix(sc.Text(), "ready") {
-				t.Fatalf("server: %s", srvErr.String())
-			}
-			picture, _ := strconv.Atoi(strings.TrimPrefix(sc.Text(), "ready "))
+			srv := startChildServer(t, net, "thin "+size)
+			defer srv.stop()
+			picture, _ := strconv.Atoi(srv.ready)
 			if err := net.SetLoss(2); err != nil {
 				t.Fatal(err)
 			}
 			defer net.SetLoss(0)
-			rd := inNS(net.InB(), lossReaderEnv, fmt.Sprintf("rtsp://%s:%d%s %d", net.IPA, DefaultPort, DefaultPath, secs))
-			var errb testenv.SyncBuffer
-			rd.Stderr = &errb
-			out, err := rd.Output()
-			if err != nil {
-				t.Fatalf("reader: %v: %s", err, errb.String())
-			}
-			var r lossResult
-			if err := json.Unmarshal(out, &r); err != nil {
-				t.Fatalf("reader printed %q: %v", out, err)
-			}
-			stdin.Close()
-			if sc.Scan() {
-				t.Logf("server: %s", sc.Text())
+			r := readLoss(t, net, strconv.Itoa(secs))
+			srv.stdin.Close()
+			if srv.out.Scan() {
+				t.Logf("server: %s", srv.out.Text())
 			}
 			st := r.Stats
 			complete := float64(st.Frames) / float64(st.Frames+st.LostFrames)
@@ -118,30 +97,11 @@ func TestLossRecoveredLargePictures(t *testing.T) {
 	}
 }
 
-// TestAutoFallsBackToTCP: with every UDP packet to the reader dropped,
-// auto gives the UDP path up after its first-packet wait and plays over
-// TCP, as gortsplib's client (and VLC) do.
-func TestAutoFallsBackToTCP(t *testing.T) {
-	net := testenv.NetPair(t)
-	srv := inNS(net.InA(), thinServerEnv, net.IPA+" full 320x240")
-	stdin, _ := srv.StdinPipe()
-	stdout, _ := srv.StdoutPipe()
-	var srvErr testenv.SyncBuffer
-	srv.Stderr = &srvErr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { stdin.Close(); srv.Process.Kill(); srv.Wait() }()
-	if sc := bufio.NewScanner(stdout); !sc.Scan() || !strings.HasPrefix(sc.Text(), "ready") {
-		t.Fatalf("server: %s", srvErr.String())
-	}
-	// All of it: SetLoss stops at 99.9 %.
-	if out, err := exec.Command("ip", "netns", "exec", net.B, "nft", "add rule inet netlab input meta l4proto udp drop").CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v: %s", err, out)
-	}
-	defer net.SetLoss(0)
-	const secs = 7
-	rd := inNS(net.InB(), lossReaderEnv, fmt.Sprintf("rtsp://%s:%d%s %d auto", net.IPA, DefaultPort, DefaultPath, secs))
+// readLoss runs the lossReaderEnv role in net's namespace B on the child
+// server's stream, with args after its URL, and returns what it measured.
+func readLoss(t *testing.T, net *netlab.Pair, args string) lossResult {
+	t.Helper()
+	rd := inNS(net.InB(), lossReaderEnv, fmt.Sprintf("rtsp://%s:%d%s %s", net.IPA, DefaultPort, DefaultPath, args))
 	var errb testenv.SyncBuffer
 	rd.Stderr = &errb
 	out, err := rd.Output()
@@ -152,6 +112,23 @@ func TestAutoFallsBackToTCP(t *testing.T) {
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("reader printed %q: %v", out, err)
 	}
+	return r
+}
+
+// TestAutoFallsBackToTCP: with every UDP packet to the reader dropped,
+// auto gives the UDP path up after its first-packet wait and plays over
+// TCP, as gortsplib's client (and VLC) do.
+func TestAutoFallsBackToTCP(t *testing.T) {
+	net := testenv.NetPair(t)
+	srv := startChildServer(t, net, "full 320x240")
+	defer srv.stop()
+	// All of it: SetLoss stops at 99.9 %.
+	if out, err := exec.Command("ip", "netns", "exec", net.B, "nft", "add rule inet netlab input meta l4proto udp drop").CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	defer net.SetLoss(0)
+	const secs = 7
+	r := readLoss(t, net, strconv.Itoa(secs)+" auto")
 	// 3 s waiting for UDP, then about 4 s of 30 fps over TCP.
 	if r.Stats.Transport != "TCP" || r.Stats.Frames < 60 {
 		t.Errorf("auto with UDP blocked: %+v", r.Stats)

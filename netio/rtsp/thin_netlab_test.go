@@ -120,6 +120,43 @@ func inNS(prefix []string, env, value string) *exec.Cmd {
 	return cmd
 }
 
+// childServer is the thinServerEnv role of this test binary in net's
+// namespace A, started and ready: closing stdin has it print its Stats on
+// out and end; stop kills it whatever it does.
+type childServer struct {
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+	log   *testenv.SyncBuffer
+	ready string // what its ready line says after "ready"
+	cmd   *exec.Cmd
+}
+
+// startChildServer starts the server with args after its address and waits
+// for its ready line.
+func startChildServer(t testing.TB, net *netlab.Pair, args string) *childServer {
+	t.Helper()
+	s := &childServer{cmd: inNS(net.InA(), thinServerEnv, net.IPA+" "+args), log: &testenv.SyncBuffer{}}
+	s.stdin, _ = s.cmd.StdinPipe()
+	stdout, _ := s.cmd.StdoutPipe()
+	s.cmd.Stderr = s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.out = bufio.NewScanner(stdout)
+	if !s.out.Scan() || !strings.HasPrefix(s.out.Text(), "ready") {
+		s.stop()
+		t.Fatalf("server: %s", s.log.String())
+	}
+	s.ready = strings.TrimSpace(strings.TrimPrefix(s.out.Text(), "ready"))
+	return s
+}
+
+func (s *childServer) stop() {
+	s.stdin.Close()
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
 // thinRun is one run of the harness: the server (thinning or not) and
 // the two readers for secs, with the rate limit lifted after limited
 // seconds (never if limited >= secs). It returns each reader's complete
@@ -136,20 +173,9 @@ func thinReaders(t testing.TB, net *netlab.Pair, prefixes [][]string, thin bool,
 	if thin {
 		mode = "thin"
 	}
-	srv := inNS(net.InA(), thinServerEnv, net.IPA+" "+mode)
-	stdin, _ := srv.StdinPipe()
-	stdout, _ := srv.StdoutPipe()
-	var srvErr testenv.SyncBuffer
-	srv.Stderr = &srvErr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "ready") {
-		t.Fatalf("server: %s", srvErr.String())
-	}
-	t.Logf("server %s: picture of %s bytes", mode, strings.TrimPrefix(sc.Text(), "ready "))
+	srv := startChildServer(t, net, mode)
+	defer srv.stop()
+	t.Logf("server %s: picture of %s bytes", mode, srv.ready)
 	if err := net.SetRate(mbit, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -189,12 +215,12 @@ func thinReaders(t testing.TB, net *netlab.Pair, prefixes [][]string, thin bool,
 			t.Fatal(err)
 		}
 	}
-	stdin.Close()
-	if !sc.Scan() || json.Unmarshal(sc.Bytes(), &st) != nil {
-		t.Fatalf("server printed no stats: %s", srvErr.String())
+	srv.stdin.Close()
+	if !srv.out.Scan() || json.Unmarshal(srv.out.Bytes(), &st) != nil {
+		t.Fatalf("server printed no stats: %s", srv.log.String())
 	}
-	if thin && !strings.Contains(srvErr.String(), "reader thinned: fewer frames") {
-		t.Errorf("no line about thinning in the server's log:\n%s", srvErr.String())
+	if thin && !strings.Contains(srv.log.String(), "reader thinned: fewer frames") {
+		t.Errorf("no line about thinning in the server's log:\n%s", srv.log.String())
 	}
 	return counts, st
 }
@@ -277,18 +303,8 @@ func BenchmarkThinSteps(b *testing.B) {
 
 // stepTimes is one run of BenchmarkThinSteps.
 func stepTimes(b *testing.B, net *netlab.Pair) (down, firstStep, up float64) {
-	srv := inNS(net.InA(), thinServerEnv, net.IPA+" thin")
-	stdin, _ := srv.StdinPipe()
-	stdout, _ := srv.StdoutPipe()
-	var srvErr testenv.SyncBuffer
-	srv.Stderr = &srvErr
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { stdin.Close(); srv.Process.Kill(); srv.Wait() }()
-	if sc := bufio.NewScanner(stdout); !sc.Scan() {
-		b.Fatalf("server: %s", srvErr.String())
-	}
+	srv := startChildServer(b, net, "thin")
+	defer srv.stop()
 	const tick, secs = 100 * time.Millisecond, 30
 	rd := inNS(net.InB(), thinReaderEnv, fmt.Sprintf("rtsp://%s:%d%s %d %d", net.IPA, DefaultPort, DefaultPath, secs, tick.Milliseconds()))
 	out, _ := rd.StdoutPipe()
@@ -328,7 +344,7 @@ func stepTimes(b *testing.B, net *netlab.Pair) (down, firstStep, up float64) {
 			up = at[i].Sub(freed).Seconds()
 		}
 	}
-	for _, l := range strings.Split(srvErr.String(), "\n") {
+	for _, l := range strings.Split(srv.log.String(), "\n") {
 		if !strings.Contains(l, "fewer frames") {
 			continue
 		}
