@@ -304,22 +304,12 @@ func fanoutSend(b *testing.B, renumber bool) {
 		}
 		f.add(r)
 	}
-	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
-	if err := enc.Init(); err != nil {
-		b.Fatal(err)
-	}
-	pkts, err := enc.Encode(testJPEG(b, 1280, 720))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := f.put(pkts, time.Now()); err != nil {
-		b.Fatal(err)
-	}
+	fr := putJPEG(b, f, testJPEG(b, 1280, 720), 0, time.Now())
 	f.send(&f.ring[1], 1) // grows the buffers
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		f.send(&f.ring[1], 1)
 	}
-	b.ReportMetric(float64(len(pkts)*16), "datagrams/op")
+	b.ReportMetric(float64(len(fr.ends)*16), "datagrams/op")
 }

@@ -17,12 +17,18 @@ import (
 )
 
 const (
-	// historyFrames is how many marshalled frames the fan-out keeps. The
-	// writer needs two (the one it sends and the one being written);
-	// the rest let it fall a few frames behind without WriteJPEG ever
-	// waiting for it, and are the shared history that retransmission
-	// will resend from.
-	historyFrames = 8
+	// historyFrames is how many packetised frames the fan-out keeps. The
+	// writer needs two (the one it sends and the one being written); the
+	// rest let it fall a few frames behind without WriteJPEG ever waiting
+	// for it, and are the shared history retransmission resends from
+	// (nack.go): 16 frames hold historyAge at 30 fps.
+	historyFrames = 16
+
+	// historyAge is how long a packet can be asked for again: about half a
+	// second, ten round trips of a poor Wi-Fi link, and well past the
+	// 64-packet reorder buffer of a gortsplib reader, after which a
+	// resent packet is dropped as old anyway.
+	historyAge = 500 * time.Millisecond
 
 	// maxBehind is how many frames the writer may have waiting before it
 	// skips to the newest: latency over completeness, as the viewer does.
@@ -64,12 +70,22 @@ type udpReader struct {
 	thin      thinState
 }
 
-// frame is one picture's RTP packets, marshalled back to back.
+// frame is one picture's RTP packets, back to back. Only put writes it,
+// under the track's writeMu; the writer and NACK answers read it.
 type frame struct {
-	mu   sync.RWMutex // WriteJPEG writes, the writer reads
+	mu   sync.RWMutex // put writes, the writer and resends read
 	seq  uint64       // the frame's number since the start; 0 is empty
 	data []byte
 	ends []int // where each packet ends in data
+}
+
+// kept is what the ring holds in a slot, for resends to find a packet by
+// its sequence number without locking every frame.
+type kept struct {
+	seq   uint64    // the frame's number; 0 is empty
+	first uint16    // its first packet's sequence number
+	n     int       // its packets
+	at    time.Time // when it was put
 }
 
 func (f *frame) packet(i int) []byte {
@@ -92,10 +108,12 @@ type fanout struct {
 	readers atomic.Pointer[[]*udpReader] // replaced whole on every change
 	addMu   sync.Mutex                   // serialises replacements
 
-	mu      sync.Mutex // guards written and the ring's order
+	mu      sync.Mutex // guards written and index
 	ring    [historyFrames]frame
+	index   [historyFrames]kept
 	written uint64 // the newest frame's seq
 	wake    chan struct{}
+	total   atomic.Uint64 // RTP bytes ever put: what a resend budget grows from
 
 	skipped atomic.Uint64 // frames the writer skipped for being behind
 	bytes   atomic.Uint64
@@ -168,45 +186,68 @@ func (f *fanout) remove(r *udpReader) {
 // count is the number of readers now.
 func (f *fanout) count() int { return len(*f.readers.Load()) }
 
-// put stores a frame's packets for the writer and feeds the sender
-// reports with them, as gortsplib's stream does for its own readers: same
+// put packetises s as the frame after the newest, its packets numbered
+// from seq with RTP time ts, for the writer, and feeds the sender reports
+// with them, as gortsplib's stream does for its own readers: same
 // timestamps, same capture times, so the RTP↔NTP mapping is today's. It
-// never waits for the writer unless that is historyFrames behind.
-func (f *fanout) put(pkts []*rtp.Packet, captured time.Time) error {
+// never waits for the writer. The frame it returns holds until the
+// next put; its caller, under the track's writeMu, may read it.
+func (f *fanout) put(s *jpegScan, seq uint16, ts uint32, captured, now time.Time) *frame {
 	f.mu.Lock()
-	seq := f.written + 1
-	fr := &f.ring[seq%historyFrames]
+	n := f.written + 1
+	fr := &f.ring[n%historyFrames]
+	f.index[n%historyFrames] = kept{}
 	f.mu.Unlock()
 
 	fr.mu.Lock()
-	fr.seq, fr.data, fr.ends = seq, fr.data[:0], fr.ends[:0]
-	for _, p := range pkts {
-		p.SSRC = f.ssrc
-		n := p.MarshalSize()
-		start := len(fr.data)
-		if cap(fr.data)-start < n {
-			fr.data = append(fr.data, make([]byte, n)...)[:start]
-		}
-		m, err := p.MarshalTo(fr.data[start : start+n])
-		if err != nil {
-			fr.seq = 0
-			fr.mu.Unlock()
-			return fmt.Errorf("marshal rtp: %w", err)
-		}
-		fr.data = fr.data[:start+m]
-		fr.ends = append(fr.ends, len(fr.data))
-		f.sender.ProcessPacket(p, captured, true)
-	}
+	fr.seq = n
+	fr.data, fr.ends = packetize(fr.data[:0], fr.ends[:0], s, seq, ts, f.ssrc)
 	fr.mu.Unlock()
+	// The sender reports count what readers are sent: packets and payload
+	// bytes, with the capture time of the RTP time.
+	var p rtp.Packet
+	p.Timestamp, p.SSRC = ts, f.ssrc
+	for i := range fr.ends {
+		p.SequenceNumber, p.Payload = seq+uint16(i), fr.packet(i)[rtpHeaderSize:]
+		f.sender.ProcessPacket(&p, captured, true)
+	}
+	f.total.Add(uint64(len(fr.data)))
 
 	f.mu.Lock()
-	f.written = seq
+	f.written = n
+	f.index[n%historyFrames] = kept{seq: n, first: seq, n: len(fr.ends), at: now}
 	f.mu.Unlock()
 	select {
 	case f.wake <- struct{}{}:
 	default:
 	}
-	return nil
+	return fr
+}
+
+// resendable calls fn with the packet numbered seq in the stream's own
+// numbering, if the ring still holds it and it was put within historyAge
+// of now, and says whether it did. fn must not keep the packet.
+func (f *fanout) resendable(seq uint16, now time.Time, fn func(pkt []byte)) bool {
+	f.mu.Lock()
+	var k kept
+	for _, c := range f.index {
+		if c.seq != 0 && seq-c.first < uint16(c.n) {
+			k = c
+			break
+		}
+	}
+	f.mu.Unlock()
+	if k.seq == 0 || now.Sub(k.at) > historyAge {
+		return false
+	}
+	fr := &f.ring[k.seq%historyFrames]
+	fr.mu.RLock()
+	defer fr.mu.RUnlock()
+	if fr.seq != k.seq { // put over since
+		return false
+	}
+	fn(fr.packet(int(seq - k.first)))
+	return true
 }
 
 // run is the writer: it sends each new frame to every reader until done

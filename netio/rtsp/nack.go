@@ -54,9 +54,11 @@ type RetransmitStats struct {
 	Gone, Budget, Excess, NotReader, QueueFull uint64
 }
 
-// retransmitter answers NACKs from the history.
+// retransmitter answers NACKs from the history: its track's fan-out
+// ring, which holds the last historyFrames pictures' packets as they were
+// sent, shared by every reader and never copied for one.
 type retransmitter struct {
-	hist history
+	src *fanout
 
 	nacks, resent, resentBytes                 atomic.Uint64
 	gone, budget, excess, notReader, queueFull atomic.Uint64
@@ -131,7 +133,7 @@ func (r *retransmitter) sentTo(rd *udpReader) uint64 {
 	if rd != nil {
 		return rd.bytes.Load()
 	}
-	return r.hist.total()
+	return r.src.total.Load()
 }
 
 // answer resends what n asks for, within b. Its work is bounded by
@@ -169,22 +171,31 @@ func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Me
 					continue
 				}
 			}
-			pkt, size, ok := r.hist.get(src, now)
+			var sendErr error
+			var size int
+			found := r.src.resendable(src, now, func(p []byte) {
+				size = len(p)
+				if float64(size) > b.tokens {
+					return
+				}
+				// The packet as sent, with the reader's own number; the
+				// payload is the ring's, which WritePacketRTP marshals
+				// before it returns. It stamps the session's SSRC, the
+				// one the fan-out sends with.
+				var cp rtp.Packet
+				if sendErr = cp.Unmarshal(p); sendErr == nil {
+					cp.SequenceNumber = seq
+					sendErr = ss.WritePacketRTP(medi, &cp)
+				}
+			})
 			switch {
-			case !ok:
+			case !found:
 				r.gone.Add(1)
 			case float64(size) > b.tokens:
 				r.budget.Add(1)
+			case sendErr != nil:
+				r.queueFull.Add(1)
 			default:
-				// A copy of the header: WritePacketRTP sets the SSRC
-				// (to the stream's, which the history's already has) and
-				// the packet is shared with every reader.
-				cp := *pkt
-				cp.SequenceNumber = seq
-				if err := ss.WritePacketRTP(medi, &cp); err != nil {
-					r.queueFull.Add(1)
-					continue
-				}
 				b.tokens -= float64(size)
 				r.resent.Add(1)
 				r.resentBytes.Add(uint64(size))
@@ -192,6 +203,3 @@ func (r *retransmitter) answer(ss *gortsplib.ServerSession, medi *description.Me
 		}
 	}
 }
-
-// keep records a packet the stream sent.
-func (r *retransmitter) keep(pkt *rtp.Packet, now time.Time) { r.hist.add(pkt, now) }

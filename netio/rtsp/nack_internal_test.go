@@ -1,10 +1,10 @@
 package rtsp
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/pion/rtp"
 )
@@ -14,41 +14,50 @@ func pkt(seq uint16, marker bool) *rtp.Packet {
 		Payload: make([]byte, 100)}
 }
 
+// TestHistory: the fan-out's ring is the history: a packet is found by
+// its number, across the number's wrap, as it was sent, while its frame
+// is younger than historyAge and not put over; a number never sent is
+// not found.
 func TestHistory(t *testing.T) {
-	var h history
-	base := uint16(65500)
+	f := loopFanout(t)
+	jpg := testJPEG(t, 320, 240)
 	t0 := time.Unix(1000, 0)
-	// Across the sequence number's wrap.
-	for i := range 100 {
-		h.add(pkt(base+uint16(i), false), t0.Add(time.Duration(i)*10*time.Millisecond))
+	seq := uint16(65500)
+	var n int
+	sent := map[uint16][]byte{}
+	for i := range 40 { // more frames than the ring holds
+		fr := putJPEG(t, f, jpg, seq, t0.Add(time.Duration(i)*20*time.Millisecond))
+		n = len(fr.ends)
+		for j := range n {
+			sent[seq] = append([]byte(nil), fr.packet(j)...)
+			seq++
+		}
 	}
-	now := t0.Add(99 * 10 * time.Millisecond)
-	if _, _, ok := h.get(base+99, now); !ok {
+	now := t0.Add(39 * 20 * time.Millisecond)
+	found := func(s uint16, at time.Time) bool {
+		t.Helper()
+		return f.resendable(s, at, func(p []byte) {
+			if !bytes.Equal(p, sent[s]) {
+				t.Fatalf("packet %d: other bytes than were sent", s)
+			}
+		})
+	}
+	newest := seq - 1
+	if !found(newest, now) {
 		t.Fatal("newest packet not kept")
 	}
-	if _, _, ok := h.get(base+40, now); ok {
-		t.Fatal("a packet older than historyAge was kept")
+	// Frame 39-k was put 20k ms before now: within the age and the ring.
+	if !found(newest-uint16(10*n), now) {
+		t.Fatal("a packet 200 ms old, within the ring, not found")
 	}
-	if p, size, ok := h.get(base+60, now); !ok || p.SequenceNumber != base+60 || size != 112 {
-		t.Fatalf("a packet within historyAge: %v %d %v", p, size, ok)
+	if found(newest-uint16(historyFrames*n), now) {
+		t.Fatal("a packet of a frame put over was found")
 	}
-	if _, _, ok := h.get(base+200, now); ok {
+	if found(newest-uint16(5*n), now.Add(historyAge)) {
+		t.Fatal("a packet older than historyAge was found")
+	}
+	if found(newest+1, now) || found(newest+30000, now) {
 		t.Fatal("a packet never sent was found")
-	}
-	if h.n > 51 {
-		t.Fatalf("%d packets kept; want those of the last 500 ms", h.n)
-	}
-	// A restart of the numbering forgets the old packets.
-	h.add(pkt(5, false), now)
-	if _, _, ok := h.get(base+99, now); ok || h.n != 1 {
-		t.Fatalf("after a restart: %d kept", h.n)
-	}
-	// The ring bounds what is kept, whatever the age.
-	for i := range historySlots + 10 {
-		h.add(pkt(uint16(6+i), false), now)
-	}
-	if h.n != historySlots {
-		t.Fatalf("%d kept, want %d", h.n, historySlots)
 	}
 }
 
@@ -162,44 +171,35 @@ func TestHolderBounded(t *testing.T) {
 	}
 }
 
-// BenchmarkHistory: what the history costs the sender, per packet kept,
-// beside the whole WriteJPEG of one reader per packet (the ratio is the
-// share of the send path the history adds), and the memory it holds:
-// half a second of 1280×720 packets plus its ring of slots.
+// BenchmarkHistory: what the history costs the sender: put (packetising
+// into the ring, which is the history, and feeding the sender reports),
+// per packet, beside the whole WriteJPEG of one reader per packet (the
+// ratio is the share of the send path put is), and the memory the ring
+// holds: historyFrames 1280×720 pictures.
 func BenchmarkHistory(b *testing.B) {
 	s := startServer(b)
 	jpg := testJPEG(b, 1280, 720)
-	pkts, err := s.main.enc.Encode(jpg)
+	scan, err := parseJPEG(jpg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	perFrame := len(pkts)
-	b.Run("keep", func(b *testing.B) {
-		// Every sequence number once, made before the clock runs: the
-		// stream's packets are the encoder's, the history copies nothing.
-		all := make([]rtp.Packet, 1<<16)
-		for i := range all {
-			all[i] = *pkts[i%perFrame]
-			all[i].SequenceNumber = uint16(i)
-		}
-		var h history
+	perFrame, _ := scan.packets()
+	b.Run("put", func(b *testing.B) {
+		f := loopFanout(b)
 		now := time.Unix(1000, 0)
 		seq := uint16(0)
+		b.ReportAllocs()
 		for b.Loop() {
-			for range perFrame {
-				h.add(&all[seq], now)
-				seq++
-			}
+			f.put(&scan, seq, 0, now, now)
+			seq += uint16(perFrame)
 			now = now.Add(time.Second / 30)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perFrame), "ns/packet")
 		var held int
-		for i := range h.n {
-			held += h.slots[(h.oldest+uint16(i))%historySlots].size
+		for i := range f.ring {
+			held += cap(f.ring[i].data)
 		}
 		b.ReportMetric(float64(held)/1e6, "held-MB")
-		b.ReportMetric(float64(unsafe.Sizeof(h.slots))/1e6, "ring-MB")
-		b.ReportMetric(float64(h.n), "packets-held")
 	})
 	b.Run("writejpeg", func(b *testing.B) {
 		c, err := reader(s.URL("127.0.0.1"), func(uint32) {})

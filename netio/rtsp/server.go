@@ -8,7 +8,7 @@
 // in Server.Renditions (smaller versions of the same picture, made by the
 // caller) at Path+"/"+name, each written with WriteRendition. Each path is
 // a track (track.go) with everything described below to itself: two
-// gortsplib streams, an encoder (its own SSRC and sequence numbers), a
+// gortsplib streams, a packetiser (its own SSRC and sequence numbers), a
 // fan-out with its writer goroutine, a retransmission history. So a
 // reader of one rendition is a reader like any other, its losses and
 // resends touch no other track, and a standard client plays any path. The
@@ -59,9 +59,11 @@
 //     sockets receive nothing.
 //     Elsewhere (batch_other.go) the fan-out sends from gortsplib's socket
 //     itself. Sender reports go from gortsplib's RTCP socket.
-//   - How: WriteJPEG (WriteRendition) marshals a frame's packets once
-//     into its track's ring of historyFrames reusable buffers and wakes
-//     the track's writer goroutine (owned by Serve). The writer builds one
+//   - How: WriteJPEG (WriteRendition) packetises a picture once, straight
+//     into its track's ring of historyFrames reusable buffers (rtpjpeg.go:
+//     no allocation a packet; the ring is also the retransmission
+//     history), and wakes the track's writer goroutine (owned by Serve).
+//     The writer builds one
 //     message a packet a reader, reader by reader (a reader's thread is
 //     woken once a frame, not once a packet, as GStreamer's multiudpsink
 //     orders them), and hands them to sendmmsg, up to 1024 a call: 64

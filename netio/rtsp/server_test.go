@@ -242,16 +242,11 @@ func TestWriteJPEGRejectsNonJPEG(t *testing.T) {
 }
 
 func TestPacketsFitTheLimit(t *testing.T) {
-	s := startServer(t)
-	pkts, err := s.main.enc.Encode(testJPEG(t, 1920, 1080))
+	pkts, err := ourPackets(testJPEG(t, 1920, 1080), 0, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, p := range pkts {
-		b, err := p.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, b := range pkts {
 		if len(b) > MaxPacketSize {
 			t.Fatalf("packet %d is %d bytes, limit %d", i, len(b), MaxPacketSize)
 		}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
 	"github.com/pion/rtcp"
 
 	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
@@ -194,24 +193,14 @@ func TestThinnedSequenceSpace(t *testing.T) {
 	now := time.Now()
 	half.thin.look(now, 0, 0) // windows start: no verdict within the test
 	half.thin.cut = thinSteps / 2
-	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
-	if err := enc.Init(); err != nil {
-		t.Fatal(err)
-	}
 	src := map[uint16][]byte{} // the stream's packets by number
 	const frames = 10
+	seq := uint16(65530)
 	for i := range frames {
-		pkts, err := enc.Encode(testJPEG(t, 160+16*i, 120+8*i)) // frames of different lengths
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range pkts {
-			b, _ := p.Marshal()
-			b[8], b[9], b[10], b[11] = 0, 0, 0, 1 // the fan-out's SSRC
-			src[p.SequenceNumber] = b
-		}
-		if err := f.put(pkts, now); err != nil {
-			t.Fatal(err)
+		fr := putJPEG(t, f, testJPEG(t, 160+16*i, 120+8*i), seq, now) // frames of different lengths
+		for j := range fr.ends {
+			src[seq] = append([]byte(nil), fr.packet(j)...)
+			seq++
 		}
 		f.send(&f.ring[f.written%historyFrames], f.written)
 	}

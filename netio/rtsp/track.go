@@ -3,6 +3,7 @@ package rtsp
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -11,7 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
+	"github.com/pion/rtp"
 
 	"github.com/lsbroadcast/lsbroadcast/netio"
 )
@@ -49,7 +50,7 @@ func checkRenditions(names []string) error {
 
 // track is one stream the server serves at one path: the main stream or
 // one rendition. Each has all a stream needs to itself (the package
-// documentation's two gortsplib streams, an RTP/JPEG encoder with its own
+// documentation's two gortsplib streams, an RTP/JPEG packetiser with its own
 // SSRC and sequence numbers, a fan-out with its writer, a retransmission
 // history), so a rendition's readers, losses and resends never touch
 // another's; they share the server's sockets, limits and RTP epoch.
@@ -63,8 +64,9 @@ type track struct {
 	udpStream *gortsplib.ServerStream // unicast UDP readers' sessions: fan sends
 	fan       *fanout
 
-	enc     *rtpmjpeg.Encoder
-	writeMu sync.Mutex // serialises the encoder and packet writes
+	writeMu sync.Mutex // serialises writes: the ring, seq and pkt
+	seq     uint16     // the next packet's sequence number
+	pkt     rtp.Packet // what gortsplib's stream is handed, reused
 	closed  bool       // under writeMu: Serve closed the streams
 	frames  atomic.Uint64
 	readers atomic.Int64 // sessions playing it now; the ledger keeps it
@@ -87,12 +89,6 @@ func (t *track) open(s *Server) error {
 		stream.Close()
 		return fmt.Errorf("rtsp stream %s: %w", t.path, err)
 	}
-	enc := &rtpmjpeg.Encoder{PayloadMaxSize: MaxPacketSize - rtpHeaderSize}
-	if err := enc.Init(); err != nil {
-		stream.Close()
-		udpStream.Close()
-		return fmt.Errorf("rtp %s: %w", t.path, err)
-	}
 	// The SSRC the SETUP answers of UDP readers announce.
 	ssrc := udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
 	fan, degraded := newFanout(s.rtpConn, s.rtcpConn, ssrc)
@@ -100,7 +96,10 @@ func (t *track) open(s *Server) error {
 	if degraded != nil && t.name == netio.Full { // the same reason for every track: say it once
 		s.Logger.Info("rtp fan-out sends from the RTSP server's socket, through Go's poller", "reason", degraded)
 	}
-	t.stream, t.media, t.udpStream, t.enc, t.fan = stream, media, udpStream, enc, fan
+	t.stream, t.media, t.udpStream, t.fan = stream, media, udpStream, fan
+	t.rtx.src = fan
+	// A random first number, as RFC 3550 §5.1 asks and gortsplib's encoder did.
+	t.seq = uint16(rand.Uint32())
 	return nil
 }
 
@@ -119,41 +118,42 @@ func (t *track) write(jpeg []byte, captured, start time.Time) (uint32, []byte, e
 	if err != nil {
 		return 0, nil, fmt.Errorf("rtp/jpeg: %w", err)
 	}
+	scan, err := parseJPEG(jpeg)
+	if err != nil {
+		return 0, nil, fmt.Errorf("rtp/jpeg: %w", err)
+	}
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	if t.closed {
 		return 0, nil, errClosed
 	}
-	pkts, err := t.enc.Encode(jpeg)
-	if err != nil {
-		return 0, nil, fmt.Errorf("rtp/jpeg: %w", err)
-	}
 	ts := uint32(captured.Sub(start).Seconds() * jpegClockRate)
-	sent := time.Now()
-	for _, p := range pkts {
-		p.Timestamp = ts
-	}
-	// fan first: gortsplib stamps its own stream's SSRC on the packets.
-	if err := t.fan.put(pkts, captured); err != nil {
-		return 0, nil, fmt.Errorf("rtp fan-out: %w", err)
-	}
+	first := t.seq
+	fr := t.fan.put(&scan, first, ts, captured, time.Now())
+	n := len(fr.ends)
+	t.seq += uint16(n)
 	// gortsplib's stream allocates and marshals every packet it is given,
 	// reader or not: with unicast UDP readers only (the fan-out's), that
 	// was the largest cost left at one reader. Given only a picture's last
 	// packet, its sender still knows the next sequence number and the
 	// RTP time, so the RTP-Info of a TCP reader's PLAY stays exact; that
 	// reader is counted before its answer goes, so it gets whole pictures
-	// from the next one on.
-	all := t.libReaders.Load() > 0
-	for i, p := range pkts {
-		if all || i == len(pkts)-1 {
-			if err := t.stream.WritePacketRTPWithNTP(t.media, p, captured); err != nil {
-				return 0, nil, fmt.Errorf("rtsp write: %w", err)
-			}
+	// from the next one on. It marshals what it is given before it
+	// returns, so the packet may point into the ring.
+	from := n - 1
+	if t.libReaders.Load() > 0 {
+		from = 0
+	}
+	for i := from; i < n; i++ {
+		b := fr.packet(i)
+		t.pkt.Header = rtp.Header{Version: 2, PayloadType: rtpJPEGType, Marker: i == n-1,
+			SequenceNumber: first + uint16(i), Timestamp: ts}
+		t.pkt.Payload = b[rtpHeaderSize:]
+		err := t.stream.WritePacketRTPWithNTP(t.media, &t.pkt, captured)
+		t.pkt.Payload = nil // the ring's, not to be held past the next put
+		if err != nil {
+			return 0, nil, fmt.Errorf("rtsp write: %w", err)
 		}
-		// Kept once nothing changes it any more; a resend gets its
-		// reader's SSRC from gortsplib, on a copy.
-		t.rtx.keep(p, sent)
 	}
 	t.frames.Add(1)
 	return ts, jpeg, nil
