@@ -41,6 +41,7 @@ TEST_STAGES := build vet tidy checks unit fuzz package-checks e2e vmtest bench-s
 # every target's budget.
 FUZZ_TARGETS := \
 	./netio/rtsp:FuzzRequest:800 ./netio/rtsp:FuzzParseTransport:60000 ./netio/rtsp:FuzzHolder:40000 \
+	./netio/rtsp:FuzzPacketize:150000 \
 	./netio/viewer:FuzzParseRenditions:60000 \
 	./netio/chat:FuzzDecode:40000 ./netio/textsafe:FuzzSanitize:30000 \
 	./netio/mdns:FuzzParseInterfaces:100000 ./netio/mdns:FuzzParseTXT:100000 \
