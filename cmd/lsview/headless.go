@@ -45,7 +45,7 @@ func runHeadless(ctx context.Context, o *options, st viewer.Stream, w io.Writer,
 			if pic := p.dec.take(); pic != nil {
 				size = pic.full
 				p.showed(pic)
-				pic.mat.Close()
+				p.dec.recycle(pic.mat)
 				if o.frames > 0 && p.shown >= uint64(o.frames) {
 					p.cancel()
 				}

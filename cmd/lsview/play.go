@@ -101,7 +101,7 @@ func (p *player) stats() stats {
 
 // picture is one decoded frame on its way to the screen, at the size it
 // is drawn at or a little more (see decoder.scaledSize). Whoever holds it
-// closes its Mat.
+// gives its Mat back to the decoder (decoder.recycle).
 type picture struct {
 	mat      gocv.Mat
 	full     image.Point // the stream's own size, which the layout follows
@@ -135,6 +135,12 @@ type decoder struct {
 	mu    sync.Mutex
 	ready *picture      // newest decoded, not yet taken
 	fresh chan struct{} // signalled when ready is replaced; capacity 1
+	// spare holds Mats the screen is done with, for the next decodes: a
+	// new Mat is a fresh allocation that OpenCV fills with zeros, the
+	// kernel first faulting in every page of it, a quarter of the
+	// window's CPU at 720p when made for every picture.
+	spare   []gocv.Mat
+	stopped bool // run has returned: spares are closed, not kept
 
 	decoded    atomic.Uint64
 	skipped    atomic.Uint64 // decoded, but a newer one was shown instead
@@ -189,6 +195,10 @@ func (d *decoder) run() {
 			d.ready.mat.Close()
 			d.ready = nil
 		}
+		for _, m := range d.spare {
+			m.Close()
+		}
+		d.spare, d.stopped = nil, true
 		d.mu.Unlock()
 		d.jpeg.Close()
 	}()
@@ -220,7 +230,7 @@ func (d *decoder) decode(f rtsp.Frame) {
 	p := &picture{mat: mat, full: full, received: f.Received}
 	d.mu.Lock()
 	if d.ready != nil {
-		d.ready.mat.Close()
+		d.keepSpare(d.ready.mat)
 		d.skipped.Add(1)
 	}
 	d.ready = p
@@ -248,16 +258,58 @@ func (d *decoder) decodeJPEG(data []byte) (m gocv.Mat, full image.Point, err err
 	if d.headless {
 		format, mt, bpp = encode.Gray, gocv.MatTypeCV8UC1, 1
 	}
-	m = gocv.NewMatWithSize(size.Y, size.X, mt)
+	m = d.matFor(size, mt)
 	pix, err := m.DataPtrUint8()
 	if err == nil {
 		err = d.jpeg.Decode(data, encode.Raw{Format: format, Width: size.X, Height: size.Y, Stride: bpp * size.X, Pix: pix})
 	}
 	if err != nil {
-		m.Close()
+		d.recycle(m)
 		return gocv.Mat{}, full, err
 	}
 	return m, image.Pt(w, h), nil
+}
+
+// maxSpare: the screen holds the picture shown, the decoder the one
+// ready and the one it decodes into; one more spare covers the hand-over.
+const maxSpare = 2
+
+// matFor is a Mat of size and type mt to decode into: a spare when one
+// fits, else a new one.
+func (d *decoder) matFor(size image.Point, mt gocv.MatType) gocv.Mat {
+	d.mu.Lock()
+	for len(d.spare) > 0 {
+		m := d.spare[len(d.spare)-1]
+		d.spare = d.spare[:len(d.spare)-1]
+		if m.Cols() == size.X && m.Rows() == size.Y && m.Type() == mt {
+			d.mu.Unlock()
+			return m
+		}
+		m.Close() // the area or the stream changed size
+	}
+	d.mu.Unlock()
+	return gocv.NewMatWithSize(size.Y, size.X, mt)
+}
+
+// recycle gives back a picture's Mat that its holder is done with; it
+// may be empty.
+func (d *decoder) recycle(m gocv.Mat) {
+	if m.Empty() {
+		m.Close()
+		return
+	}
+	d.mu.Lock()
+	d.keepSpare(m)
+	d.mu.Unlock()
+}
+
+// keepSpare keeps m for a later decode, or closes it; d.mu is held.
+func (d *decoder) keepSpare(m gocv.Mat) {
+	if d.stopped || len(d.spare) >= maxSpare {
+		m.Close()
+		return
+	}
+	d.spare = append(d.spare, m)
 }
 
 // take returns the newest decoded picture, or nil; the caller closes it.

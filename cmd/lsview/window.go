@@ -168,10 +168,11 @@ func (s *screen) showPicture(m gocv.Mat) {
 	s.dirty = s.dirty.Union(r)
 }
 
-// keep holds m as the newest picture shown, closing the one before.
-func (s *screen) keep(m gocv.Mat) {
-	s.last.Close()
-	s.last = m
+// keep holds m as the newest picture shown and returns the one before,
+// for the decoder to decode into again.
+func (s *screen) keep(m gocv.Mat) (old gocv.Mat) {
+	old, s.last = s.last, m
+	return old
 }
 
 // runWindow is lsview's window: video, chat panel, input line, banner
@@ -359,7 +360,7 @@ func (w *windowLoop) paint() {
 	}
 	if pic != nil {
 		w.p.showed(pic)
-		sc.keep(pic.mat)
+		w.p.dec.recycle(sc.keep(pic.mat))
 	}
 }
 
