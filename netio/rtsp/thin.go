@@ -31,8 +31,9 @@ import (
 // used: a queue filling shows as loss soon enough at these rates.
 //
 // What it does: AIMD on the share of frames, in eighths of the source's
-// rate. Loss above thinLossHigh over a window halves the share (floor one
-// eighth); a reader clean for thinCleanFor gets one eighth more. Halving
+// rate. Loss above thinLossHigh over a window cuts the share to what got
+// through, by one eighth at least and half at most (floor one eighth); a
+// reader clean for thinCleanFor gets one eighth more. Cutting by a factor
 // on loss and adding a constant step is what makes flows that share a
 // bottleneck converge to equal shares (Chiu and Jain, 1989, TCP's
 // reasoning): readers behind one Wi-Fi link tend to fair shares without
@@ -81,7 +82,7 @@ const (
 	// room on both sides; at 8 requests that takes 3 retries.
 	thinMinRetrySample = 8
 	thinRetryHigh      = 0.25
-	// thinLossHigh: above it, the reader's share halves. Retransmission
+	// thinLossHigh: above it, the reader's share is cut. Retransmission
 	// recovers 1–2 % (Wi-Fi's usual loss) whole; past about 5 % most
 	// frames need more than one round of resends, and fewer frames
 	// recover better.
@@ -109,6 +110,10 @@ type thinState struct {
 	winStart   time.Time
 	cleanSince time.Time
 	changed    time.Time // when the share last changed
+	// held is the share before the last episode of loss (windows lossy
+	// in a row) began: below it, a reader steps up twice as fast.
+	held      int
+	lossyLast bool // the last window was lossy: this one continues the episode
 	winPackets uint64    // counters at the window's start
 	winDropped uint64
 	winNACKed  uint64
@@ -166,11 +171,17 @@ func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss
 		loss = max(loss, rr)
 	}
 	t.restart(now, packets, dropped)
+	lossy, episode := loss > thinLossHigh, !t.lossyLast
+	t.lossyLast = lossy
 	switch {
-	case loss > thinLossHigh:
+	case lossy:
 		t.cleanSince = now
+		if episode {
+			// The share that overflowed: the climb back aims for it.
+			t.held = t.share()
+		}
 		if t.share() > 1 {
-			t.cut = thinSteps - max(t.share()/2, 1)
+			t.cut = thinSteps - t.after(loss)
 			t.changed = now
 			// A phase of its own: readers at one share behind one link
 			// would otherwise take the same frames, and their bursts
@@ -178,12 +189,40 @@ func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss
 			t.credit = rand.IntN(thinSteps)
 			return -1, loss
 		}
-	case t.cut > 0 && now.Sub(t.cleanSince) >= thinCleanFor:
+	case t.cut > 0 && now.Sub(t.cleanSince) >= t.cleanFor():
 		t.cut--
 		t.cleanSince, t.changed = now, now
 		return 1, loss
 	}
 	return 0, loss
+}
+
+// cleanFor is how long the reader must be clean to step up: half as long
+// below the share it held before its last episode of loss. Every reader
+// behind one link loses at once when it overflows (a viewer probing a
+// larger rendition, a phone joining), and each halves once or twice
+// within the second it takes to drain; climbing back an eighth a second
+// took seven seconds, and with eight viewers probing at random the link
+// was seldom back before the next episode (BenchmarkLadderEightViewers,
+// cmd/lsview). Above that share the climb probes new room, slowly.
+func (t *thinState) cleanFor() time.Duration {
+	if t.share() < t.held {
+		return thinCleanFor / 2
+	}
+	return thinCleanFor
+}
+
+// after is the share to step down to from a window that lost loss of
+// what it was sent: what got through, at least one eighth less and at
+// most half. A link that was sent a little too much (eight readers of a
+// rendition that just fills it) loses a few per cent, and each reader
+// gives up a step, not half its frames: halving them all at once left
+// the link carrying 60 % of what it could (BenchmarkLadderEightViewers,
+// cmd/lsview). A link that collapsed loses most and is halved as before,
+// so the step down takes as long.
+func (t *thinState) after(loss float64) int {
+	s := t.share()
+	return min(max(int(float64(s)*(1-loss)), s/2, 1), s-1)
 }
 
 func (t *thinState) restart(now time.Time, packets, dropped uint64) {

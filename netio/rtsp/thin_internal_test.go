@@ -26,8 +26,10 @@ func window(t *thinState, now time.Time, packets *uint64, offered, nacked uint64
 	return step
 }
 
-// TestThinPolicy: loss over 5 % halves the share down to an eighth, and a
-// clean link adds an eighth a second back up to the whole stream.
+// TestThinPolicy: loss over 5 % cuts the share to what got through, an
+// eighth at least and half at most, down to an eighth; a clean link adds
+// an eighth a window back up to the share held before the loss, and an
+// eighth a second above it.
 func TestThinPolicy(t *testing.T) {
 	var th thinState
 	var packets uint64
@@ -39,17 +41,36 @@ func TestThinPolicy(t *testing.T) {
 		window(&th, now, &packets, 1000, 100)
 		shares = append(shares, th.share())
 	}
-	if want := []int{4, 2, 1, 1, 1}; !equal(shares, want) {
+	if want := []int{7, 6, 5, 4, 3}; !equal(shares, want) {
 		t.Fatalf("shares under 10 %% loss %v, want %v", shares, want)
 	}
-	// 2 % loss is retransmission's to recover, not thinning's.
+	// Most lost: halved, not lower.
+	now = now.Add(thinWindow)
+	window(&th, now, &packets, 1000, 900)
+	if th.share() != 1 {
+		t.Fatalf("share %d/8 after 90 %% loss at 3/8, want 1/8", th.share())
+	}
+	// 2 % loss is retransmission's to recover, not thinning's: back to
+	// the 8/8 held before the loss, an eighth a window.
 	start := now
 	for th.share() < thinSteps && now.Sub(start) < time.Minute {
 		now = now.Add(thinWindow)
 		window(&th, now, &packets, 1000, 20)
 	}
-	if up := now.Sub(start); th.share() != thinSteps || up != 7*thinCleanFor {
-		t.Fatalf("back to %d/8 in %v, want 8/8 in %v", th.share(), up, 7*thinCleanFor)
+	if up := now.Sub(start); th.share() != thinSteps || up != 7*thinWindow {
+		t.Fatalf("back to %d/8 in %v, want 8/8 in %v", th.share(), up, 7*thinWindow)
+	}
+	// Loss at 4/8 after the climb: back to 4/8 fast, slowly above it.
+	th.cut = thinSteps - 4
+	now = now.Add(thinWindow)
+	window(&th, now, &packets, 1000, 500)
+	start = now
+	for th.share() < thinSteps && now.Sub(start) < time.Minute {
+		now = now.Add(thinWindow)
+		window(&th, now, &packets, 1000, 0)
+	}
+	if up, want := now.Sub(start), 2*thinWindow+4*thinCleanFor; up != want {
+		t.Fatalf("2/8 to 8/8 in %v, want %v", up, want)
 	}
 	// Retries: one of 16 is a late resend; half of 12, a path losing
 	// the resends too.
@@ -121,12 +142,14 @@ func TestThinReport(t *testing.T) {
 	if step, loss := th.look(now, thinMinPackets, 0); step != -1 || loss != 0.25 {
 		t.Fatalf("25 %% reported: step %d, loss %v", step, loss)
 	}
-	// Covers the change: the previous report came before it.
+	// Covers the change: the previous report came before it. (The clean
+	// window climbs back an eighth: below the share held before.)
 	th.noteReport(rr, now.Add(100*time.Millisecond))
 	now = now.Add(thinWindow)
-	if step, _ := th.look(now, 2*thinMinPackets, 0); step != 0 {
-		t.Fatalf("a report spanning the change made a step")
+	if step, _ := th.look(now, 2*thinMinPackets, 0); step == -1 {
+		t.Fatalf("a report spanning the change made a step down")
 	}
+	th.noteReport(rr, now.Add(50*time.Millisecond))
 	th.noteReport(rr, now.Add(100*time.Millisecond))
 	now = now.Add(thinWindow)
 	if step, _ := th.look(now, 3*thinMinPackets, 0); step != -1 {
