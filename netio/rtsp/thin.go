@@ -112,9 +112,9 @@ type thinState struct {
 	changed    time.Time // when the share last changed
 	// held is the share before the last episode of loss (windows lossy
 	// in a row) began: below it, a reader steps up twice as fast.
-	held      int
-	lossyLast bool // the last window was lossy: this one continues the episode
-	winPackets uint64    // counters at the window's start
+	held       int
+	lossyLast  bool   // the last window was lossy: this one continues the episode
+	winPackets uint64 // counters at the window's start
 	winDropped uint64
 	winNACKed  uint64
 	winRetried uint64
