@@ -69,6 +69,7 @@ type ClientStats struct {
 	LostPackets uint64 // RTP packets given up as missing
 	Bytes       uint64 // JPEG bytes delivered
 	Payload     uint64 // RTP payload bytes received, whole pictures or not: the link's throughput
+	Packets     uint64 // RTP packets received, resends included
 	Transport   string // UDP, UDP-multicast or TCP once playing
 	Recover     RecoverStats
 }
@@ -106,6 +107,7 @@ type Client struct {
 	lostPackets atomic.Uint64
 	bytes       atomic.Uint64
 	payload     atomic.Uint64
+	packets     atomic.Uint64
 	transport   atomic.Value // string
 	holder      atomic.Pointer[holder]
 }
@@ -113,7 +115,8 @@ type Client struct {
 // Stats returns the counters; safe to call while Run runs.
 func (c *Client) Stats() ClientStats {
 	st := ClientStats{Frames: c.frames.Load(), LostFrames: c.lostFrames.Load(),
-		LostPackets: c.lostPackets.Load(), Bytes: c.bytes.Load(), Payload: c.payload.Load()}
+		LostPackets: c.lostPackets.Load(), Bytes: c.bytes.Load(), Payload: c.payload.Load(),
+		Packets: c.packets.Load()}
 	st.Transport, _ = c.transport.Load().(string)
 	if h := c.holder.Load(); h != nil {
 		st.Recover = h.stats()
@@ -212,6 +215,7 @@ func (c *Client) runGortsplib(ctx context.Context, u *base.URL, log *slog.Logger
 	a := assembler{dec: dec}
 	gc.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
 		c.payload.Add(uint64(len(pkt.Payload)))
+		c.packets.Add(1)
 		jpeg, lost := a.push(pkt)
 		if lost > 0 {
 			c.lostFrames.Add(lost)

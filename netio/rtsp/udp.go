@@ -311,6 +311,7 @@ func (s *udpSession) fromServer(from netip.AddrPort, port uint16) bool {
 func (s *udpSession) deliver(pkt *rtp.Packet, now time.Time) {
 	c := s.c
 	c.payload.Add(uint64(len(pkt.Payload)))
+	c.packets.Add(1)
 	jpeg, lost := s.asm.push(pkt)
 	if lost > 0 {
 		c.lostFrames.Add(lost)

@@ -296,7 +296,9 @@ func (r *ladderRun) look(now time.Time) {
 		return
 	}
 	l := sample{Span: now.Sub(f.lastAt), Frames: st.Frames - f.last.Frames, Lost: st.LostFrames - f.last.LostFrames,
-		Bytes: st.Bytes - f.last.Bytes, Payload: st.Payload - f.last.Payload}
+		Bytes: st.Bytes - f.last.Bytes, Payload: st.Payload - f.last.Payload,
+		Packets: st.Packets - f.last.Packets + st.Recover.GaveUp - f.last.Recover.GaveUp,
+		Missing: st.Recover.Recovered + st.Recover.GaveUp - f.last.Recover.Recovered - f.last.Recover.GaveUp}
 	f.last, f.lastAt, f.lookFrames = st, now, l.Frames
 	if want := r.target(r.choose.look(l)); want != f.index {
 		r.steer(want)

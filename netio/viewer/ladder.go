@@ -163,6 +163,22 @@ const (
 	// lost. Only clean time counts towards a probe up.
 	cleanShare = 0.9
 	cleanLoss  = 0.02
+	// cleanRepair: and at most this share of the packets asked for
+	// again. Retransmission keeps pictures whole on a link that
+	// overflows, so whole pictures alone don't say the link carries the
+	// rung: a viewer that probed up onto a full link, its pictures kept
+	// whole by resends, held the bigger rung for seconds while the server
+	// thinned the seven behind the same link (BenchmarkLadderEightViewers:
+	// slowest 0.70 of the median). Wi-Fi's usual 1–2 % random loss stays
+	// under it.
+	cleanRepair = 0.03
+	// probeAbortRepair: a probe up is abandoned at the first look that
+	// is bad, or that had more than this share of its packets asked for
+	// again: a link the probe overflows drops a tenth or more of
+	// everyone's packets once its queue fills, and every look spent there
+	// costs the viewers sharing it their frames. Twice Wi-Fi's usual loss,
+	// so random loss alone does not abandon a probe.
+	probeAbortRepair = 0.06
 	// probeBase is the clean time before the first probe up; each failed
 	// probe to a rung doubles it for that rung, up to probeMax, and every
 	// wait is drawn at random from 0.5–1.5 times it, so viewers behind
@@ -189,6 +205,8 @@ type sample struct {
 	Lost    uint64 // pictures lost
 	Bytes   uint64 // JPEG bytes of the complete pictures
 	Payload uint64 // RTP payload bytes received, complete pictures or not
+	Packets uint64 // RTP packets sent to the viewer: received (resends included) or given up
+	Missing uint64 // of them, found missing and asked for again (UDP with NACKs; else 0)
 }
 
 // chooser picks the rung to play from the looks at the one playing: down
@@ -264,6 +282,7 @@ func (c *chooser) look(l sample) int {
 		return c.cur
 	}
 	fps, loss := rates(l)
+	repair := repairs(l)
 	c.remember(fps, l)
 	ref := c.ref()
 	c.since += l.Span
@@ -283,7 +302,12 @@ func (c *chooser) look(l sample) int {
 		s := c.window[i]
 		w.Span, w.Frames, w.Lost, w.Payload = w.Span+s.Span, w.Frames+s.Frames, w.Lost+s.Lost, w.Payload+s.Payload
 	}
-	clean := fps >= cleanShare*ref && loss <= cleanLoss
+	// A probe that hurts is left at once, before the viewers sharing its
+	// link pay for it with more than a look's frames.
+	if c.probing && c.cur < len(c.rungs)-1 && (badLook(fps, loss, ref) || repair > probeAbortRepair) {
+		return c.cur + 1
+	}
+	clean := fps >= cleanShare*ref && loss <= cleanLoss && repair <= cleanRepair
 	switch {
 	case clean:
 		c.clean += l.Span
@@ -315,6 +339,14 @@ func rates(l sample) (fps, loss float64) {
 		loss = float64(l.Lost) / float64(n)
 	}
 	return fps, loss
+}
+
+// repairs is the share of a sample's packets that were asked for again.
+func repairs(l sample) float64 {
+	if l.Packets == 0 {
+		return 0
+	}
+	return float64(l.Missing) / float64(l.Packets)
 }
 
 // remember keeps the look's rate for ref, forgetting those past

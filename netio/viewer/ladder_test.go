@@ -32,11 +32,17 @@ func newTestChooser(seed uint64) *chooser {
 
 // link is a synthetic link: it carries capacity bytes a second and loses
 // loss of the pictures it carries; what doesn't fit is thinned (whole
-// pictures missing, nothing lost), as the server does.
+// pictures missing, nothing lost), as the server does. Of the packets,
+// repair were lost and sent again (retransmission's work, invisible in
+// the pictures).
 type link struct {
 	capacity float64
 	loss     float64
+	repair   float64
 }
+
+// packetSize is the RTP payload of a packet, for the synthetic counts.
+const packetSize = 1400
 
 // look is what rung i delivers over one look through l.
 func (l link) look(i int) sample {
@@ -45,8 +51,10 @@ func (l link) look(i int) sample {
 	fps := min(srcFPS, l.capacity/bpf)
 	frames := fps * secs
 	lost := frames * l.loss
+	packets := frames * bpf / packetSize
 	return sample{Span: ladderLook, Frames: uint64(frames - lost), Lost: uint64(lost),
-		Bytes: uint64((frames - lost) * bpf), Payload: uint64(frames * bpf)}
+		Bytes: uint64((frames - lost) * bpf), Payload: uint64(frames * bpf),
+		Packets: uint64(packets), Missing: uint64(packets * l.repair)}
 }
 
 // drive runs c on l for d, moving as it says at once, and returns the
@@ -216,6 +224,40 @@ func TestChooserProbesSpreadOut(t *testing.T) {
 	distinct := slices.Compact(slices.Clone(firsts))
 	if len(distinct) < 5 || firsts[len(firsts)-1]-firsts[0] < int(probeBase/2/ladderLook) {
 		t.Fatalf("first probes at looks %v: want spread over seconds", firsts)
+	}
+}
+
+// TestChooserAbandonsAProbeThatOverflows: a probe up onto a link it
+// overflows, its pictures kept whole and at full rate by retransmission,
+// is left at the first look, and counts as failed.
+func TestChooserAbandonsAProbeThatOverflows(t *testing.T) {
+	c := newTestChooser(11)
+	c.moved(quarter)
+	c.moved(half) // a probe
+	if want := c.look(link{capacity: 10e6, repair: 0.12}.look(half)); want != quarter {
+		t.Fatalf("after one look repairing 12%% of the packets: rung %d, want quarter", want)
+	}
+	c.moved(quarter)
+	if c.fails[half] != 1 {
+		t.Fatalf("failed probes to half %d, want 1", c.fails[half])
+	}
+	// Outside a probe, the same look is not clean: it counts no time
+	// towards the next probe, and steps nothing down.
+	for range 4 * probeBase / ladderLook {
+		if want := c.look(link{capacity: 10e6, repair: 0.12}.look(quarter)); want != quarter {
+			t.Fatalf("moved to %d on whole pictures at full rate", want)
+		}
+	}
+}
+
+// TestChooserClimbsThroughRandomLoss: Wi-Fi's usual 2 % random loss,
+// repaired by retransmission, neither abandons a probe nor stops one.
+func TestChooserClimbsThroughRandomLoss(t *testing.T) {
+	c := newTestChooser(13)
+	c.moved(quarter)
+	at := drive(c, link{capacity: 10e6, repair: 0.02}, 40*time.Second)
+	if f := firstAt(at, full); f < 0 || at[len(at)-1] != full {
+		t.Fatalf("did not climb to full and stay there at 2%% repaired loss: %v", at)
 	}
 }
 
