@@ -33,21 +33,40 @@ const (
 	// ladderSecs is how long each viewer plays: time to step down from
 	// the full picture at the start, settle, and probe up a few times.
 	ladderSecs = 20
+	// ladderMinFPS and ladderMinFair are issue 14's bars: complete frames
+	// a second for each viewer, and the slowest's share of the median.
+	ladderMinFPS  = 10
+	ladderMinFair = 0.8
 )
 
 // TestLadderEightViewers: at a 20 Mbit/s bottleneck 8 viewers each step
 // down from the full picture, which the link can't carry for them all, and
-// keep getting whole pictures; ffprobe plays every rendition at its size
-// throughout. Issue 14 asks for more: each at least 10 complete frames a
-// second and the slowest at least 0.8 of the median. That is not reliably
-// met yet (a viewer that stays on the full picture for seconds, or probes
-// up, costs the others their share, and the server thins them): its
-// figures are BenchmarkLadderEightViewers', not a pass or fail here.
+// keep getting whole pictures, at least ladderMinFPS complete frames a
+// second each and the slowest at least ladderMinFair of the median (issue
+// 14); ffprobe plays every rendition at its size throughout.
+//
+// The shares come from eight independent control loops on one queue over
+// 20 s, so fairness is a statistic: 7 runs of BenchmarkLadderEightViewers
+// on this machine gave slowest/median 0.83–0.92 (mean 0.88). A run that misses ladderMinFair is logged and run once
+// more; two misses in a row fail. Starving a viewer fails at once.
 func TestLadderEightViewers(t *testing.T) {
-	fps := ladderEightViewers(t)
-	for i, f := range fps {
-		if f < 1 {
-			t.Errorf("viewer %d: %.1f complete fps: starved", i, f)
+	for attempt := 1; ; attempt++ {
+		fps := ladderEightViewers(t)
+		for i, f := range fps {
+			if f < ladderMinFPS {
+				t.Fatalf("viewer %d: %.1f complete fps, want at least %d", i, f, ladderMinFPS)
+			}
+		}
+		sorted := slices.Sorted(slices.Values(fps))
+		median := (sorted[ladderViewers/2-1] + sorted[ladderViewers/2]) / 2
+		fair := sorted[0] / median
+		switch {
+		case fair >= ladderMinFair:
+			return
+		case attempt == 1:
+			t.Logf("slowest %.2f of the median, want %.2f: once more", fair, ladderMinFair)
+		default:
+			t.Fatalf("slowest %.2f of the median twice in a row, want %.2f", fair, ladderMinFair)
 		}
 	}
 }
