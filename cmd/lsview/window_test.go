@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -39,27 +38,44 @@ type xvfb struct {
 func startXvfb(t testing.TB) *xvfb {
 	t.Helper()
 	testenv.NeedTools(t, "Xvfb", "xdotool", "import")
-	n := 100 + os.Getpid()%800
-	for ; n < 1000; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); os.IsNotExist(err) {
-			break
-		}
+	// -displayfd has Xvfb pick a free display itself (taking its lock
+	// file, so two tests or a stale socket can't share one) and write the
+	// number only once it accepts connections.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	disp := ":" + strconv.Itoa(n)
-	testenv.Start(t, exec.Command("Xvfb", disp, "-screen", "0", "2048x1536x24", "-nolisten", "tcp"))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Xvfb did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
+	defer r.Close()
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "2048x1536x24", "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w}
+	p := testenv.Start(t, cmd)
+	w.Close()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(r, 64))
+		got <- strings.TrimSpace(string(b))
+	}()
+	var n string
+	select {
+	case n = <-got:
+	case <-p.Done():
+		t.Fatalf("Xvfb exited before it was ready: %v\n%s", p.Err(), p.Stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Xvfb did not report a display in 15s:\n%s", p.Stderr.String())
 	}
+	if _, err := strconv.Atoi(n); err != nil {
+		t.Fatalf("Xvfb reported display %q:\n%s", n, p.Stderr.String())
+	}
+	disp := ":" + n
 	runtimeDir := t.TempDir()
 	os.Chmod(runtimeDir, 0o700)
-	return &xvfb{display: disp, env: append(os.Environ(), "DISPLAY="+disp, "XDG_RUNTIME_DIR="+runtimeDir)}
+	x := &xvfb{display: disp, env: append(os.Environ(), "DISPLAY="+disp, "XDG_RUNTIME_DIR="+runtimeDir)}
+	// A client's connection proves the display is usable before any
+	// program under test meets it.
+	if out, err := x.command("xdotool", "getdisplaygeometry").CombinedOutput(); err != nil {
+		t.Fatalf("display %s does not answer: %v: %s\n%s", disp, err, out, p.Stderr.String())
+	}
+	return x
 }
 
 func (x *xvfb) command(name string, args ...string) *exec.Cmd {
