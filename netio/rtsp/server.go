@@ -33,7 +33,11 @@
 // Two gortsplib streams carry a track's picture. The first gets every packet
 // through WritePacketRTPWithNTP while it has readers gortsplib sends to
 // (TCP, multicast), and only each picture's last packet otherwise, which
-// keeps its RTP-Info exact at a fraction of the cost. The second is never written: OnSetup hands it to unicast
+// keeps its RTP-Info exact at a fraction of the cost. Under gortsplib, the
+// RTSP connections (Server's Listen hook) drop a picture whole for a TCP
+// reader that is more than staleAfter behind, where gortsplib's full
+// queue would drop single packets and leave every picture broken
+// (tcpstale.go). The second is never written: OnSetup hands it to unicast
 // UDP sessions, so gortsplib sets them up, answers their PLAY, times them
 // out, takes their receiver reports (which the ghost reaper watches) and
 // tears them down, and sends them nothing. What it would send, fanout
@@ -259,6 +263,7 @@ func (s *Server) Listen() error {
 	s.srv = &gortsplib.Server{
 		Handler:        (*handler)(s),
 		ListenPacket:   s.listenPacket,
+		Listen:         s.listen,
 		RTSPAddress:    net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
 		UDPRTPAddress:  net.JoinHostPort(s.Host, strconv.Itoa(s.RTPPort)),
 		UDPRTCPAddress: net.JoinHostPort(s.Host, strconv.Itoa(s.RTCPPort)),
@@ -313,6 +318,16 @@ func (s *Server) openStreams() error {
 		s.byName[t.name] = t
 	}
 	return nil
+}
+
+// listen opens gortsplib's RTSP listener, whose connections drop stale
+// pictures whole for TCP-interleaved readers (see tcpstale.go).
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	l, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &staleListener{Listener: l, epoch: s.start, now: time.Now}, nil
 }
 
 // listenPacket opens gortsplib's UDP listeners and keeps its unicast RTP
