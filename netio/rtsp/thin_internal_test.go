@@ -106,6 +106,36 @@ func TestThinPolicy(t *testing.T) {
 	}
 }
 
+// TestThinGroupMean: behind one queue, a lossy reader whose share is
+// below the mean of its fan-out's thinned readers is not cut (the readers
+// above the mean give way) unless its loss is severe; at or above the
+// mean it is cut as before.
+func TestThinGroupMean(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		group  float64
+		nacked uint64 // of 1000
+		want   int    // the share after the window, from 4/8
+	}{
+		{0, 100, 3},   // no thinned readers to compare with: cut
+		{6, 100, 4},   // below the mean at 10 %: spared
+		{6, 300, 3},   // below the mean at 30 % (severe): cut
+		{4, 100, 3},   // at the mean: cut
+		{3.5, 100, 3}, // above the mean: cut
+	} {
+		var th thinState
+		var packets uint64
+		th.look(now, 0, 0)
+		th.cut = thinSteps - 4
+		th.group = tc.group
+		window(&th, now.Add(thinWindow), &packets, 1000, tc.nacked)
+		if th.share() != tc.want {
+			t.Errorf("share 4/8, group mean %.1f, loss %d/1000: %d/8 after the window, want %d/8",
+				tc.group, tc.nacked, th.share(), tc.want)
+		}
+	}
+}
+
 func equal(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
