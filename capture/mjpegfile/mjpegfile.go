@@ -9,8 +9,10 @@
 // Open indexes the file: every frame is checked once, so a file that
 // can't be sent (progressive JPEG, a picture too large for RTP/JPEG, a
 // truncated frame) is refused at start with the frame it failed at, never
-// midway through a broadcast. Run reads one frame per tick with ReadAt:
-// memory stays at a frame, whatever the file's length.
+// midway through a broadcast. A file of at most heldBytes is read into
+// memory at Open and each tick hands out its frame's bytes as they lie
+// there; a longer one is read a frame per tick with ReadAt, so memory
+// stays at a frame whatever the file's length.
 package mjpegfile
 
 import (
@@ -40,7 +42,19 @@ type Source struct {
 	f        *os.File
 	frames   []frame
 	interval time.Duration
+	// held is the whole file when it is at most heldBytes; frame offsets
+	// index it. Nil otherwise.
+	held []byte
 }
+
+// heldBytes is the longest file kept in memory: some seconds of a
+// detailed 720p loop. A held file costs no system call and no allocation
+// a frame: a read from the file wakes Go's monitor thread (sysmon) and a
+// frame-sized allocation a tick makes garbage to collect, which together
+// were a fifth of the sender's CPU at one reader (issue 15). The receivers
+// of a capture.Frame never write its JPEG, so every loop hands out the
+// same bytes.
+const heldBytes = 8 << 20
 
 var _ capture.Source = (*Source)(nil)
 
@@ -60,7 +74,30 @@ func Open(path string, fps int) (*Source, error) {
 		f.Close()
 		return nil, fmt.Errorf("file source %s: %w", path, err)
 	}
+	if err := s.hold(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("file source %s: %w", path, err)
+	}
 	return s, nil
+}
+
+// hold reads the file into memory if it is at most heldBytes.
+func (s *Source) hold() error {
+	st, err := s.f.Stat()
+	if err != nil || st.Size() > heldBytes {
+		return nil // read a frame a tick instead
+	}
+	held := make([]byte, st.Size())
+	if _, err := s.f.ReadAt(held, 0); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	for _, fr := range s.frames {
+		if fr.off+int64(fr.n) > int64(len(held)) {
+			return nil // shorter than indexed (changed since): read as before
+		}
+	}
+	s.held = held
+	return nil
 }
 
 func (s *Source) index(fps int) error {
@@ -246,9 +283,15 @@ func (s *Source) Run(ctx context.Context, emit capture.Emit) error {
 		now := time.Now()
 		seq := max(uint64(now.Sub(start)/s.interval), tick)
 		fr := s.frames[seq%uint64(len(s.frames))]
-		buf := make([]byte, fr.n) // handed to the receiver
-		if _, err := s.f.ReadAt(buf, fr.off); err != nil {
-			return fmt.Errorf("file source %s: %w", s.path, err)
+		var buf []byte // handed to the receiver
+		if s.held != nil {
+			end := fr.off + int64(fr.n)
+			buf = s.held[fr.off:end:end]
+		} else {
+			buf = make([]byte, fr.n)
+			if _, err := s.f.ReadAt(buf, fr.off); err != nil {
+				return fmt.Errorf("file source %s: %w", s.path, err)
+			}
 		}
 		emit(capture.Frame{JPEG: buf, Seq: seq, Captured: now, Width: fr.size.W, Height: fr.size.H})
 		tick = seq + 1
