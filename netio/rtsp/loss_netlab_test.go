@@ -67,7 +67,7 @@ func lossReader(spec string) int {
 // whole at least 98 % of the time, over the UDP path's NACKs.
 func TestLossRecoveredLargePictures(t *testing.T) {
 	net := testenv.NetPair(t)
-	const secs = 15 // well past the server's first sender report (10 s), also on a loaded machine
+	const secs = 22 // past the server's second sender report (10 s apart): the loss can take one
 	for _, size := range []string{"1280x720", "1920x1080"} {
 		t.Run(size, func(t *testing.T) {
 			srv := startChildServer(t, net, "thin "+size)
