@@ -375,15 +375,9 @@ func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpRea
 	picked := f.picked[:0]
 	nr := len(readers)
 	var thinned uint64
-	var sum, n int
-	for _, r := range readers {
-		if r.thin.cut > 0 {
-			sum, n = sum+r.thin.share(), n+1
-		}
-	}
-	group := 0.0
-	if n > 0 {
-		group = float64(sum) / float64(n)
+	group := 0.0 // the mean share of the thinned readers (0: none)
+	if !f.noThin {
+		group = thinnedMean(readers)
 	}
 	for j := range nr {
 		r := readers[(j+int(seq%uint64(nr)))%nr]
@@ -391,8 +385,7 @@ func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpRea
 			picked = append(picked, r)
 			continue
 		}
-		r.thin.group = group
-		if step, loss := r.thin.look(now, r.packets.Load(), r.dropped.Load()); step != 0 {
+		if step, loss := r.thin.look(now, r.packets.Load(), r.dropped.Load(), group); step != 0 {
 			f.logStep(r, step, loss, now)
 		}
 		if !r.thin.take() {

@@ -135,11 +135,8 @@ type thinState struct {
 	changed    time.Time // when the share last changed
 	// held is the share before the last episode of loss (windows lossy
 	// in a row) began: below it, a reader steps up twice as fast.
-	held      int
-	lossyLast bool // the last window was lossy: this one continues the episode
-	// group is the mean share, in eighths, of the fan-out's thinned
-	// readers at the last frame (0: none), which pick sets before look.
-	group      float64
+	held       int
+	lossyLast  bool   // the last window was lossy: this one continues the episode
 	winPackets uint64 // counters at the window's start
 	winDropped uint64
 	winNACKed  uint64
@@ -171,9 +168,10 @@ func (t *thinState) take() bool {
 }
 
 // look runs the policy once a window: packets and dropped are the reader's
-// counters of packets sent and lost in this server. It returns -1 when the
+// counters of packets sent and lost in this server, group the mean share
+// of the fan-out's thinned readers (thinnedMean). It returns -1 when the
 // reader stepped down, +1 up, and the loss the verdict was made on.
-func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss float64) {
+func (t *thinState) look(now time.Time, packets, dropped uint64, group float64) (step int, loss float64) {
 	if t.winStart.IsZero() {
 		t.restart(now, packets, dropped)
 		t.cleanSince = now
@@ -206,7 +204,7 @@ func (t *thinState) look(now time.Time, packets, dropped uint64) (step int, loss
 			// The share that overflowed: the climb back aims for it.
 			t.held = t.share()
 		}
-		if float64(t.share()) < t.group && loss < thinLossSevere {
+		if float64(t.share()) < group && loss < thinLossSevere {
 			// Below the mean of the thinned: the readers above it give
 			// way first (see thinLossSevere).
 			return 0, loss
@@ -331,4 +329,20 @@ func (t *thinState) source(seq uint16) (uint16, bool) {
 		}
 	}
 	return 0, false
+}
+
+// thinnedMean is the mean share, in eighths, of the readers that are
+// thinned (0 when none is): what a lossy reader's share is compared with
+// before it is cut (thinLossSevere).
+func thinnedMean(readers []*udpReader) float64 {
+	var sum, n int
+	for _, r := range readers {
+		if r.thin.cut > 0 {
+			sum, n = sum+r.thin.share(), n+1
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(sum) / float64(n)
 }

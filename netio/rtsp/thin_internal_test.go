@@ -22,7 +22,7 @@ import (
 func window(t *thinState, now time.Time, packets *uint64, offered, nacked uint64) int {
 	*packets += offered
 	t.nacked.Add(nacked)
-	step, _ := t.look(now, *packets, 0)
+	step, _ := t.look(now, *packets, 0, 0)
 	return step
 }
 
@@ -35,7 +35,7 @@ func TestThinPolicy(t *testing.T) {
 	var th thinState
 	var packets uint64
 	now := time.Unix(1000, 0)
-	th.look(now, 0, 0)
+	th.look(now, 0, 0, 0)
 	var shares []int
 	for range 5 {
 		now = now.Add(thinWindow)
@@ -125,10 +125,11 @@ func TestThinGroupMean(t *testing.T) {
 	} {
 		var th thinState
 		var packets uint64
-		th.look(now, 0, 0)
+		th.look(now, 0, 0, 0)
 		th.cut = thinSteps - 4
-		th.group = tc.group
-		window(&th, now.Add(thinWindow), &packets, 1000, tc.nacked)
+		packets += 1000
+		th.nacked.Add(tc.nacked)
+		th.look(now.Add(thinWindow), packets, 0, tc.group)
 		if th.share() != tc.want {
 			t.Errorf("share 4/8, group mean %.1f, loss %d/1000: %d/8 after the window, want %d/8",
 				tc.group, tc.nacked, th.share(), tc.want)
@@ -172,24 +173,24 @@ func TestThinTake(t *testing.T) {
 func TestThinReport(t *testing.T) {
 	var th thinState
 	now := time.Unix(1000, 0)
-	th.look(now, 0, 0)
+	th.look(now, 0, 0, 0)
 	rr := &rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{SSRC: 1, FractionLost: 64}}} // 25 %
 	th.noteReport(rr, now.Add(100*time.Millisecond))
 	now = now.Add(thinWindow)
-	if step, loss := th.look(now, thinMinPackets, 0); step != -1 || loss != 0.25 {
+	if step, loss := th.look(now, thinMinPackets, 0, 0); step != -1 || loss != 0.25 {
 		t.Fatalf("25 %% reported: step %d, loss %v", step, loss)
 	}
 	// Covers the change: the previous report came before it. (The clean
 	// window climbs back an eighth: below the share held before.)
 	th.noteReport(rr, now.Add(100*time.Millisecond))
 	now = now.Add(thinWindow)
-	if step, _ := th.look(now, 2*thinMinPackets, 0); step == -1 {
+	if step, _ := th.look(now, 2*thinMinPackets, 0, 0); step == -1 {
 		t.Fatalf("a report spanning the change made a step down")
 	}
 	th.noteReport(rr, now.Add(50*time.Millisecond))
 	th.noteReport(rr, now.Add(100*time.Millisecond))
 	now = now.Add(thinWindow)
-	if step, _ := th.look(now, 3*thinMinPackets, 0); step != -1 {
+	if step, _ := th.look(now, 3*thinMinPackets, 0, 0); step != -1 {
 		t.Fatalf("a report after the change made no step")
 	}
 }
@@ -251,7 +252,7 @@ func TestThinnedSequenceSpace(t *testing.T) {
 	f.add(full)
 	f.add(half)
 	now := time.Now()
-	half.thin.look(now, 0, 0) // windows start: no verdict within the test
+	half.thin.look(now, 0, 0, 0) // windows start: no verdict within the test
 	half.thin.cut = thinSteps / 2
 	src := map[uint16][]byte{} // the stream's packets by number
 	const frames = 10
