@@ -122,7 +122,11 @@ type fanout struct {
 
 	// noThin sends every reader every frame whatever becomes of it: to
 	// compare with thinning. Set before the writer runs.
-	noThin  bool
+	noThin bool
+	// epoch is the window clock every reader's thinning verdicts fall on
+	// (thinState.boundary): the server's, so every track's readers share
+	// it.
+	epoch   time.Time
 	log     *slog.Logger
 	stepLog rateLog // readers stepping down and up
 
@@ -384,6 +388,9 @@ func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpRea
 		if f.noThin {
 			picked = append(picked, r)
 			continue
+		}
+		if r.thin.epoch.IsZero() {
+			r.thin.epoch = f.epoch
 		}
 		if step, loss := r.thin.look(now, r.packets.Load(), r.dropped.Load(), group); step != 0 {
 			f.logStep(r, step, loss, now)

@@ -13,10 +13,11 @@ import (
 // reader that can't keep up gets fewer whole frames rather than every
 // frame broken (one lost packet loses a JPEG picture), and more again
 // when its link recovers. One reader's state never lowers another's: the
-// only thing readers share is the mean share of a fan-out's thinned
-// readers, below which a lossy reader is spared a cut (thinLossSevere), so
-// readers behind one queue meet at its mean instead of staying where
-// chance left them.
+// only things readers share are the mean share of a fan-out's thinned
+// readers, below which a lossy reader is spared a cut (thinLossSevere) and
+// climbs back fast (cleanFor), so readers behind one queue meet at its
+// mean instead of staying where chance left them; and the server's window
+// clock, so they judge the same stretches of time (boundary).
 //
 // What it hears. A reader's loss over a short window is the worst of: the
 // packets it asked for again (generic NACKs, lsview's) against those sent;
@@ -126,11 +127,16 @@ const (
 // the reader's RTCP handler tells it.
 type thinState struct {
 	// The writer's own.
-	cut        int // eighths of the source's frames withheld, 0 (none) to thinSteps-1
-	credit     int
-	next       uint16 // the reader's next sequence number
-	started    bool
+	cut     int // eighths of the source's frames withheld, 0 (none) to thinSteps-1
+	credit  int
+	next    uint16 // the reader's next sequence number
+	started bool
+	// epoch is the fan-out's window clock (boundary): every window ends
+	// on a boundary of it. Zero until the first look, which then takes its
+	// own time, as a reader alone does.
+	epoch      time.Time
 	winStart   time.Time
+	winEnd     time.Time
 	cleanSince time.Time
 	changed    time.Time // when the share last changed
 	// held is the share before the last episode of loss (windows lossy
@@ -177,9 +183,12 @@ func (t *thinState) look(now time.Time, packets, dropped uint64, group float64) 
 		t.cleanSince = now
 		return 0, 0
 	}
-	age := now.Sub(t.winStart)
+	if now.Before(t.winEnd) {
+		return 0, 0
+	}
 	offered := packets + dropped - t.winPackets - t.winDropped
-	if age < thinWindow || (offered < thinMinPackets && age < thinWindowMax) {
+	if offered < thinMinPackets && now.Sub(t.winStart) < thinWindowMax {
+		t.winEnd = t.boundary(now, 0)
 		return 0, 0
 	}
 	nacked := t.nacked.Load() - t.winNACKed
@@ -222,7 +231,9 @@ func (t *thinState) look(now time.Time, packets, dropped uint64, group float64) 
 			t.credit = rand.IntN(thinSteps)
 			return -1, loss
 		}
-	case t.cut > 0 && now.Sub(t.cleanSince) >= t.cleanFor():
+	case t.cut > 0 && now.Sub(t.cleanSince)+thinWindow/4 >= t.cleanFor(group):
+		// (A quarter window of slack: verdicts fall on the clock's
+		// boundaries, give or take a frame.)
 		t.cut--
 		t.cleanSince, t.changed = now, now
 		return 1, loss
@@ -231,15 +242,21 @@ func (t *thinState) look(now time.Time, packets, dropped uint64, group float64) 
 }
 
 // cleanFor is how long the reader must be clean to step up: half as long
-// below the share it held before its last episode of loss. Every reader
+// below the share it held before its last episode of loss, or below
+// group, the mean share of the fan-out's thinned readers. (A reader that
+// a second episode caught low, still climbing back, held that low share
+// from then on, and climbed from it a step a second while the others
+// climbed twice as fast: 2/8 for four seconds while they were at 5/8 to
+// 8/8, the slowest of eight viewers behind 20 Mbit/s at 0.69 of the
+// median. A reader alone on a bad link is its own mean.) Every reader
 // behind one link loses at once when it overflows (a viewer probing a
 // larger rendition, a phone joining), and each halves once or twice
 // within the second it takes to drain; climbing back an eighth a second
 // took seven seconds, and with eight viewers probing at random the link
 // was seldom back before the next episode (BenchmarkLadderEightViewers,
 // cmd/lsview). Above that share the climb probes new room, slowly.
-func (t *thinState) cleanFor() time.Duration {
-	if t.share() < t.held {
+func (t *thinState) cleanFor(group float64) time.Duration {
+	if t.share() < t.held || float64(t.share()) < group {
 		return thinCleanFor / 2
 	}
 	return thinCleanFor
@@ -259,8 +276,26 @@ func (t *thinState) after(loss float64) int {
 }
 
 func (t *thinState) restart(now time.Time, packets, dropped uint64) {
-	t.winStart, t.winPackets, t.winDropped = now, packets, dropped
+	if t.epoch.IsZero() {
+		t.epoch = now
+	}
+	t.winStart, t.winEnd, t.winPackets, t.winDropped = now, t.boundary(now, thinWindow/2), packets, dropped
 	t.winNACKed, t.winRetried = t.nacked.Load(), t.retried.Load()
+}
+
+// boundary is the first boundary of the window clock later than now
+// plus at least: windows end on the epoch's multiples of thinWindow, so
+// that every reader of a fan-out judges the same stretch of time. Readers
+// behind one queue that overflows then all see the same overflow in one
+// window, and the same recovery in the next; with a window of its own
+// each, one saw an overflow end in its window and another saw it go on
+// into a second, which cut it once more (eight viewers behind 20 Mbit/s:
+// the shares after one overflow 1/8 for some readers, 3/8 or 4/8 for the
+// others). A look after a first window started late still ends on the
+// clock: the first window is half to one and a half long.
+func (t *thinState) boundary(now time.Time, least time.Duration) time.Time {
+	since := now.Add(least).Sub(t.epoch)
+	return t.epoch.Add((since/thinWindow + 1) * thinWindow)
 }
 
 // report is the fraction lost of a receiver report that arrived since the
@@ -333,7 +368,8 @@ func (t *thinState) source(seq uint16) (uint16, bool) {
 
 // thinnedMean is the mean share, in eighths, of the readers that are
 // thinned (0 when none is): what a lossy reader's share is compared with
-// before it is cut (thinLossSevere).
+// before it is cut (thinLossSevere), and below which it climbs back fast
+// (cleanFor).
 func thinnedMean(readers []*udpReader) float64 {
 	var sum, n int
 	for _, r := range readers {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -134,6 +135,58 @@ func TestThinGroupMean(t *testing.T) {
 			t.Errorf("share 4/8, group mean %.1f, loss %d/1000: %d/8 after the window, want %d/8",
 				tc.group, tc.nacked, th.share(), tc.want)
 		}
+	}
+}
+
+// TestThinClimbToMean: a reader below the mean of the fan-out's thinned
+// readers climbs as fast as one below the share it held, also when a
+// second episode of loss caught it low and it holds that low share now.
+func TestThinClimbToMean(t *testing.T) {
+	th := thinState{cut: thinSteps - 2, held: 2}
+	if got := th.cleanFor(5); got != thinCleanFor/2 {
+		t.Errorf("2/8 beside a mean of 5/8: a step every %v, want %v", got, thinCleanFor/2)
+	}
+	if got := th.cleanFor(2); got != thinCleanFor {
+		t.Errorf("2/8, its own mean: a step every %v, want %v", got, thinCleanFor)
+	}
+}
+
+// TestThinSharedClock: readers that joined at different times judge the
+// same windows of the fan-out's clock, so one overflow of the queue they
+// share cuts them alike, and they climb back alike; each on a window of
+// its own, one saw the overflow go on into a second window and was cut
+// once more.
+func TestThinSharedClock(t *testing.T) {
+	epoch := time.Unix(1000, 0)
+	const frame = 33 * time.Millisecond
+	readers := make([]*thinState, 4)
+	packets := make([]uint64, len(readers))
+	shares := make([][]int, len(readers))
+	for i := range readers {
+		readers[i] = &thinState{epoch: epoch}
+	}
+	for now := epoch; now.Before(epoch.Add(6 * time.Second)); now = now.Add(frame) {
+		overflow := !now.Before(epoch.Add(1100*time.Millisecond)) && now.Before(epoch.Add(1900*time.Millisecond))
+		for i, th := range readers {
+			if now.Before(epoch.Add(time.Duration(i) * 110 * time.Millisecond)) {
+				continue // not joined yet
+			}
+			packets[i] += 40
+			if overflow {
+				th.nacked.Add(20)
+			}
+			th.look(now, packets[i], 0, 0)
+			shares[i] = append(shares[i], th.share())
+		}
+	}
+	for i := range readers {
+		got := shares[i][len(shares[i])-len(shares[len(readers)-1]):] // since the last joined
+		if !equal(got, shares[len(readers)-1]) {
+			t.Errorf("reader %d's shares %v,\nthe last to join %v", i, got, shares[len(readers)-1])
+		}
+	}
+	if low := slices.Min(shares[0]); low == thinSteps {
+		t.Fatalf("no reader was cut by the overflow: %v", shares[0])
 	}
 }
 

@@ -92,7 +92,7 @@ func (t *track) open(s *Server) error {
 	// The SSRC the SETUP answers of UDP readers announce.
 	ssrc := udpStream.Stats().Medias[udpMedia].Formats[udpMedia.Formats[0]].LocalSSRC
 	fan, degraded := newFanout(s.rtpConn, s.rtcpConn, ssrc)
-	fan.log, fan.noThin = s.Logger, s.NoThinning
+	fan.log, fan.noThin, fan.epoch = s.Logger, s.NoThinning, s.start
 	if degraded != nil && t.name == netio.Full { // the same reason for every track: say it once
 		s.Logger.Info("rtp fan-out sends from the RTSP server's socket, through Go's poller", "reason", degraded)
 	}
