@@ -1,7 +1,9 @@
 package encode
 
 import (
+	"errors"
 	"image"
+	"slices"
 	"testing"
 )
 
@@ -153,5 +155,74 @@ func BenchmarkDecode1080p(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeYUV: planes decoded at the scales DecodeYUV takes, converted,
+// give the pixels Decode gives at that scale; 4/8 is refused.
+func TestDecodeYUV(t *testing.T) {
+	w, h := 320, 240
+	data, d := encodedFor(t, cameraLike(w, h, 3), 90)
+	c, err := d.Chroma(data)
+	if errors.Is(err, errNoYUV) {
+		t.Skip(err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for _, num := range []int{1, 2, 4, 8} {
+		size := scaled(w, h, num)
+		sizes, err := c.PlaneSizes(size.X, size.Y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := YUV{Width: size.X, Height: size.Y, Chroma: c}
+		for _, s := range sizes {
+			y.Planes, y.Strides = append(y.Planes, make([]byte, (s.X+3)*s.Y)), append(y.Strides, s.X+3)
+		}
+		if err := d.DecodeYUV(data, y); num == 4 {
+			if err == nil {
+				t.Error("4/8 decoded to planes, where libjpeg-turbo 2.1 gets the chroma wrong")
+			}
+			continue
+		} else if err != nil {
+			t.Fatalf("%d/8: %v", num, err)
+		}
+		got := Raw{Format: BGRA, Width: size.X, Height: size.Y, Stride: 4 * size.X, Pix: make([]byte, 4*size.X*size.Y)}
+		if err := d.ConvertYUV(y, got); err != nil {
+			t.Fatalf("%d/8: %v", num, err)
+		}
+		want := Raw{Format: BGRA, Width: size.X, Height: size.Y, Stride: 4 * size.X, Pix: make([]byte, 4*size.X*size.Y)}
+		if err := d.Decode(data, want); err != nil {
+			t.Fatal(err)
+		}
+		var diff int
+		for i := range got.Pix {
+			diff += max(int(got.Pix[i])-int(want.Pix[i]), int(want.Pix[i])-int(got.Pix[i]))
+		}
+		if mean := float64(diff) / float64(len(got.Pix)); mean > 3 {
+			t.Errorf("%d/8: planes converted differ from Decode by %.2f a byte", num, mean)
+		}
+	}
+}
+
+// TestPlaneSizes: the planes' sizes are turbojpeg's tjPlaneWidth and
+// tjPlaneHeight, the luma padded to whole chroma samples (as printed by
+// libjpeg-turbo 2.1.5 for 551×135).
+func TestPlaneSizes(t *testing.T) {
+	for _, c := range []struct {
+		chroma Chroma
+		want   []image.Point
+	}{
+		{Chroma444, []image.Point{{551, 135}, {551, 135}, {551, 135}}},
+		{Chroma422, []image.Point{{552, 135}, {276, 135}, {276, 135}}},
+		{Chroma420, []image.Point{{552, 136}, {276, 68}, {276, 68}}},
+		{ChromaGray, []image.Point{{551, 135}}},
+		{Chroma440, []image.Point{{551, 136}, {551, 68}, {551, 68}}},
+		{Chroma411, []image.Point{{552, 135}, {138, 135}, {138, 135}}},
+	} {
+		got, err := c.chroma.PlaneSizes(551, 135)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%d: PlaneSizes(551, 135) = %v, %v, want %v", c.chroma, got, err, c.want)
+		}
 	}
 }

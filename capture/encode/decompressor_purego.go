@@ -67,3 +67,12 @@ func (d *Decompressor) Decode(data []byte, dst Raw) error {
 	}
 	return nil
 }
+
+// Chroma reads a JPEG's chroma subsampling; a cgo build only.
+func (d *Decompressor) Chroma([]byte) (Chroma, error) { return 0, errNoYUV }
+
+// DecodeYUV decodes into planes; a cgo build only.
+func (d *Decompressor) DecodeYUV([]byte, YUV) error { return errNoYUV }
+
+// ConvertYUV converts planes to pixels; a cgo build only.
+func (d *Decompressor) ConvertYUV(YUV, Raw) error { return errNoYUV }

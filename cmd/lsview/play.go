@@ -100,8 +100,8 @@ func (p *player) stats() stats {
 }
 
 // picture is one decoded frame on its way to the screen, at the size it
-// is drawn at or a little more (see decoder.scaledSize). Whoever holds it
-// gives its Mat back to the decoder (decoder.recycle).
+// is drawn at (see decoder.scaledSize). Whoever holds it gives its Mat
+// back to the decoder (decoder.recycle).
 type picture struct {
 	mat      gocv.Mat
 	full     image.Point // the stream's own size, which the layout follows
@@ -116,25 +116,25 @@ const stripMinWidth = 8 * pattern.Cells
 
 // decoder turns the session's newest JPEG into a picture off the GUI
 // thread, and always offers the newest: pictures the screen had no time
-// for are skipped, never queued. It decodes straight to the size drawn,
-// libjpeg-turbo scaling in the IDCT: a 1080p stream in a 900-pixel video
-// area is decoded at half size, and never converted at full size only to
-// be shrunk.
+// for are skipped, never queued. It decodes straight to the size drawn
+// (scaler), so the screen only copies the picture into its canvas.
 type decoder struct {
 	session *viewer.Session
 	log     *slog.Logger
 	jpeg    *encode.Decompressor // the run goroutine's
+	scale   scaler               // the run goroutine's, on jpeg
 	// headless decodes for the stats only: every JPEG (so bad ones are
 	// counted) to grey at the smallest scale that still reads the test
 	// pattern's clock, since nobody looks at the pixels.
 	headless bool
-	// area is the window's video area, packed by setArea; 0 until known
-	// (then pictures are decoded at full size).
-	area atomic.Uint64
 
-	mu    sync.Mutex
-	ready *picture      // newest decoded, not yet taken
-	fresh chan struct{} // signalled when ready is replaced; capacity 1
+	mu sync.Mutex
+	// target is what the window draws pictures of the stream's size at,
+	// as setTarget said; zero until known, or for a picture of another
+	// size (then it is decoded at full size, and the screen resizes it).
+	target struct{ stream, drawn image.Point }
+	ready  *picture      // newest decoded, not yet taken
+	fresh  chan struct{} // signalled when ready is replaced; capacity 1
 	// spare holds Mats the screen is done with, for the next decodes: a
 	// new Mat is a fresh allocation that OpenCV fills with zeros, the
 	// kernel first faulting in every page of it, a quarter of the
@@ -155,37 +155,31 @@ func newDecoder(s *viewer.Session, headless bool, log *slog.Logger) (*decoder, e
 	if err != nil {
 		return nil, err
 	}
-	return &decoder{session: s, log: log, jpeg: j, headless: headless, fresh: make(chan struct{}, 1)}, nil
+	return &decoder{session: s, log: log, jpeg: j, scale: scaler{jpeg: j}, headless: headless, fresh: make(chan struct{}, 1)}, nil
 }
 
-// setArea tells the decoder the size of the window's video area; from the
-// next picture on it decodes to the scale that fills it.
-func (d *decoder) setArea(size image.Point) {
-	d.area.Store(uint64(uint32(size.X))<<32 | uint64(uint32(size.Y)))
+// setTarget tells the decoder the size the window draws pictures of the
+// stream's size at; from the next picture on it decodes to that size.
+func (d *decoder) setTarget(stream, drawn image.Point) {
+	d.mu.Lock()
+	d.target.stream, d.target.drawn = stream, drawn
+	d.mu.Unlock()
 }
 
-// scaledSize is the size to decode a w×h picture to: the smallest scale
-// that covers what is drawn of it (fit in the video area) less
-// upscaleSlack, so the one resize into the area shrinks, enlarges by a
-// few per cent at most, or enlarges a full-size picture.
+// scaledSize is the size to decode a w×h picture to: for the window the
+// size it is drawn at; for --headless the smallest fast scale that reads
+// the test pattern's clock.
 func (d *decoder) scaledSize(w, h int) image.Point {
 	if d.headless {
 		return encode.ScaledSize(w, h, image.Pt(stripMinWidth, 0))
 	}
-	a := d.area.Load()
-	if a == 0 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.target.stream != image.Pt(w, h) || d.target.drawn.X <= 0 || d.target.drawn.Y <= 0 {
 		return image.Pt(w, h)
 	}
-	area := image.Rect(0, 0, int(a>>32), int(uint32(a)))
-	drawn := fit(area, w, h).Size()
-	return encode.ScaledSize(w, h, drawn.Sub(drawn.Div(upscaleSlack)))
+	return d.target.drawn
 }
-
-// upscaleSlack: a picture decoded up to 1/16 smaller than drawn is
-// enlarged by the resize rather than decoded at the next scale, twice the
-// cost. The default 1280×720 window draws 1080p at 980×551: half size
-// (960×540) enlarged by 2%, which nobody sees on camera video.
-const upscaleSlack = 16
 
 // run decodes until the session's frames end.
 func (d *decoder) run() {
@@ -200,6 +194,7 @@ func (d *decoder) run() {
 		}
 		d.spare, d.stopped = nil, true
 		d.mu.Unlock()
+		d.scale.close()
 		d.jpeg.Close()
 	}()
 	for f := range d.session.Frames() {
@@ -243,7 +238,7 @@ func (d *decoder) decode(f rtsp.Frame) {
 }
 
 // decodeJPEG decodes data at scaledSize into a new Mat: BGRA for the
-// window, grey for --headless. full is the picture's own size.
+// window (scaler), grey for --headless. full is the picture's own size.
 func (d *decoder) decodeJPEG(data []byte) (m gocv.Mat, full image.Point, err error) {
 	w, h, err := d.jpeg.Size(data)
 	if err != nil {
@@ -254,14 +249,15 @@ func (d *decoder) decodeJPEG(data []byte) (m gocv.Mat, full image.Point, err err
 		d.log.Debug("decoding at", "size", size, "stream", image.Pt(w, h))
 		d.size = size
 	}
-	format, mt, bpp := encode.BGRA, gocv.MatTypeCV8UC4, 4
 	if d.headless {
-		format, mt, bpp = encode.Gray, gocv.MatTypeCV8UC1, 1
-	}
-	m = d.matFor(size, mt)
-	pix, err := m.DataPtrUint8()
-	if err == nil {
-		err = d.jpeg.Decode(data, encode.Raw{Format: format, Width: size.X, Height: size.Y, Stride: bpp * size.X, Pix: pix})
+		m = d.matFor(size, gocv.MatTypeCV8UC1)
+		var pix []byte
+		if pix, err = m.DataPtrUint8(); err == nil {
+			err = d.jpeg.Decode(data, encode.Raw{Format: encode.Gray, Width: size.X, Height: size.Y, Stride: size.X, Pix: pix})
+		}
+	} else {
+		m = d.matFor(size, gocv.MatTypeCV8UC4)
+		err = d.scale.decode(data, w, h, m)
 	}
 	if err != nil {
 		d.recycle(m)

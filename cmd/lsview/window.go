@@ -147,11 +147,11 @@ func (s *screen) show() {
 	s.dirty = image.Rectangle{}
 }
 
-// showPicture scales the picture once, from the size it was decoded at
-// straight into the video area of the window's canvas, with the stream's
-// aspect kept.
+// showPicture puts the picture at its place in the canvas. It comes
+// decoded at that size (decoder.setTarget) and is copied; one decoded
+// before the layout changed is resized, bilinear, once.
 func (s *screen) showPicture(m gocv.Mat) {
-	r := fit(s.lay.video, s.pic.X, s.pic.Y)
+	r := s.lay.picture
 	if r != s.picRect || !s.hasPic {
 		video := s.canvas.Region(s.lay.video)
 		video.SetTo(gocv.NewScalar(0, 0, 0, 0))
@@ -159,12 +159,13 @@ func (s *screen) showPicture(m gocv.Mat) {
 		s.picRect, s.hasPic = r, true
 		s.dirty = s.dirty.Union(s.lay.video)
 	}
-	// Bilinear: INTER_AREA is sharper when shrinking but ten times slower
-	// (14 ms against 1.3 ms for 1080p into 896x504), and the GUI thread
-	// must keep up with the stream.
 	dst := s.canvas.Region(r)
 	defer dst.Close()
-	gocv.Resize(m, &dst, r.Size(), 0, 0, gocv.InterpolationLinear)
+	if m.Cols() == r.Dx() && m.Rows() == r.Dy() {
+		m.CopyTo(&dst)
+	} else {
+		gocv.Resize(m, &dst, r.Size(), 0, 0, gocv.InterpolationLinear)
+	}
 	s.dirty = s.dirty.Union(r)
 }
 
@@ -330,8 +331,8 @@ func (w *windowLoop) paint() {
 		w.panelDirty, w.bannerDirty, w.changed = true, true, true
 		w.nextStatus = time.Time{}
 	}
-	// The decoder decodes the next pictures to the scale this area needs.
-	w.p.dec.setArea(sc.lay.video.Size())
+	// The decoder decodes the next pictures to the size drawn.
+	w.p.dec.setTarget(sc.pic, sc.lay.picture.Size())
 	if pic != nil {
 		sc.showPicture(pic.mat)
 		// The picture may have painted over the banner: put it back as
