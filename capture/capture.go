@@ -22,8 +22,11 @@ import (
 	"time"
 )
 
-// Frame is one JPEG picture. The source hands ownership of JPEG to the
-// receiver: it never writes to the slice again.
+// Frame is one JPEG picture. Its JPEG is read-only to everyone: the source
+// never writes to the slice again once it has emitted it, and receivers
+// never write to it at all, for a source may hand out the same bytes again
+// (capture/mjpegfile gives out slices of a file held in memory, every loop
+// the same ones). A receiver that must change a picture copies it.
 type Frame struct {
 	JPEG     []byte
 	Seq      uint64    // increases by one per frame the source produced; a gap means frames were dropped

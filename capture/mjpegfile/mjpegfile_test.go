@@ -85,6 +85,64 @@ func TestStreamLoopsByteForByte(t *testing.T) {
 	}
 }
 
+// noisy are n distinct baseline JPEGs of w×h whose noise keeps them
+// large, as a detailed camera picture is.
+func noisy(t testing.TB, n, w, h int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i := range n {
+		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+		x := uint32(i + 1)
+		for j := range img.Y {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			img.Y[j] = byte(x)
+		}
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b.Bytes())
+	}
+	return out
+}
+
+// TestLargeFileReadEachTick: a file over heldBytes is not held in memory
+// but read a frame a tick, each frame its own buffer with the file's
+// bytes, through the end of the file and round again.
+func TestLargeFileReadEachTick(t *testing.T) {
+	pics := noisy(t, 4, 640, 480)
+	var parts [][]byte
+	size := 0
+	for i := 0; size <= heldBytes; i++ {
+		parts = append(parts, pics[i%len(pics)])
+		size += len(pics[i%len(pics)])
+	}
+	path := write(t, "large.mjpeg", parts...)
+	src, err := Open(path, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if src.held != nil || src.Frames() != len(parts) {
+		t.Fatalf("a file of %d bytes: held %v, %d frames; want read a tick, %d frames", size, src.held != nil, src.Frames(), len(parts))
+	}
+	got := collect(t, src, len(parts)+len(pics))
+	for i, f := range got {
+		if want := parts[int(f.Seq)%len(parts)]; !bytes.Equal(f.JPEG, want) || f.Width != 640 || f.Height != 480 {
+			t.Fatalf("frame %d (seq %d): %d bytes, %dx%d; want the file's picture %d, %d bytes",
+				i, f.Seq, len(f.JPEG), f.Width, f.Height, int(f.Seq)%len(parts), len(want))
+		}
+		if i > 0 && &f.JPEG[0] == &got[i-1].JPEG[0] {
+			t.Fatalf("frames %d and %d share a buffer", i-1, i)
+		}
+	}
+	if last := got[len(got)-1].Seq; last < uint64(len(parts)) {
+		t.Fatalf("the last frame is seq %d: the loop never came round (%d frames)", last, len(parts))
+	}
+}
+
 // TestAVIFromFFmpeg: ffmpeg's AVI of the pictures (copied, not
 // transcoded) gives the same bytes at the AVI's rate.
 func TestAVIFromFFmpeg(t *testing.T) {

@@ -13,9 +13,13 @@ import (
 type batcher interface {
 	// writeBatch sends hdrs[i] followed by bodies[i], one datagram, to
 	// dsts[i], from the start, and returns how many went; a nil hdrs[i]
-	// sends bodies[i] alone. An error is the first unsent datagram's:
-	// errBudget, or its destination's own.
-	writeBatch(hdrs, bodies [][]byte, dsts []*net.UDPAddr) (int, error)
+	// sends bodies[i] alone. An error is the first unsent message's:
+	// errBudget, or its destination's own, which loses failed datagrams
+	// (a GSO message carries several).
+	writeBatch(hdrs, bodies [][]byte, dsts []*net.UDPAddr) (sent, failed int, err error)
+	// noGSO says once why datagrams go a message each although UDP GSO
+	// was asked for; nil when they don't or it was said.
+	noGSO() error
 	close() error
 }
 
@@ -42,7 +46,11 @@ func newPollConn(conn *net.UDPConn, budget time.Duration) *pollConn {
 
 func (b *pollConn) close() error { return nil }
 
-func (b *pollConn) writeBatch(hdrs, bodies [][]byte, dsts []*net.UDPAddr) (int, error) {
+// noGSO is nil: the poller's socket is used where ours can't be had,
+// which is reason enough, said once already.
+func (b *pollConn) noGSO() error { return nil }
+
+func (b *pollConn) writeBatch(hdrs, bodies [][]byte, dsts []*net.UDPAddr) (sent, failed int, err error) {
 	if cap(b.msgs) < len(bodies) {
 		b.msgs, b.bufs = make([]ipv4.Message, len(bodies)), make([][]byte, 2*len(bodies))
 	}
@@ -60,8 +68,12 @@ func (b *pollConn) writeBatch(hdrs, bodies [][]byte, dsts []*net.UDPAddr) (int, 
 	n, err := b.pc.WriteBatch(msgs, 0)
 	clear(msgs)
 	clear(b.bufs)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = errBudget
+	default:
+		failed = 1
 	}
-	return n, err
+	return n, failed, err
 }

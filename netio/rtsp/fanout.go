@@ -336,7 +336,7 @@ func (f *fanout) send(fr *frame, seq uint64) {
 		}
 	}
 	for k = 0; k < n; {
-		sent, err := f.out.writeBatch(hdrs[k:], bodies[k:], dsts[k:])
+		sent, failed, err := f.out.writeBatch(hdrs[k:], bodies[k:], dsts[k:])
 		k += sent
 		lost := k
 		switch {
@@ -348,8 +348,8 @@ func (f *fanout) send(fr *frame, seq uint64) {
 			k = n
 		default:
 			// An error of one destination (no route, a firewall's EPERM):
-			// its reader loses this packet, the others go on.
-			k++
+			// its reader loses this message's packets, the others go on.
+			k += failed
 		}
 		for j := lost; j < k; j++ {
 			drops[j/np]++
@@ -367,6 +367,9 @@ func (f *fanout) send(fr *frame, seq uint64) {
 	}
 	f.dropped.Add(dropped)
 	f.bytes.Add(bytes)
+	if why := f.out.noGSO(); why != nil {
+		f.log.Info("rtp fan-out sends a datagram a packet, without UDP GSO", "reason", why)
+	}
 	clear(dsts) // drop the references to readers that may leave
 	clear(bodies)
 	clear(hdrs)
