@@ -194,8 +194,10 @@ func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 	w("Reading the rows: the receiving side shares the machine, 64 readers taking some 190,000 packets a second, so the " +
 		"delivered share at 64 is as much the readers' and the machine's as the senders'. Both senders now batch: " +
 		"multiudpsink hands each packet to every client with one sendmmsg; lsbroadcast hands a frame's packets to every " +
-		"unicast UDP reader, reader by reader (each reader's frame one burst), up to 1024 messages a sendmmsg, from one " +
-		"writer goroutine (netio/rtsp's package documentation).\n\n")
+		"unicast UDP reader, reader by reader (each reader's frame one burst), from one writer goroutine, in one sendmmsg, " +
+		"with UDP GSO where the kernel takes it: up to 46 of one reader's 1400-byte packets are one message, so the kernel " +
+		"walks its stack once a message (netio/rtsp/batch_linux.go). On loopback and veth the receiving side cuts them " +
+		"back into packets in the sender's softirq, which is counted in our CPU here.\n\n")
 	if err := figure(w, dir, rel, "fanout-cpu.png", "Fan-out: CPU per delivered frame per reader (720p30)",
 		"readers", "CPU ms / frame / reader", true, []series{{ours, oPts}, {gst, gPts}}); err != nil {
 		return err
