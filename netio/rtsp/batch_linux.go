@@ -65,14 +65,6 @@ type batchConn struct {
 	zones map[string]uint32       // IPv6 scope ids by zone name
 }
 
-// useGSO is whether the fan-out segments with UDP GSO where the kernel
-// does (tests turn it off). A 720p frame is some 70 packets, two GSO
-// messages a reader: one trip through the stack for 46 datagrams cut 16
-// readers' frame from 4.0 to 0.8 ms of CPU (BenchmarkFanoutSend, x86-64,
-// loopback) and the sender's CPU per frame per reader at 64 readers from
-// 1.0 to 0.31 of GStreamer's (lsbench, issue 15).
-var useGSO = true
-
 const (
 	// gsoSize is the segment size of a GSO message: every packet but a
 	// frame's last is MaxPacketSize (packetize fills each to payloadMax,
@@ -155,7 +147,13 @@ func newBesideConn(conn *net.UDPConn, budget time.Duration) (*batchConn, error) 
 			return nil, fmt.Errorf("sending socket beside %s: %w", conn.LocalAddr(), err)
 		}
 	}
-	b.segment(useGSO)
+	// UDP GSO wherever the kernel does it: a 720p frame is some 70
+	// packets, two GSO messages a reader, and one trip through the stack
+	// for 46 datagrams cut 16 readers' frame from 4.0 to 0.8 ms of CPU
+	// (BenchmarkFanoutSend, x86-64, loopback), and the sender's CPU per
+	// frame per reader at 64 readers from 1.0 to 0.31 of GStreamer's
+	// (lsbench, issue 15).
+	b.segment(true)
 	return b, nil
 }
 

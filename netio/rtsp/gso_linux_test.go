@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lsbroadcast/lsbroadcast/packaging/testenv"
 )
 
 // gsoMode is how the fan-out's socket sends in a test.
@@ -28,13 +30,10 @@ func (m gsoMode) String() string { return [...]string{"gso", "off", "refused"}[m
 // test calls send. Its log goes to logs.
 func gsoFanout(t *testing.T, network, addr string, mode gsoMode) (f *fanout, logs *bytes.Buffer) {
 	t.Helper()
-	was := useGSO
-	useGSO = mode != gsoOff
-	defer func() { useGSO = was }()
 	lc := listenConfig(true)
 	pc, err := lc.ListenPacket(context.Background(), network, addr)
 	if err != nil {
-		t.Skipf("%s %s: %v", network, addr, err)
+		testenv.Unavailable(t, "%s %s: %v", network, addr, err)
 	}
 	conn := pc.(*net.UDPConn)
 	rtcpConn, err := net.ListenUDP(network, &net.UDPAddr{IP: conn.LocalAddr().(*net.UDPAddr).IP})
@@ -50,9 +49,12 @@ func gsoFanout(t *testing.T, network, addr string, mode gsoMode) (f *fanout, log
 		// qemu-user has no SO_ATTACH_REUSEPORT_CBPF: no socket of our
 		// own, and so no GSO, only the poller's messages of a packet.
 		if mode != gsoOff {
-			t.Skipf("fan-out through the poller: %v", degraded)
+			testenv.Unavailable(t, "fan-out through the poller: %v", degraded)
 		}
 		return f, logs
+	}
+	if mode == gsoOff {
+		b.segment(false)
 	}
 	if b.gso != (mode != gsoOff) {
 		t.Fatalf("gso %v, want %v (%v)", b.gso, mode != gsoOff, b.noSegments)
@@ -186,7 +188,7 @@ func TestGSODestinationErrorCostsItsReader(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			f, _ := gsoFanout(t, "udp4", "127.0.0.1:0", mode)
 			if _, ok := f.out.(*batchConn); !ok {
-				t.Skip("the poller's socket broadcasts (Go sets SO_BROADCAST): no destination error to provoke")
+				testenv.Unavailable(t, "the poller's socket broadcasts (Go sets SO_BROADCAST): no destination error to provoke")
 			}
 			aC, a := gsoSink(t, "udp4", net.IPv4(127, 0, 0, 1))
 			zC, z := gsoSink(t, "udp4", net.IPv4(127, 0, 0, 1))
