@@ -1,6 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +153,185 @@ func TestParseStraceTotal(t *testing.T) {
 	}
 	if _, _, err := parseStraceTotal("strace: attach: ptrace(PTRACE_SEIZE, 1): Operation not permitted\n", 3); err == nil {
 		t.Error("no total: want an error")
+	}
+}
+
+// reportEnv is an env with one figure for every case of every section,
+// scaled by f, so two of them write different reports.
+func reportEnv(f float64) *env {
+	e := &env{quality: 80, ffmpegQ: 3, readers: []int{1, 4}, sizes: [][2]int{{640, 480}},
+		losses: []float64{0, 5}, res: newResults(), log: slog.New(slog.DiscardHandler), skip: map[string]string{}}
+	e.fan.bytes = 90000
+	s := sample{"cpu_ms_frame_reader": f, "delivered": 1, "rss_mb": 20 * f, "cpu_pct": 3 * f, "syscalls_frame": 13,
+		"fps": 300 * f, "bytes_frame": 9e4, "p50_ms": f, "p99_ms": 4 * f, "matched": 1, "cpu_ms_frame": 5 * f,
+		"peak_rss_mb": 89, "frames": 90}
+	for _, sys := range []string{ours, gst} {
+		for _, n := range e.readers {
+			e.res.add(key{"fanout", sys, fmt.Sprint(n)}, s)
+		}
+		e.res.add(key{"latency", sys, "720p30"}, s)
+		for _, p := range e.losses {
+			e.res.add(key{"loss", sys, fmt.Sprint(p)}, s)
+		}
+	}
+	for _, sys := range []string{ours, gst, ffmpegName} {
+		e.res.add(key{"encode-1", sys, "640x480"}, s)
+		e.res.add(key{"encode-all", sys, "640x480"}, s)
+	}
+	for _, sys := range []string{ours, ustreamerName} {
+		e.res.add(key{"v4l2", sys, "640x480"}, s)
+	}
+	for _, sys := range []string{lsviewName, ffmpegName} {
+		e.res.add(key{"readers", sys, "1280x720p30"}, s)
+	}
+	return e
+}
+
+// outsideParts is doc without the insides of the named parts and without
+// the headline rows that begin with prefix: what a merge of them keeps.
+func outsideParts(t *testing.T, doc, prefix string, parts ...string) string {
+	t.Helper()
+	for _, p := range parts {
+		b, e := strings.Index(doc, "<!-- lsbench:begin "+p+" -->"), strings.Index(doc, "<!-- lsbench:end "+p+" -->")
+		if b < 0 || e < b {
+			t.Fatalf("part %s not marked", p)
+		}
+		doc = doc[:b] + doc[e:]
+	}
+	var kept []string
+	for _, l := range strings.SplitAfter(doc, "\n") {
+		if !strings.HasPrefix(l, prefix) {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "")
+}
+
+// writeReport writes a whole report of e into dir, with hand-written
+// material between parts and after the keep marker, and stand-in plots.
+func writeReport(t *testing.T, dir string, e *env) string {
+	t.Helper()
+	out := filepath.Join(dir, "BENCHMARKS.md")
+	if err := e.report(out, "plots", runMeta{Reps: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(b), "<!-- lsbench:end fanout -->\n\n", "<!-- lsbench:end fanout -->\n\nAn older table, kept by hand.\n\n", 1)
+	doc = strings.Replace(doc, "| latency 720p30", "| reader added by hand | 1 |\n| latency 720p30", 1)
+	doc += "\n" + keepMarker + "\n\n## 8. Written by hand\n\nKept.\n"
+	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"fanout-cpu.png", "fanout-delivered.png", "encode.png", "loss.png"} {
+		if err := os.WriteFile(filepath.Join(dir, "plots", p), []byte("old "+p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return doc
+}
+
+func TestMergeReplacesOnlyMeasuredSection(t *testing.T) {
+	dir := t.TempDir()
+	old := writeReport(t, dir, reportEnv(1))
+	out := filepath.Join(dir, "BENCHMARKS.md")
+	e := reportEnv(2)
+	if err := e.report(out, "plots", runMeta{Reps: 3}, []string{"fanout"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	if got, want := outsideParts(t, doc, "| fan-out, ", "fanout", "fanout-plots"), outsideParts(t, old, "| fan-out, ", "fanout", "fanout-plots"); got != want {
+		t.Errorf("merge changed what is outside §1's parts:\n--- got\n%s\n--- want\n%s", got, want)
+	}
+	if doc == old || !strings.Contains(doc, "| 1 | 2.000 | 2.000 |") || strings.Contains(doc, "| 1 | 1.000 | 1.000 |") {
+		t.Errorf("§1's table not replaced:\n%s", doc)
+	}
+	if !strings.Contains(doc, "*This section alone was regenerated") || !strings.Contains(doc, "An older table, kept by hand.") {
+		t.Errorf("no provenance note, or the hand-kept text lost:\n%s", doc)
+	}
+	for p, drawn := range map[string]bool{"fanout-cpu.png": true, "fanout-delivered.png": true, "encode.png": false, "loss.png": false} {
+		b, err := os.ReadFile(filepath.Join(dir, "plots", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if old := string(b) == "old "+p; old == drawn {
+			t.Errorf("%s: redrawn %v, want %v", p, !old, drawn)
+		}
+	}
+}
+
+// TestMergeKeepsBenchmarksMD merges every section into the repository's
+// report: all it has outside that section's parts and headline rows
+// (older tables, notes, §7 and §8) must survive.
+func TestMergeKeepsBenchmarksMD(t *testing.T) {
+	orig, err := os.ReadFile("../../BENCHMARKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := reportEnv(2)
+	for _, s := range e.sections() {
+		t.Run(s.bench, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "BENCHMARKS.md")
+			if err := os.WriteFile(out, orig, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.report(out, "plots", runMeta{Reps: 3}, []string{s.bench}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gen strings.Builder
+			if err := s.write(func(f string, a ...any) { fmt.Fprintf(&gen, f, a...) }, dir, "plots"); err != nil {
+				t.Fatal(err)
+			}
+			prefix := s.rowPrefix
+			if prefix == "" {
+				prefix = "\x00" // loss has no headline row
+			}
+			parts := partNames(gen.String())
+			if got, want := outsideParts(t, string(b), prefix, parts...), outsideParts(t, string(orig), prefix, parts...); got != want {
+				t.Errorf("merge changed what is outside %v:\n--- got\n%s\n--- want\n%s", parts, got, want)
+			}
+			if string(b) == string(orig) {
+				t.Error("nothing merged")
+			}
+		})
+	}
+}
+
+func TestMergeRefusesWithoutHeading(t *testing.T) {
+	dir := t.TempDir()
+	writeReport(t, dir, reportEnv(1))
+	out := filepath.Join(dir, "BENCHMARKS.md")
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, broken := range map[string]string{
+		"no heading": strings.Replace(string(b), "## 1. Fan-out", "## 1. Fanout", 1),
+		"no marker":  strings.Replace(string(b), "<!-- lsbench:end fanout-plots -->", "", 1),
+		"no table":   strings.Replace(string(b), "## Headline ratios", "## Headlines", 1),
+	} {
+		if err := os.WriteFile(out, []byte(broken), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := reportEnv(2).report(out, "plots", runMeta{}, []string{"fanout"}); err == nil {
+			t.Errorf("%s: merged", name)
+		}
+		if after, err := os.ReadFile(out); err != nil || string(after) != broken {
+			t.Errorf("%s: report changed (%v)", name, err)
+		}
+		if p, err := os.ReadFile(filepath.Join(dir, "plots", "fanout-cpu.png")); err != nil || string(p) != "old fanout-cpu.png" {
+			t.Errorf("%s: plot redrawn (%v)", name, err)
+		}
 	}
 }

@@ -6,6 +6,14 @@
 //
 //	lsbench --bin bin --out BENCHMARKS.md --plots packaging/bench-plots
 //	lsbench --smoke           one short repetition of everything, nothing kept
+//	lsbench --only fanout     only §1, its headline rows and its plots replaced
+//
+// A run with --only short of every benchmark merges into the report that
+// --out already holds: only the parts lsbench marks with
+// <!-- lsbench:begin X --> and <!-- lsbench:end X --> in the measured
+// sections are replaced, so what was written by hand around them stays;
+// when a section's heading or markers are missing it refuses and writes
+// nothing.
 package main
 
 import (
@@ -146,6 +154,16 @@ func run() int {
 		{"loss", e.loss}, {"readers", e.readerBench}, {"v4l2", e.v4l2},
 	}
 	want := strings.Split(*only, ",")
+	var names []string
+	for _, b := range benches {
+		names = append(names, b.name)
+	}
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			fmt.Fprintf(os.Stderr, "lsbench: --only: no benchmark %q\n", w)
+			return 2
+		}
+	}
 	for _, b := range benches {
 		if !slices.Contains(want, b.name) {
 			continue
@@ -161,12 +179,49 @@ func run() int {
 	if *out == "" {
 		return 0
 	}
-	if err := e.report(*out, *plots, meta); err != nil {
+	merge, err := e.toMerge(*out, want, names)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lsbench:", err)
+		return 1
+	}
+	if err := e.report(*out, *plots, meta, merge); err != nil {
 		fmt.Fprintln(os.Stderr, "lsbench:", err)
 		return 1
 	}
 	e.logf("wrote %s in %s", *out, meta.Took.Round(time.Second))
 	return 0
+}
+
+// toMerge is which sections a partial run (--only short of some of
+// names) splices into the report out already holds, so that it
+// keeps the rest; nil: write the whole report. A benchmark that was asked
+// for but skipped keeps its old section; one that was run and measured
+// nothing is an error, not a section of dashes over the old figures.
+func (e *env) toMerge(out string, want, names []string) ([]string, error) {
+	if !slices.ContainsFunc(names, func(n string) bool { return !slices.Contains(want, n) }) {
+		return nil, nil
+	}
+	if _, err := os.Stat(out); err != nil {
+		return nil, nil
+	}
+	var merge []string
+	for _, b := range names {
+		if !slices.Contains(want, b) {
+			continue
+		}
+		if why, ok := e.skip[b]; ok {
+			e.log.Warn("not measured: its section is kept as it was", "benchmark", b, "why", why)
+			continue
+		}
+		if !e.res.measured(b) {
+			return nil, fmt.Errorf("%s measured nothing: %s is left as it was", b, out)
+		}
+		merge = append(merge, b)
+	}
+	if len(merge) == 0 {
+		return nil, fmt.Errorf("nothing measured to merge: %s is left as it was", out)
+	}
+	return merge, nil
 }
 
 // prepare renders the 720p scene loop the streaming benchmarks send.

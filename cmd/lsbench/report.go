@@ -18,12 +18,42 @@ import (
 )
 
 // report writes the markdown to out and the plots into plotDir, which is
-// relative to out's directory.
-func (e *env) report(out, plotDir string, meta runMeta) error {
+// relative to out's directory. With merge nil it writes the whole report;
+// otherwise only merge's sections (and their headline rows and plots) are
+// spliced into the report out holds, the rest kept byte for byte, so a
+// partial run cannot erase what it did not measure. Plots are drawn aside
+// first: when the merge is refused, nothing has been written.
+func (e *env) report(out, plotDir string, meta runMeta, merge []string) error {
 	absPlots := filepath.Join(filepath.Dir(out), plotDir)
 	if err := os.MkdirAll(absPlots, 0o755); err != nil {
 		return err
 	}
+	staged, err := os.MkdirTemp(absPlots, ".lsbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staged)
+	var text []byte
+	if merge == nil {
+		text, err = e.whole(out, staged, plotDir, meta)
+	} else {
+		text, err = e.merged(out, staged, plotDir, meta, merge)
+	}
+	if err != nil {
+		return err
+	}
+	if err := movePlots(staged, absPlots); err != nil {
+		return err
+	}
+	tmp := out + ".lsbench-tmp"
+	if err := os.WriteFile(tmp, text, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, out)
+}
+
+// whole is the full report, with what the old one keeps after keepMarker.
+func (e *env) whole(out, dir, rel string, meta runMeta) ([]byte, error) {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Benchmarks against the peers\n\n")
@@ -34,33 +64,83 @@ func (e *env) report(out, plotDir string, meta runMeta) error {
 		runtime.NumCPU(), cpuModel(), meta.LoadBefore, meta.LoadAfter)
 	w("Reproduce: `make bench-peers` (needs root for the loss namespaces; `make deps` installs GStreamer, ffmpeg, nftables). "+
 		"Direct, after `make build` and `packaging/vm/build.sh amd64 packaging/out/vm`: `go run ./cmd/lsbench --bin bin "+
-		"--out BENCHMARKS.md --plots %s --reps %d --measure %s --vm-dir packaging/out/vm`.\n\n", plotDir, meta.Reps, meta.Measure)
+		"--out BENCHMARKS.md --plots %s --reps %d --measure %s --vm-dir packaging/out/vm`.\n\n", rel, meta.Reps, meta.Measure)
 	w("In the ratio columns, above 1 means lsbroadcast is better (cheaper, faster or more complete), below 1 that the peer is.\n\n")
-
-	if len(e.failures) > 0 {
-		w("Repetitions that could not be measured (the machine was overloaded; their cases have fewer samples):\n\n")
-		for _, f := range e.failures {
-			if len(f) > 300 {
-				f = f[:300] + "…"
-			}
-			w("- %s\n", strings.ReplaceAll(f, "\n", " "))
+	e.failureList(w)
+	w(headlineHead)
+	for _, s := range e.sections() {
+		for _, r := range e.headlineRows(s.bench) {
+			w("%s\n", r)
 		}
-		w("\n")
 	}
-	e.headlines(w)
-	if err := e.fanoutSection(w, absPlots, plotDir); err != nil {
+	w("\n")
+	for _, s := range e.sections() {
+		w("%s\n\n", s.heading)
+		if err := s.write(w, dir, rel); err != nil {
+			return nil, err
+		}
+	}
+	return append([]byte(b.String()), keptTail(out)...), nil
+}
+
+// failureList lists the repetitions that could not be measured.
+func (e *env) failureList(w func(string, ...any)) {
+	if len(e.failures) == 0 {
+		return
+	}
+	w("Repetitions that could not be measured (the machine was overloaded; their cases have fewer samples):\n\n")
+	for _, f := range e.failures {
+		if len(f) > 300 {
+			f = f[:300] + "…"
+		}
+		w("- %s\n", strings.ReplaceAll(f, "\n", " "))
+	}
+	w("\n")
+}
+
+// section is one benchmark's share of the report: the heading a merge
+// finds it by, how its headline rows begin (so a merge knows which rows
+// are its), and its text, written in marked parts (beginPart).
+type section struct {
+	bench, heading, rowPrefix string
+	write                     func(w func(string, ...any), dir, rel string) error
+}
+
+// sections are the report's, in its order.
+func (e *env) sections() []section {
+	noPlots := func(f func(func(string, ...any))) func(func(string, ...any), string, string) error {
+		return func(w func(string, ...any), _, _ string) error { f(w); return nil }
+	}
+	return []section{
+		{"fanout", "## 1. Fan-out: one 1280×720 30 fps stream to N readers over UDP", "| fan-out, ", e.fanoutSection},
+		{"encode", "## 2. Encode: raw YUYV to JPEG", "| encode ", e.encodeSection},
+		{"latency", "## 3. Latency: frame handed to the sender → complete frame at the reader", "| latency ", noPlots(e.latencySection)},
+		{"loss", "## 4. Loss: complete 720p30 frames delivered through random packet loss", "", e.lossSection},
+		{"v4l2", "## 5. On a real V4L2 device, against µStreamer", "| capture+encode ", noPlots(e.v4l2Section)},
+		{"readers", "## 6. Readers: lsview --headless against ffmpeg", "| reader CPU per frame ", noPlots(e.readersSection)},
+	}
+}
+
+// beginPart and endPart mark a generated part of a section, invisible in
+// the rendered markdown, so a merge replaces exactly what lsbench wrote
+// and keeps what was written by hand between parts (older tables, notes).
+func beginPart(w func(string, ...any), name string) { w("%s\n\n", partMarker("begin", name)) }
+func endPart(w func(string, ...any), name string)   { w("%s\n\n", partMarker("end", name)) }
+
+func partMarker(edge, name string) string { return "<!-- lsbench:" + edge + " " + name + " -->" }
+
+// movePlots moves the plots drawn into staged into dir.
+func movePlots(staged, dir string) error {
+	ents, err := os.ReadDir(staged)
+	if err != nil {
 		return err
 	}
-	if err := e.encodeSection(w, absPlots, plotDir); err != nil {
-		return err
+	for _, f := range ents {
+		if err := os.Rename(filepath.Join(staged, f.Name()), filepath.Join(dir, f.Name())); err != nil {
+			return err
+		}
 	}
-	e.latencySection(w)
-	if err := e.lossSection(w, absPlots, plotDir); err != nil {
-		return err
-	}
-	e.v4l2Section(w)
-	e.readersSection(w)
-	return os.WriteFile(out, append([]byte(b.String()), keptTail(out)...), 0o644)
+	return nil
 }
 
 // keepMarker starts what lsbench keeps of the report it replaces: the
@@ -106,46 +186,59 @@ func ratio(a, b spread) string {
 	return fmt.Sprintf("**%.2f×**", a.med/b.med)
 }
 
-func (e *env) headlines(w func(string, ...any)) {
-	w("## Headline ratios\n\n| benchmark | lsbroadcast vs peer |\n|---|---|\n")
-	for _, n := range e.readers {
-		p := fmt.Sprint(n)
-		o, g := e.res.stat(key{"fanout", ours, p}, "cpu_ms_frame_reader"), e.res.stat(key{"fanout", gst, p}, "cpu_ms_frame_reader")
-		if o.n > 0 {
-			w("| fan-out, %d reader(s): CPU per delivered frame per reader, GStreamer/ours | %s |\n", n, ratio(g, o))
-		}
-	}
-	for _, sz := range e.sizes {
-		p := fmt.Sprintf("%dx%d", sz[0], sz[1])
-		for _, c := range []string{"1", "all"} {
-			o := e.res.stat(key{"encode-" + c, ours, p}, "fps")
-			if o.n == 0 {
-				continue
+// headlineHead opens the headline table; a merge finds the table by it.
+const headlineHead = "## Headline ratios\n\n| benchmark | lsbroadcast vs peer |\n|---|---|\n"
+
+// headlineRows are bench's rows of the headline table, each beginning with
+// its section's rowPrefix.
+func (e *env) headlineRows(bench string) []string {
+	var rows []string
+	row := func(format string, a ...any) { rows = append(rows, fmt.Sprintf(format, a...)) }
+	switch bench {
+	case "fanout":
+		for _, n := range e.readers {
+			p := fmt.Sprint(n)
+			o, g := e.res.stat(key{"fanout", ours, p}, "cpu_ms_frame_reader"), e.res.stat(key{"fanout", gst, p}, "cpu_ms_frame_reader")
+			if o.n > 0 {
+				row("| fan-out, %d reader(s): CPU per delivered frame per reader, GStreamer/ours | %s |", n, ratio(g, o))
 			}
-			w("| encode %s YUYV→JPEG, %s core(s), frames/s ours/peer | %s vs GStreamer jpegenc, %s vs ffmpeg mjpeg |\n", p, c,
-				ratio(o, e.res.stat(key{"encode-" + c, gst, p}, "fps")), ratio(o, e.res.stat(key{"encode-" + c, ffmpegName, p}, "fps")))
 		}
-	}
-	o, g := e.res.stat(key{"latency", ours, "720p30"}, "p50_ms"), e.res.stat(key{"latency", gst, "720p30"}, "p50_ms")
-	if o.n > 0 {
-		w("| latency 720p30, p50, GStreamer/ours | %s |\n", ratio(g, o))
-	}
-	for _, sz := range e.sizes {
-		p := fmt.Sprintf("%dx%d", sz[0], sz[1])
-		o, u := e.res.stat(key{"v4l2", ours, p}, "cpu_ms_frame"), e.res.stat(key{"v4l2", ustreamerName, p}, "cpu_ms_frame")
+	case "encode":
+		for _, sz := range e.sizes {
+			p := fmt.Sprintf("%dx%d", sz[0], sz[1])
+			for _, c := range []string{"1", "all"} {
+				o := e.res.stat(key{"encode-" + c, ours, p}, "fps")
+				if o.n == 0 {
+					continue
+				}
+				row("| encode %s YUYV→JPEG, %s core(s), frames/s ours/peer | %s vs GStreamer jpegenc, %s vs ffmpeg mjpeg |", p, c,
+					ratio(o, e.res.stat(key{"encode-" + c, gst, p}, "fps")), ratio(o, e.res.stat(key{"encode-" + c, ffmpegName, p}, "fps")))
+			}
+		}
+	case "latency":
+		o, g := e.res.stat(key{"latency", ours, "720p30"}, "p50_ms"), e.res.stat(key{"latency", gst, "720p30"}, "p50_ms")
 		if o.n > 0 {
-			w("| capture+encode %s on vivid (VM), CPU per frame, µStreamer/ours | %s |\n", p, ratio(u, o))
+			row("| latency 720p30, p50, GStreamer/ours | %s |", ratio(g, o))
+		}
+	case "v4l2":
+		for _, sz := range e.sizes {
+			p := fmt.Sprintf("%dx%d", sz[0], sz[1])
+			o, u := e.res.stat(key{"v4l2", ours, p}, "cpu_ms_frame"), e.res.stat(key{"v4l2", ustreamerName, p}, "cpu_ms_frame")
+			if o.n > 0 {
+				row("| capture+encode %s on vivid (VM), CPU per frame, µStreamer/ours | %s |", p, ratio(u, o))
+			}
+		}
+	case "readers":
+		o, g := e.res.stat(key{"readers", lsviewName, "1280x720p30"}, "cpu_ms_frame"), e.res.stat(key{"readers", ffmpegName, "1280x720p30"}, "cpu_ms_frame")
+		if o.n > 0 {
+			row("| reader CPU per frame 720p30, ffmpeg/lsview --headless | %s |", ratio(g, o))
 		}
 	}
-	o, g = e.res.stat(key{"readers", lsviewName, "1280x720p30"}, "cpu_ms_frame"), e.res.stat(key{"readers", ffmpegName, "1280x720p30"}, "cpu_ms_frame")
-	if o.n > 0 {
-		w("| reader CPU per frame 720p30, ffmpeg/lsview --headless | %s |\n", ratio(g, o))
-	}
-	w("\n")
+	return rows
 }
 
 func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
-	w("## 1. Fan-out: one 1280×720 30 fps stream to N readers over UDP\n\n")
+	beginPart(w, "fanout")
 	w("**Same bytes, no transcoding.** Both senders loop the same %d camera-like JPEGs (%d bytes on average, quality %d, "+
 		"rendered by lsbench: fractal texture, objects with hard edges, sensor noise, a slow pan) as they are: lsbroadcast "+
 		"with `--source file:PATH` (the JPEGs back to back, an .mjpeg stream, sent byte for byte at 30 fps), GStreamer with "+
@@ -198,6 +291,9 @@ func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 		"with UDP GSO where the kernel takes it: up to 46 of one reader's 1400-byte packets are one message, so the kernel " +
 		"walks its stack once a message (netio/rtsp/batch_linux.go). On loopback and veth the receiving side cuts them " +
 		"back into packets in the sender's softirq, which is counted in our CPU here.\n\n")
+	endPart(w, "fanout")
+	beginPart(w, "fanout-plots")
+	defer endPart(w, "fanout-plots")
 	if err := figure(w, dir, rel, "fanout-cpu.png", "Fan-out: CPU per delivered frame per reader (720p30)",
 		"readers", "CPU ms / frame / reader", true, []series{{ours, oPts}, {gst, gPts}}); err != nil {
 		return err
@@ -207,7 +303,8 @@ func (e *env) fanoutSection(w func(string, ...any), dir, rel string) error {
 }
 
 func (e *env) encodeSection(w func(string, ...any), dir, rel string) error {
-	w("## 2. Encode: raw YUYV to JPEG\n\n")
+	beginPart(w, "encode")
+	defer endPart(w, "encode")
 	w("Camera-like YUYV frames (the scene above, %d distinct frames looped) to JPEG at quality %d. Ours: capture/encode "+
 		"(libjpeg-turbo; YUYV is rearranged to planar 4:2:0 inside Encode, counted), one Compressor pinned to CPU 0, "+
 		"or an encode.Pool with one worker per core. GStreamer: `multifilesrc ! video/x-raw,format=YUY2 ! jpegenc quality=%d` "+
@@ -242,7 +339,8 @@ func (e *env) encodeSection(w func(string, ...any), dir, rel string) error {
 }
 
 func (e *env) latencySection(w func(string, ...any)) {
-	w("## 3. Latency: frame handed to the sender → complete frame at the reader\n\n")
+	beginPart(w, "latency")
+	defer endPart(w, "latency")
 	w("1280×720 test-pattern frames at 30 fps on loopback, numbered in their pixels (the pattern's strip): the reader reads " +
 		"the number back from each complete picture and matches it with the moment lsbench handed that frame over. Ours: " +
 		"`rtsp.Server.WriteJPEG` (netio/rtsp, the server inside lsbroadcast) → gortsplib client. GStreamer: frames written to " +
@@ -258,7 +356,8 @@ func (e *env) latencySection(w func(string, ...any)) {
 }
 
 func (e *env) lossSection(w func(string, ...any), dir, rel string) error {
-	w("## 4. Loss: complete 720p30 frames delivered through random packet loss\n\n")
+	beginPart(w, "loss")
+	defer endPart(w, "loss")
 	w("Sender in one network namespace, one reader in another, joined by a veth pair that lsbench creates (names carry its pid) "+
 		"and deletes; nftables in the reader's namespace drops incoming UDP with `numgen random mod 1000 < 10×N`. Same JPEG loop and "+
 		"senders as the fan-out (ours: bin/lsbroadcast with --source gocv:FILE; GStreamer: rtpjpegpay mtu=1400 ! multiudpsink). "+
@@ -297,7 +396,8 @@ func packetsPerFrame(n int) int {
 }
 
 func (e *env) v4l2Section(w func(string, ...any)) {
-	w("## 5. On a real V4L2 device, against µStreamer\n\n")
+	beginPart(w, "v4l2")
+	defer endPart(w, "v4l2")
 	if why, ok := e.skip["v4l2"]; ok {
 		w("**Not measured in this run:** %s.\n\n", why)
 		return
@@ -317,10 +417,13 @@ func (e *env) v4l2Section(w func(string, ...any)) {
 }
 
 func (e *env) readersSection(w func(string, ...any)) {
-	w("## 6. Readers: lsview --headless against ffmpeg\n\n")
+	beginPart(w, "readers")
 	w("bin/lsbroadcast serves its test pattern on loopback; `lsview --headless --transport udp --seconds S URL` and then " +
 		"`ffmpeg -rtsp_transport udp -i URL -t S -f null -` read it for the same S, both decoding every frame (lsview with " +
 		"OpenCV, ffmpeg to its null sink). CPU from the reader's rusage and peak RSS from its VmHWM, startup included; frames as each reports them.\n\n")
+	endPart(w, "readers")
+	beginPart(w, "readers-table")
+	defer endPart(w, "readers-table")
 	w("| stream | CPU ms/frame, lsview | ffmpeg | ratio ffmpeg/lsview | peak RSS MB, lsview | ffmpeg | frames, lsview | ffmpeg |\n|---|---|---|---|---|---|---|---|\n")
 	for _, size := range []string{"1280x720p30", "1920x1080p30"} {
 		kl, kf := key{"readers", lsviewName, size}, key{"readers", ffmpegName, size}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,14 @@ func (r *results) add(k key, s sample) {
 		r.order = append(r.order, k)
 	}
 	r.m[k] = append(r.m[k], s)
+}
+
+// measured reports whether bench (or one of its variants, encode-1 for
+// encode) has any sample.
+func (r *results) measured(bench string) bool {
+	return slices.ContainsFunc(r.order, func(k key) bool {
+		return k.bench == bench || strings.HasPrefix(k.bench, bench+"-")
+	})
 }
 
 // spread is a metric over the repetitions.
