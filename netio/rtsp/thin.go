@@ -194,7 +194,6 @@ func (t *thinState) look(now time.Time, packets, dropped uint64, group float64) 
 	}
 	offered := packets + dropped - t.winPackets - t.winDropped
 	nacked := t.nacked.Load() - t.winNACKed
-	retried := t.retried.Load() - t.winRetried
 	if offered < thinMinPackets && now.Sub(t.winStart) < thinWindowMax && (nacked > 0 || dropped > t.winDropped) {
 		// Too few packets to tell a loss rate from chance: wait for more.
 		// A window that lost none is clean however small, so a reader at
@@ -204,15 +203,10 @@ func (t *thinState) look(now time.Time, packets, dropped uint64, group float64) 
 		return 0, 0
 	}
 	if offered > 0 {
-		// Packets lost once, not requests: a resend that was only late is
-		// asked for again (up to three times), and on a loaded machine
-		// that made 2 % random loss read as 5.2 % and thinned a reader
-		// that retransmission was keeping whole (TestLossRecovered in a
-		// clean-clone CI run). The retries are judged on their own below.
-		loss = float64(max(nacked-retried, dropped-t.winDropped)) / float64(offered)
+		loss = float64(max(nacked, dropped-t.winDropped)) / float64(offered)
 	}
 	if nacked >= thinMinRetrySample {
-		if r := float64(retried) / float64(nacked); r > thinRetryHigh {
+		if r := float64(t.retried.Load()-t.winRetried) / float64(nacked); r > thinRetryHigh {
 			loss = max(loss, r)
 		}
 	}

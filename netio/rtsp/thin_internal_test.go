@@ -496,17 +496,3 @@ func TestThinnedPlayersDecode(t *testing.T) {
 		t.Errorf("ffmpeg decoded %d frames; said:\n%s", ffBytes.Load()/(320*240), ffErr.String())
 	}
 }
-
-// TestThinCountsLossOnce: a packet asked for again (its resend was only
-// late) is one packet lost, not two: 40 packets lost of 1000 and 12 of
-// them asked for twice is 4 %, under thinLossHigh, not 5.2 %.
-func TestThinCountsLossOnce(t *testing.T) {
-	var th thinState
-	now := time.Unix(1000, 0)
-	th.look(now, 0, 0, 0)
-	th.nacked.Add(52)
-	th.retried.Add(12)
-	if step, loss := th.look(now.Add(thinWindow), 1000, 0, 0); step != 0 || loss != 0.04 {
-		t.Fatalf("40 lost, 12 asked twice, of 1000: step %d, loss %.3f; want 0 and 0.040", step, loss)
-	}
-}
