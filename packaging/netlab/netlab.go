@@ -40,6 +40,12 @@ func New(prefix string) (*Pair, error) {
 		{"ip", "link", "add", p.devA, "netns", p.A, "type", "veth", "peer", "name", p.devB, "netns", p.B},
 		{"ip", "-n", p.A, "addr", "add", p.IPA + "/24", "dev", p.devA},
 		{"ip", "-n", p.B, "addr", "add", p.IPB + "/24", "dev", p.devB},
+		// A cuts what it sends into packets before they cross (gso_max_segs
+		// 1: the kernel segments every GSO message in software): a veth
+		// passes UDP GSO messages on whole, so B's loss would take a
+		// sender's 46-packet message at once where a real link loses
+		// packets one by one (TestLossIsPerPacket).
+		{"ip", "-n", p.A, "link", "set", p.devA, "gso_max_segs", "1"},
 		{"ip", "-n", p.A, "link", "set", p.devA, "up", "multicast", "on"},
 		{"ip", "-n", p.B, "link", "set", p.devB, "up", "multicast", "on"},
 		{"ip", "-n", p.A, "link", "set", "lo", "up"},
@@ -57,8 +63,8 @@ func New(prefix string) (*Pair, error) {
 	return p, nil
 }
 
-// SetLoss makes B drop pct percent of the UDP it receives, at random
-// (in steps of 0.1 %); 0 drops nothing.
+// SetLoss makes B drop pct percent of the UDP packets it receives, at
+// random, each on its own (in steps of 0.1 %); 0 drops nothing.
 func (p *Pair) SetLoss(pct float64) error {
 	rules := "flush chain inet netlab input"
 	if pct > 0 {
