@@ -107,6 +107,27 @@ func TestThinPolicy(t *testing.T) {
 	}
 }
 
+// TestThinSmallWindowsClimb: a reader at the floor share of a small
+// rendition sends fewer packets a window than a loss rate needs, but a
+// window that lost none is clean: it climbs back on the clock, an eighth
+// every half second below the mean, as a reader of a large one does.
+func TestThinSmallWindowsClimb(t *testing.T) {
+	var th thinState
+	var packets uint64
+	now := time.Unix(1000, 0)
+	th.look(now, 0, 0, 0)
+	th.cut, th.held = thinSteps-1, 1
+	start := now
+	for th.share() < 4 && now.Sub(start) < 10*time.Second {
+		now = now.Add(thinWindow)
+		packets += 10
+		th.look(now, packets, 0, 4)
+	}
+	if up, want := now.Sub(start), 3*thinWindow; th.share() != 4 || up != want {
+		t.Fatalf("1/8 to %d/8 in %v on windows of 10 clean packets, want 4/8 in %v", th.share(), up, want)
+	}
+}
+
 // TestThinGroupMean: behind one queue, a lossy reader whose share is
 // below the mean of its fan-out's thinned readers is not cut (the readers
 // above the mean give way) unless its loss is severe; at or above the
