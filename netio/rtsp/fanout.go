@@ -393,6 +393,9 @@ func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpRea
 			continue
 		}
 		if r.thin.epoch.IsZero() {
+			// New to the fan-out: it joins at the share of the readers
+			// already here, not above them (joinShare).
+			r.thin.join(joinShare(readers))
 			r.thin.epoch = f.epoch
 		}
 		if step, loss := r.thin.look(now, r.packets.Load(), r.dropped.Load(), group); step != 0 {

@@ -16,8 +16,10 @@ import (
 // only things readers share are the mean share of a fan-out's thinned
 // readers, below which a lossy reader is spared a cut (thinLossSevere) and
 // climbs back fast (cleanFor), so readers behind one queue meet at its
-// mean instead of staying where chance left them; and the server's window
-// clock, so they judge the same stretches of time (boundary).
+// mean instead of staying where chance left them, and at which a reader
+// new to a fan-out of mostly thinned readers starts (joinShare); and the
+// server's window clock, so they judge the same stretches of time
+// (boundary).
 //
 // What it hears. A reader's loss over a short window is the worst of: the
 // packets it asked for again (generic NACKs, lsview's) against those sent;
@@ -391,4 +393,41 @@ func thinnedMean(readers []*udpReader) float64 {
 		return 0
 	}
 	return float64(sum) / float64(n)
+}
+
+// joinShare is the share, in eighths, a reader new to the fan-out starts
+// at: the rounded mean share of the thinned readers already here, when at
+// least two are thinned and they are at least as many as the whole ones;
+// else the full share. Behind one queue, a viewer that leaves a rendition
+// to probe another and comes back is a new reader: at the full share it
+// ran at 24–25 fps while the readers that had stayed, thinned to a
+// quarter or half, ran at 18–21, and the slowest of eight was always one
+// of those (BenchmarkLadderEightViewers, cmd/lsview). A reader alone on a
+// bad link, or among readers that are mostly whole, starts whole.
+func joinShare(readers []*udpReader) int {
+	var sum, thinned, whole int
+	for _, r := range readers {
+		switch {
+		case r.thin.epoch.IsZero():
+			// New itself: it has no share yet.
+		case r.thin.cut > 0:
+			sum, thinned = sum+r.thin.share(), thinned+1
+		default:
+			whole++
+		}
+	}
+	if thinned < 2 || thinned < whole {
+		return thinSteps
+	}
+	return (2*sum + thinned) / (2 * thinned)
+}
+
+// join starts a reader new to the fan-out at share s: below the full
+// share it climbs back at the fast pace (held full, cleanFor), so a
+// reader that joined readers thinned by a passing overflow is not kept
+// under the link's room for long.
+func (t *thinState) join(s int) {
+	if s > 0 && s < thinSteps {
+		t.cut, t.held = thinSteps-s, thinSteps
+	}
 }

@@ -172,6 +172,39 @@ func TestThinClimbToMean(t *testing.T) {
 	}
 }
 
+// TestThinJoinsAtTheMean: a reader new to a fan-out whose readers are
+// mostly thinned starts at their rounded mean share and climbs back at
+// the fast pace; among readers mostly whole, or with fewer than two
+// thinned, it starts whole.
+func TestThinJoinsAtTheMean(t *testing.T) {
+	for _, tc := range []struct {
+		shares []int // the readers already here
+		want   int
+	}{
+		{[]int{3, 4, 4, 8}, 4},
+		{[]int{2, 3, 8, 8}, 3},
+		{[]int{1, 8, 8, 8}, 8},
+		{[]int{2, 2, 8, 8, 8}, 8},
+		{nil, 8},
+	} {
+		readers := []*udpReader{{}} // the new one: no epoch yet
+		for _, s := range tc.shares {
+			r := &udpReader{}
+			r.thin.epoch = time.Unix(1000, 0)
+			r.thin.cut = thinSteps - s
+			readers = append(readers, r)
+		}
+		var th thinState
+		th.join(joinShare(readers))
+		if th.share() != tc.want {
+			t.Errorf("joining readers at %v: %d/8, want %d/8", tc.shares, th.share(), tc.want)
+		}
+		if tc.want < thinSteps && th.cleanFor(0) != thinCleanFor/2 {
+			t.Errorf("joining readers at %v: climbs a step every %v, want %v", tc.shares, th.cleanFor(0), thinCleanFor/2)
+		}
+	}
+}
+
 // TestThinSharedClock: readers that joined at different times judge the
 // same windows of the fan-out's clock, so one overflow of the queue they
 // share cuts them alike, and they climb back alike; each on a window of
