@@ -25,13 +25,15 @@ export E2E_CACHE := $(PKG_CACHE)
 #   checks          imports go down; the portable packages build for macOS and
 #                   Windows; nothing built is in git (packaging/checks)
 #   unit            every package's Go tests
+#   fairness        eight viewers share a 20 Mbit/s link fairly, alone on the
+#                   machine (TestLadderEightViewers, the tag fairness)
 #   fuzz            each of FUZZ_TARGETS for its count of inputs
 #   package-checks  the .deb packages (amd64, arm64, armhf), lintian, the
 #                   systemd unit's exposure             (packaging/packages.mk)
 #   e2e             the .deb on booted Debian under qemu (packaging/packages.mk)
 #   vmtest          V4L2 capture on vivid in qemu VMs    (packaging/vm.mk)
 #   bench-smoke     one short run of the benchmark driver (packaging/bench.mk)
-TEST_STAGES := build vet tidy checks unit fuzz package-checks e2e vmtest bench-smoke
+TEST_STAGES := build vet tidy checks unit fairness fuzz package-checks e2e vmtest bench-smoke
 
 # Fuzz targets as package:FuzzName:inputs, every parser that faces the network
 # or the command line. Each runs a count of inputs (about 10 s here), not a
@@ -89,7 +91,7 @@ DEPS_BROWSER := chromium firefox-esr fonts-noto-cjk fonts-noto-color-emoji
 DEPS_FONTS := fonts-dejavu-core fonts-symbola
 DEPS := $(DEPS_DEMO) $(DEPS_DEMO_SHOW) $(DEPS_OPENCV) $(DEPS_PEERS) $(DEPS_NET) $(DEPS_GUI) $(DEPS_DEB) $(DEPS_CROSS) $(DEPS_VM) $(DEPS_BROWSER) $(DEPS_FONTS)
 
-.PHONY: all help deps build pi vet tidy checks unit relay-test fuzz test demo clean
+.PHONY: all help deps build pi vet tidy checks unit fairness relay-test fuzz test demo clean
 all: build
 
 help: ## list the targets
@@ -114,7 +116,7 @@ pi: deps ## cross-build lsbroadcast and its OpenCV helper for the Pi (arm64, arm
 	ls -l $(BIN)/pi/*/*
 
 vet: deps ## go vet every package, the tagged harnesses included
-	$(GO) vet -tags 'vmtest e2e checks' ./...
+	$(GO) vet -tags 'vmtest e2e checks fairness' ./...
 
 tidy: ## fail if go mod tidy would change go.mod or go.sum
 	$(GO) mod tidy -diff
@@ -124,6 +126,12 @@ checks: ## the repository's own rules (packaging/checks)
 
 unit: deps ## every package's Go tests
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Fairness is the slowest viewer's share of the median among eight processes
+# on one link: a package's tests beside it on the same cores would be part of
+# what it measures, so it runs alone (cmd/lsview/ladder_fair_test.go).
+fairness: deps ## the 8-viewer fairness harness alone (issue 14's 0.8 of the median)
+	$(GO) test -tags fairness -count=1 -v -run 'TestLadderEightViewers$$' ./cmd/lsview
 
 # Part of unit too; MediaMTX is built from its Go module once, into
 # ~/.cache/lsbroadcast-packaging (packaging/testenv/mediamtx.go).

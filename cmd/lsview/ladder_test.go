@@ -21,7 +21,8 @@ import (
 // test pattern, its default ladder of half and quarter) behind a 20 Mbit/s
 // token bucket, eight lsview --headless in B over UDP, each choosing its
 // rung; ffprobe plays every rendition meanwhile. One broadcaster for the
-// whole harness; every wait is bounded.
+// whole harness; every wait is bounded. TestLadderEightViewers, the
+// assertion, is in ladder_fair_test.go (its own stage of make test).
 
 // Figures of the harness.
 const (
@@ -37,51 +38,7 @@ const (
 	// a second for each viewer, and the slowest's share of the median.
 	ladderMinFPS  = 10
 	ladderMinFair = 0.8
-	// ladderFloorFair is what every run must hold (see
-	// TestLadderEightViewers).
-	ladderFloorFair = 0.5
 )
-
-// TestLadderEightViewers: at a 20 Mbit/s bottleneck 8 viewers each step
-// down from the full picture, which the link can't carry for them all, and
-// keep getting whole pictures, at least ladderMinFPS complete frames a
-// second each and the slowest at least ladderMinFair of the median (issue
-// 14); ffprobe plays every rendition at its size throughout.
-//
-// The shares come from eight independent control loops on one queue over
-// 20 s, so fairness is a statistic. Since thinning spares a lossy reader
-// below the mean share of the thinned (thinLossSevere in netio/rtsp), 6
-// runs of BenchmarkLadderEightViewers on this machine gave slowest/median
-// 0.83–0.98 (mean 0.89; before, 0.67–0.88, mean 0.78), but single runs
-// in a clean-clone CI gave 0.61 and 0.797: the 0.8 holds for the mean of
-// runs, not for every run, so the benchmark reports it and this test
-// asserts ladderFloorFair, below which a viewer is being starved. A run
-// under it is logged and run once more; two in a row fail. A viewer under
-// ladderMinFPS fails at once.
-func TestLadderEightViewers(t *testing.T) {
-	for attempt := 1; ; attempt++ {
-		fps := ladderEightViewers(t)
-		for i, f := range fps {
-			if f < ladderMinFPS {
-				t.Fatalf("viewer %d: %.1f complete fps, want at least %d", i, f, ladderMinFPS)
-			}
-		}
-		sorted := slices.Sorted(slices.Values(fps))
-		median := (sorted[ladderViewers/2-1] + sorted[ladderViewers/2]) / 2
-		fair := sorted[0] / median
-		switch {
-		case fair >= ladderFloorFair:
-			if fair < ladderMinFair {
-				t.Logf("slowest %.2f of the median: under issue 14's %.2f in this run", fair, ladderMinFair)
-			}
-			return
-		case attempt == 1:
-			t.Logf("slowest %.2f of the median, want at least %.2f: once more", fair, ladderFloorFair)
-		default:
-			t.Fatalf("slowest %.2f of the median twice in a row, want at least %.2f", fair, ladderFloorFair)
-		}
-	}
-}
 
 // BenchmarkLadderEightViewers reports the harness's complete frames a
 // second: the median, the slowest, and the slowest's share of the median
@@ -91,11 +48,17 @@ func BenchmarkLadderEightViewers(b *testing.B) {
 	for b.Loop() {
 		fps = ladderEightViewers(b)
 	}
-	sorted := slices.Sorted(slices.Values(fps))
-	median := (sorted[ladderViewers/2-1] + sorted[ladderViewers/2]) / 2
+	median, slowest := ladderSpread(fps)
 	b.ReportMetric(median, "median-fps")
-	b.ReportMetric(sorted[0], "slowest-fps")
-	b.ReportMetric(sorted[0]/median, "slowest/median")
+	b.ReportMetric(slowest, "slowest-fps")
+	b.ReportMetric(slowest/median, "slowest/median")
+}
+
+// ladderSpread is the median and the slowest of the viewers' complete
+// frames a second.
+func ladderSpread(fps []float64) (median, slowest float64) {
+	sorted := slices.Sorted(slices.Values(fps))
+	return (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2, sorted[0]
 }
 
 // ladderEightViewers runs the harness once and returns each viewer's
@@ -157,10 +120,9 @@ func ladderEightViewers(t testing.TB) []float64 {
 			t.Errorf("viewer %d never left the full picture, which the link can't carry for 8", i)
 		}
 	}
-	sorted := slices.Sorted(slices.Values(fps))
-	median := (sorted[ladderViewers/2-1] + sorted[ladderViewers/2]) / 2
+	median, slowest := ladderSpread(fps)
 	t.Logf("%d viewers at %d Mbit/s: complete fps median %.1f, slowest %.1f (%.2f of the median), fastest %.1f",
-		ladderViewers, ladderMbit, median, sorted[0], sorted[0]/median, sorted[len(sorted)-1])
+		ladderViewers, ladderMbit, median, slowest, slowest/median, slices.Max(fps))
 	return fps
 }
 
