@@ -382,9 +382,9 @@ func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpRea
 	picked := f.picked[:0]
 	nr := len(readers)
 	var thinned uint64
-	group := 0.0 // the mean share of the thinned readers (0: none)
+	var group thinGroup
 	if !f.noThin {
-		group = thinnedMean(readers)
+		group = groupOf(readers)
 	}
 	for j := range nr {
 		r := readers[(j+int(seq%uint64(nr)))%nr]
@@ -395,10 +395,12 @@ func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpRea
 		if r.thin.epoch.IsZero() {
 			// New to the fan-out: it joins at the share of the readers
 			// already here, not above them (joinShare).
-			r.thin.join(joinShare(readers))
+			if r.thin.join(group.joinShare()) {
+				f.logStep(r, 0, 0, now)
+			}
 			r.thin.epoch = f.epoch
 		}
-		if step, loss := r.thin.look(now, r.packets.Load(), r.dropped.Load(), group); step != 0 {
+		if step, loss := r.thin.look(now, r.packets.Load(), r.dropped.Load(), group.mean); step != 0 {
 			f.logStep(r, step, loss, now)
 		}
 		if !r.thin.take() {
@@ -413,18 +415,26 @@ func (f *fanout) pick(readers []*udpReader, seq uint64, now time.Time) []*udpRea
 	return picked
 }
 
-// logStep says that r stepped down or up, a line a while.
+// logStep says that r stepped down (step -1) or up (+1), or joined
+// thinned readers at their share (0), a line a while.
 func (f *fanout) logStep(r *udpReader, step int, loss float64, now time.Time) {
 	n, ok := f.stepLog.note(now)
 	if !ok {
 		return
 	}
-	msg := "reader thinned: fewer frames"
-	if step > 0 {
-		msg = "reader thinned less: more frames"
+	share := fmt.Sprintf("%d/%d", r.thin.share(), thinSteps)
+	switch {
+	case step == 0:
+		f.log.Info("reader joins thinned readers at their share: fewer frames", "address", r.rtp.String(),
+			"share", share, "steps", n)
+		return
+	case step > 0:
+		f.log.Info("reader thinned less: more frames", "address", r.rtp.String(), "share", share,
+			"loss", fmt.Sprintf("%.3f", loss), "steps", n)
+	default:
+		f.log.Info("reader thinned: fewer frames", "address", r.rtp.String(), "share", share,
+			"loss", fmt.Sprintf("%.3f", loss), "steps", n)
 	}
-	f.log.Info(msg, "address", r.rtp.String(), "share", fmt.Sprintf("%d/%d", r.thin.share(), thinSteps),
-		"loss", fmt.Sprintf("%.3f", loss), "steps", n)
 }
 
 // report sends a sender report to every reader's RTCP port; the

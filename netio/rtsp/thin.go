@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -183,7 +184,7 @@ func (t *thinState) take() bool {
 
 // look runs the policy once a window: packets and dropped are the reader's
 // counters of packets sent and lost in this server, group the mean share
-// of the fan-out's thinned readers (thinnedMean). It returns -1 when the
+// of the fan-out's thinned readers (thinGroup). It returns -1 when the
 // reader stepped down, +1 up, and the loss the verdict was made on.
 func (t *thinState) look(now time.Time, packets, dropped uint64, group float64) (step int, loss float64) {
 	if t.winStart.IsZero() {
@@ -378,56 +379,58 @@ func (t *thinState) source(seq uint16) (uint16, bool) {
 	return 0, false
 }
 
-// thinnedMean is the mean share, in eighths, of the readers that are
-// thinned (0 when none is): what a lossy reader's share is compared with
-// before it is cut (thinLossSevere), and below which it climbs back fast
-// (cleanFor).
-func thinnedMean(readers []*udpReader) float64 {
-	var sum, n int
+// thinGroup is a fan-out's readers as thinning sees them, counted once a
+// frame: mean is the mean share, in eighths, of the readers that are
+// thinned (0 when none is), what a lossy reader's share is compared with
+// before it is cut (thinLossSevere) and below which it climbs back fast
+// (cleanFor); thinned counts those, whole the readers that have looked
+// and are not thinned (a reader new this frame is neither).
+type thinGroup struct {
+	mean           float64
+	thinned, whole int
+}
+
+func groupOf(readers []*udpReader) thinGroup {
+	var g thinGroup
+	var sum int
 	for _, r := range readers {
-		if r.thin.cut > 0 {
-			sum, n = sum+r.thin.share(), n+1
+		switch {
+		case r.thin.cut > 0:
+			sum, g.thinned = sum+r.thin.share(), g.thinned+1
+		case !r.thin.epoch.IsZero():
+			g.whole++
 		}
 	}
-	if n == 0 {
-		return 0
+	if g.thinned > 0 {
+		g.mean = float64(sum) / float64(g.thinned)
 	}
-	return float64(sum) / float64(n)
+	return g
 }
 
 // joinShare is the share, in eighths, a reader new to the fan-out starts
-// at: the rounded mean share of the thinned readers already here, when at
-// least two are thinned and they are at least as many as the whole ones;
-// else the full share. Behind one queue, a viewer that leaves a rendition
-// to probe another and comes back is a new reader: at the full share it
-// ran at 24–25 fps while the readers that had stayed, thinned to a
-// quarter or half, ran at 18–21, and the slowest of eight was always one
-// of those (BenchmarkLadderEightViewers, cmd/lsview). A reader alone on a
-// bad link, or among readers that are mostly whole, starts whole.
-func joinShare(readers []*udpReader) int {
-	var sum, thinned, whole int
-	for _, r := range readers {
-		switch {
-		case r.thin.epoch.IsZero():
-			// New itself: it has no share yet.
-		case r.thin.cut > 0:
-			sum, thinned = sum+r.thin.share(), thinned+1
-		default:
-			whole++
-		}
-	}
-	if thinned < 2 || thinned < whole {
+// at: the group's mean share, rounded, when at least two readers are
+// thinned and they are at least as many as the whole ones; else the full
+// share. Behind one queue, a viewer that leaves a rendition to probe
+// another and comes back is a new reader: at the full share it ran at
+// 24–25 fps while the readers that had stayed, thinned to a quarter or
+// half, ran at 18–21, and the slowest of eight was always one of those
+// (BenchmarkLadderEightViewers, cmd/lsview). A reader alone on a bad
+// link, or among readers that are mostly whole, starts whole.
+func (g thinGroup) joinShare() int {
+	if g.thinned < 2 || g.thinned < g.whole {
 		return thinSteps
 	}
-	return (2*sum + thinned) / (2 * thinned)
+	return int(math.Round(g.mean))
 }
 
-// join starts a reader new to the fan-out at share s: below the full
-// share it climbs back at the fast pace (held full, cleanFor), so a
-// reader that joined readers thinned by a passing overflow is not kept
-// under the link's room for long.
-func (t *thinState) join(s int) {
-	if s > 0 && s < thinSteps {
-		t.cut, t.held = thinSteps-s, thinSteps
+// join starts a reader new to the fan-out at share s, and says whether
+// that is below the full share: then it climbs back at the fast pace
+// (held full, cleanFor), so a reader that joined readers thinned by a
+// passing overflow is not kept under the link's room for long.
+func (t *thinState) join(s int) bool {
+	if s <= 0 || s >= thinSteps {
+		return false
 	}
+	t.cut, t.held = thinSteps-s, thinSteps
+	return true
 }

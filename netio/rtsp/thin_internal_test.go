@@ -195,7 +195,9 @@ func TestThinJoinsAtTheMean(t *testing.T) {
 			readers = append(readers, r)
 		}
 		var th thinState
-		th.join(joinShare(readers))
+		if got := th.join(groupOf(readers).joinShare()); got != (tc.want < thinSteps) {
+			t.Errorf("joining readers at %v: join says %v", tc.shares, got)
+		}
 		if th.share() != tc.want {
 			t.Errorf("joining readers at %v: %d/8, want %d/8", tc.shares, th.share(), tc.want)
 		}
