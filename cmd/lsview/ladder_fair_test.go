@@ -17,7 +17,7 @@ import "testing"
 // tests beside it on those cores made the slowest viewer's share a
 // measure of them (BenchmarkLadderEightViewers beside go test of
 // netio/rtsp, device and capture: 2 of 6 runs under 0.8, 0.74 and 0.79;
-// alone, none of 26). Fairness is a statistic still: a run under 0.8 is
+// alone, 1 of 30, 0.78). Fairness is a statistic still: a run under 0.8 is
 // logged and run once more, and two in a row fail. A viewer under
 // ladderMinFPS fails at once.
 func TestLadderEightViewers(t *testing.T) {
